@@ -1,0 +1,108 @@
+/* buf.c — struct kiln_buf. */
+#include "buf.h"
+#include "xalloc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+char kiln_buf_empty[1];
+
+void kiln_buf_init(struct kiln_buf *b)
+{
+	b->ptr = kiln_buf_empty;
+	b->len = 0;
+	b->cap = 0;
+}
+
+void kiln_buf_release(struct kiln_buf *b)
+{
+	if (b->cap)
+		free(b->ptr);
+	kiln_buf_init(b);
+}
+
+void kiln_buf_reset(struct kiln_buf *b)
+{
+	b->len = 0;
+	if (b->cap)
+		b->ptr[0] = '\0';
+}
+
+void kiln_buf_grow(struct kiln_buf *b, size_t extra)
+{
+	size_t need;
+	if (!size_add(b->len, extra, &need) || !size_add(need, 1, &need))
+		xalloc_die();
+	if (need <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < need) {
+		if (!size_mul(cap, 2, &cap))
+			xalloc_die();
+	}
+	if (!b->cap) {
+		b->ptr = xmalloc(cap);
+		b->ptr[0] = '\0';
+	} else {
+		b->ptr = xrealloc(b->ptr, cap);
+	}
+	b->cap = cap;
+}
+
+void kiln_buf_add(struct kiln_buf *b, const void *data, size_t len)
+{
+	if (!len)
+		return;
+	kiln_buf_grow(b, len);
+	memcpy(b->ptr + b->len, data, len);
+	b->len += len;
+	b->ptr[b->len] = '\0';
+}
+
+void kiln_buf_adds(struct kiln_buf *b, const char *s)
+{
+	kiln_buf_add(b, s, strlen(s));
+}
+
+void kiln_buf_addch(struct kiln_buf *b, char c)
+{
+	kiln_buf_add(b, &c, 1);
+}
+
+void kiln_buf_vaddf(struct kiln_buf *b, const char *fmt, va_list ap)
+{
+	va_list cp;
+	va_copy(cp, ap);
+	int n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n <= 0)
+		return;
+	kiln_buf_grow(b, (size_t)n);
+	vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+}
+
+void kiln_buf_addf(struct kiln_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	kiln_buf_vaddf(b, fmt, ap);
+	va_end(ap);
+}
+
+void kiln_buf_truncate(struct kiln_buf *b, size_t len)
+{
+	if (len >= b->len)
+		return;
+	b->len = len;
+	b->ptr[len] = '\0';
+}
+
+char *kiln_buf_detach(struct kiln_buf *b, size_t *ret_len)
+{
+	char *p = b->cap ? b->ptr : xstrdup("");
+	if (ret_len)
+		*ret_len = b->len;
+	kiln_buf_init(b);
+	return p;
+}

@@ -1,0 +1,172 @@
+/* fsutil.c — file helpers shared by every module. */
+#include "fsutil.h"
+#include "buf.h"
+#include "xalloc.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+ssize_t read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len,
+		 struct kiln_err **err)
+{
+	cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_err_errno(err, "open '%s'", path);
+	cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
+	char chunk[65536];
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return kiln_err_errno(err, "read '%s'", path);
+		}
+		if (n == 0)
+			break;
+		if (b.len + (size_t)n > max)
+			return kiln_err_set(err, "'%s' is larger than %zu bytes", path, max);
+		kiln_buf_add(&b, chunk, (size_t)n);
+	}
+	*ret = kiln_buf_detach(&b, ret_len);
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		      struct kiln_err **err)
+{
+	cleanup_free char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return kiln_err_errno(err, "create '%s'", tmp);
+	int r = write_all(fd, data, len);
+	if (r < 0) {
+		unlink(tmp);
+		return kiln_err_errnum(err, -r, "write '%s'", tmp);
+	}
+	if (fchmod(fd, mode) < 0 || close(TAKE_FD(fd)) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return kiln_err_errnum(err, e, "write '%s'", tmp);
+	}
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return kiln_err_errnum(err, e, "rename '%s'", path);
+	}
+	return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode, struct kiln_err **err)
+{
+	cleanup_free char *p = xstrdup(path);
+	size_t n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	for (char *s = p + 1;; s++) {
+		char c = *s;
+		if (c == '/' || c == '\0') {
+			*s = '\0';
+			if (mkdir(p, mode) < 0 && errno != EEXIST)
+				return kiln_err_errno(err, "mkdir '%s'", p);
+			*s = c;
+		}
+		if (c == '\0')
+			break;
+	}
+	struct stat st;
+	if (stat(p, &st) < 0)
+		return kiln_err_errno(err, "stat '%s'", p);
+	if (!S_ISDIR(st.st_mode))
+		return kiln_err_errnum(err, ENOTDIR, "mkdir '%s'", p);
+	return 0;
+}
+
+static int rm_children(int dfd, const char *what, struct kiln_err **err)
+{
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return kiln_err_errno(err, "opendir '%s'", what);
+	}
+	int r = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		r = rm_rf_at(dirfd(d), de->d_name, err);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	return r;
+}
+
+int rm_rf_at(int dirfd, const char *name, struct kiln_err **err)
+{
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return kiln_err_errno(err, "remove '%s'", name);
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_err_errno(err, "open '%s'", name);
+	int r = rm_children(fd, name, err);
+	if (r < 0)
+		return r;
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return kiln_err_errno(err, "rmdir '%s'", name);
+	return 0;
+}
+
+int rm_rf(const char *path, struct kiln_err **err)
+{
+	return rm_rf_at(AT_FDCWD, path, err);
+}
+
+char *path_join(const char *a, const char *b)
+{
+	size_t al = strlen(a);
+	while (al > 0 && a[al - 1] == '/')
+		al--;
+	while (*b == '/')
+		b++;
+	if (!*b)
+		return al ? xstrndup(a, al) : xstrdup("/");
+	return xasprintf("%.*s/%s", (int)al, a, b);
+}

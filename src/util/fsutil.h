@@ -1,0 +1,23 @@
+/* fsutil.h — small file helpers: whole-file reads with caps, atomic writes, mkdir -p, rm -rf. */
+#pragma once
+
+#include "err.h"
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* reads at most max bytes of dirfd/path (AT_FDCWD for plain paths); more is an error */
+int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len,
+		 struct kiln_err **err);
+/* writes path through a temporary file in the same directory and renames it into place */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		      struct kiln_err **err);
+int write_all(int fd, const void *data, size_t len);
+/* read until len bytes or EOF; returns bytes read or -errno */
+ssize_t read_full(int fd, void *buf, size_t len);
+int mkdir_p(const char *path, mode_t mode, struct kiln_err **err);
+/* removes dirfd/name and everything below it, not following symlinks; missing is fine */
+int rm_rf_at(int dirfd, const char *name, struct kiln_err **err);
+int rm_rf(const char *path, struct kiln_err **err);
+/* joins a and b with exactly one '/' */
+char *path_join(const char *a, const char *b);

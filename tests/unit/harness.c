@@ -1,0 +1,88 @@
+/* harness.c — runs the registered TEST()s and prints TAP. */
+#include "harness.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef KILN_SOURCE_DIR
+#error "KILN_SOURCE_DIR must be defined by the build"
+#endif
+
+static struct test_case *head, **tail = &head;
+static bool current_failed;
+
+void test_register(struct test_case *tc)
+{
+	*tail = tc;
+	tail = &tc->next;
+}
+
+void test_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	current_failed = true;
+	printf("# %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+void test_note(const char *fmt, ...)
+{
+	va_list ap;
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+const char *test_source_dir(void)
+{
+	return KILN_SOURCE_DIR;
+}
+
+const char *test_shared_dir(void)
+{
+	static char path[PATH_MAX];
+	const char *env = getenv("KILN_SHARED");
+	if (env && *env)
+		snprintf(path, sizeof(path), "%s/conformance", env);
+	else
+		snprintf(path, sizeof(path), "%s/../shared/conformance", KILN_SOURCE_DIR);
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return NULL;
+	return path;
+}
+
+int main(void)
+{
+	const char *filter = getenv("TEST_FILTER");
+	int n = 0, failed = 0;
+	for (struct test_case *tc = head; tc; tc = tc->next) {
+		if (!filter || strstr(tc->name, filter))
+			n++;
+	}
+	printf("1..%d\n", n);
+	fflush(stdout);
+	int i = 0;
+	for (struct test_case *tc = head; tc; tc = tc->next) {
+		if (filter && !strstr(tc->name, filter))
+			continue;
+		current_failed = false;
+		tc->fn();
+		i++;
+		printf("%s %d - %s\n", current_failed ? "not ok" : "ok", i, tc->name);
+		fflush(stdout);
+		if (current_failed)
+			failed++;
+	}
+	return failed ? 1 : 0;
+}
