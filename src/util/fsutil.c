@@ -42,12 +42,9 @@ int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len,
-		 struct kiln_err **err)
+int read_fd_all(int fd, const char *what, size_t max, char **ret, size_t *ret_len,
+		struct kiln_err **err)
 {
-	cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return kiln_err_errno(err, "open '%s'", path);
 	cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
 	char chunk[65536];
 	for (;;) {
@@ -55,16 +52,25 @@ int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *re
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return kiln_err_errno(err, "read '%s'", path);
+			return kiln_err_errno(err, "read '%s'", what);
 		}
 		if (n == 0)
 			break;
 		if (b.len + (size_t)n > max)
-			return kiln_err_set(err, "'%s' is larger than %zu bytes", path, max);
+			return kiln_err_set(err, "'%s' is larger than %zu bytes", what, max);
 		kiln_buf_add(&b, chunk, (size_t)n);
 	}
 	*ret = kiln_buf_detach(&b, ret_len);
 	return 0;
+}
+
+int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len,
+		 struct kiln_err **err)
+{
+	cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_err_errno(err, "open '%s'", path);
+	return read_fd_all(fd, path, max, ret, ret_len, err);
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,

@@ -1,0 +1,70 @@
+/* image.h — image manifests and configs: media types, parsing the manifests we pull, building
+ * the manifest and config we push (OCI image-spec and Docker v2s2). */
+#pragma once
+
+#include "util/err.h"
+#include "util/json.h"
+#include "util/sha256.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_CONFIG   "application/vnd.docker.container.image.v1+json"
+#define MT_DOCKER_LAYER    "application/vnd.docker.image.rootfs.diff.tar.gzip"
+#define MT_OCI_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_INDEX       "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_CONFIG      "application/vnd.oci.image.config.v1+json"
+#define MT_OCI_LAYER_GZIP  "application/vnd.oci.image.layer.v1.tar+gzip"
+#define MT_OCI_LAYER_ZSTD  "application/vnd.oci.image.layer.v1.tar+zstd"
+#define MT_OCI_LAYER_TAR   "application/vnd.oci.image.layer.v1.tar"
+
+/* The two families a manifest can belong to; the output follows the base image (kaniko). */
+enum image_format { IMAGE_DOCKER, IMAGE_OCI };
+
+struct image_layer {
+	char digest[DIGEST_STRING_LEN + 1];
+	char diff_id[DIGEST_STRING_LEN + 1]; /* empty until known */
+	uint64_t size;
+	char *media_type;
+};
+
+struct manifest {
+	enum image_format format;
+	char config_digest[DIGEST_STRING_LEN + 1];
+	uint64_t config_size;
+	struct image_layer *layers;
+	size_t n_layers;
+};
+
+/* parses a Docker v2s2 or OCI image manifest; indexes are the registry's business */
+int manifest_parse(const char *body, size_t len, const char *media_type, struct manifest **ret,
+		   struct kiln_err **err);
+struct manifest *manifest_free(struct manifest *m);
+DEFINE_FREEP(struct manifest, manifest_free)
+
+/* canonical manifest body for a config and layers (layers' media types are taken as given) */
+char *manifest_build(enum image_format format, const char *config_digest, uint64_t config_size,
+		     const struct image_layer *layers, size_t n_layers);
+const char *manifest_media_type(enum image_format format);
+const char *layer_media_type(enum image_format format, bool zstd);
+
+/* --- config --- */
+
+/* an empty config for FROM scratch: os/architecture from platform ("linux/amd64") and
+ * Env PATH as Docker sets it */
+json_t *image_config_new(const char *platform);
+int image_config_parse(const char *data, size_t len, json_t **ret, struct kiln_err **err);
+/* the "config" object (created when missing) */
+json_t *image_config_container(json_t *cfg);
+/* Env as a strv copy */
+char **image_config_env(json_t *cfg);
+void image_config_set_env(json_t *cfg, char *const *env);
+/* appends a history entry, and the diff_id to rootfs.diff_ids when !empty_layer */
+void image_config_add_history(json_t *cfg, const char *created_by, const char *diff_id,
+			      bool empty_layer, const char *created);
+/* number of diff_ids */
+size_t image_config_n_layers(json_t *cfg);
+/* RFC 3339 UTC time for "created" fields; epoch 0 under --reproducible */
+char *image_time_now(bool reproducible);

@@ -1,0 +1,45 @@
+/* sandbox.h — where RUN executes (DESIGN §2): the chroot isolation mode with its own mount and
+ * PID namespaces, /proc, /dev, /sys, injected /etc/resolv.conf and /etc/hosts, and the user
+ * resolved in the stage's own /etc/passwd and /etc/group. */
+#pragma once
+
+#include "util/err.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct sandbox_user {
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups; /* supplementary groups */
+	size_t n_groups;
+	char *name; /* NULL when given as a number not in passwd */
+	char *home; /* from passwd, or NULL */
+};
+
+/* resolves a USER value ("name", "uid", "name:group", "uid:gid", "" = root) inside the root */
+int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
+			 struct kiln_err **err);
+void sandbox_user_release(struct sandbox_user *u);
+
+/* what the running process may do here; probed once by forking a test child */
+struct sandbox_caps {
+	bool namespaces; /* unshare(CLONE_NEWNS|CLONE_NEWPID) and mount work */
+	bool chroot;
+	bool mknod;
+};
+void sandbox_probe(struct sandbox_caps *ret);
+
+struct sandbox_run_opts {
+	const char *root;        /* absolute path of the stage root */
+	char *const *argv;       /* argv[0] looked up on the PATH of env when it has no '/' */
+	char *const *env;        /* complete environment of the command */
+	const struct sandbox_user *user;
+	const char *cwd;         /* inside the root; created by the caller */
+	const char *resolv_conf; /* host file to bind at /etc/resolv.conf, NULL = /etc/resolv.conf */
+	const char *hosts;       /* host file to bind at /etc/hosts, NULL = /etc/hosts */
+};
+
+/* runs the command and waits; *ret_status is its exit status (128+signal when killed).
+ * A failure to set up the sandbox is an error; the command's status is not. */
+int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_err **err);
