@@ -4,6 +4,7 @@
 #include "xalloc.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -175,4 +176,51 @@ char *path_join(const char *a, const char *b)
 	if (!*b)
 		return al ? xstrndup(a, al) : xstrdup("/");
 	return xasprintf("%.*s/%s", (int)al, a, b);
+}
+
+char *path_clean(const char *p)
+{
+	bool abs = *p == '/';
+	size_t n = strlen(p);
+	char *out = xmalloc(n + 2);
+	size_t o = 0;
+	if (abs)
+		out[o++] = '/';
+	size_t base = o; /* ".." may not climb above this point */
+	const char *s = p;
+	while (*s) {
+		while (*s == '/')
+			s++;
+		if (!*s)
+			break;
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		if (len == 1 && s[0] == '.') {
+			/* skip */
+		} else if (len == 2 && s[0] == '.' && s[1] == '.') {
+			if (o > base) {
+				while (o > base && out[o - 1] != '/')
+					o--;
+				if (o > base)
+					o--;
+				/* a relative path made only of ".." keeps them */
+			} else if (!abs) {
+				if (o > 0)
+					out[o++] = '/';
+				out[o++] = '.';
+				out[o++] = '.';
+				base = o;
+			}
+		} else {
+			if (o > 0 && out[o - 1] != '/')
+				out[o++] = '/';
+			memcpy(out + o, s, len);
+			o += len;
+		}
+		s += len;
+	}
+	if (o == 0)
+		out[o++] = '.';
+	out[o] = '\0';
+	return out;
 }

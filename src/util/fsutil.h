@@ -22,5 +22,7 @@ int mkdir_p(const char *path, mode_t mode, struct kiln_err **err);
 /* removes dirfd/name and everything below it, not following symlinks; missing is fine */
 int rm_rf_at(int dirfd, const char *name, struct kiln_err **err);
 int rm_rf(const char *path, struct kiln_err **err);
+/* lexical clean of an absolute or relative path, as Go's filepath.Clean ("" -> ".") */
+char *path_clean(const char *p);
 /* joins a and b with exactly one '/' */
 char *path_join(const char *a, const char *b);

@@ -16,3 +16,18 @@ TEST(strv_env_set_replaces_in_place)
 	ASSERT_STREQ(strv_env_get(v, "B"), "2");
 	ASSERT_TRUE(strv_env_get(v, "AB") == NULL);
 }
+
+#include "util/fsutil.h"
+
+TEST(path_clean_like_go)
+{
+	static const char *const cases[][2] = {
+		{"/a/b/../c", "/a/c"}, {"/../x", "/x"},   {"a/./b/", "a/b"}, {"", "."},
+		{"//a//b", "/a/b"},    {"../a", "../a"},  {"a/../..", ".."}, {"/", "/"},
+		{"./", "."},           {"a/b/../../c", "c"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cleanup_free char *c = path_clean(cases[i][0]);
+		ASSERT_STREQ(c, cases[i][1]);
+	}
+}

@@ -1,0 +1,621 @@
+/* build.c — the build driver: Dockerfile → stages → base images → instructions → final image
+ * in the blob store. Each stage has its own root under $KANIKO_DIR/stages/<n>/rootfs. */
+#include "build.h"
+#include "dockerfile/dockerfile.h"
+#include "fs/extract.h"
+#include "instr/instr.h"
+#include "registry/ref.h"
+#include "shell/shell.h"
+#include "util/buf.h"
+#include "util/fsutil.h"
+#include "util/limits.h"
+#include "util/log.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct builder {
+	const struct build_opts *o;
+	struct blobstore *bs;
+	struct registry *reg;
+	struct dockerfile *df;
+	char *dockerfile_path; /* as shown in messages */
+	char *context;
+	char *resolv_conf, *hosts;
+	char **meta_args;
+	char **build_args;
+	char **used_build_args;
+	struct stage **stages;
+	size_t n_stages;
+	char *final_base; /* registry/repo of the last stage's base image */
+};
+
+struct stage_src {
+	const struct df_instr *from;
+	size_t first, end; /* instruction range after FROM */
+	char *name;
+};
+
+static void stage_free(struct stage *s)
+{
+	if (!s)
+		return;
+	free(s->name);
+	free(s->root);
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+	if (s->config)
+		json_decref(s->config);
+	for (size_t i = 0; i < s->n_layers; i++)
+		free(s->layers[i].media_type);
+	free(s->layers);
+	free(s->created);
+	strv_free(s->args);
+	strv_free(s->used_build_args);
+	fs_index_free(s->index);
+	free(s);
+}
+
+int build_resolve_context(const struct build_opts *o, char **ret, struct kiln_err **err)
+{
+	const char *c = o->context && *o->context ? o->context : "/workspace/";
+	if (startswith(c, "dir://"))
+		c += STRLEN("dir://");
+	else if (strstr(c, "://"))
+		return kiln_err_set(err, "build context '%s': only local directories are "
+					 "implemented yet in kiln",
+				    c);
+	char buf[PATH_MAX];
+	if (!realpath(c, buf))
+		return kiln_err_errno(err, "build context '%s'", c);
+	struct stat st;
+	if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
+		return kiln_err_set(err, "build context '%s' is not a directory", c);
+	*ret = xstrdup(buf);
+	return 0;
+}
+
+/* kaniko: the path as given when it exists, else relative to the context */
+static int find_dockerfile(struct builder *b, char **ret, struct kiln_err **err)
+{
+	const char *f = b->o->dockerfile && *b->o->dockerfile ? b->o->dockerfile : "Dockerfile";
+	struct stat st;
+	if (stat(f, &st) == 0 && S_ISREG(st.st_mode)) {
+		*ret = xstrdup(f);
+		return 0;
+	}
+	cleanup_free char *in_ctx = path_join(b->context, f);
+	if (stat(in_ctx, &st) == 0 && S_ISREG(st.st_mode)) {
+		*ret = TAKE_PTR(in_ctx);
+		return 0;
+	}
+	return kiln_err_set(err, "please provide a valid path to a Dockerfile within the build "
+				 "context with --dockerfile");
+}
+
+/* the --build-arg list, "K=V" each (cli/ has already filled bare names from the env) */
+static char **collect_build_args(const struct build_opts *o)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	strv_foreach(a, o->build_args)
+	{
+		const char *eq = strchr(a, '=');
+		if (eq) {
+			cleanup_free char *k = xstrndup(a, (size_t)(eq - a));
+			strv_env_set(&v, k, eq + 1);
+		} else {
+			const char *env = getenv(a);
+			strv_env_set(&v, a, env ? env : "");
+		}
+	}
+	return v;
+}
+
+static int meta_args_resolve(struct builder *b, size_t *first_from, struct kiln_err **err)
+{
+	const struct dockerfile *df = b->df;
+	size_t i = 0;
+	b->meta_args = xcalloc(1, sizeof(char *));
+	for (; i < df->n_instrs && !streq(df->instrs[i].cmd, "from"); i++) {
+		const struct df_instr *in = &df->instrs[i];
+		if (!streq(in->cmd, "arg"))
+			return kiln_err_set(err, "%s:%d: %s instruction before the first FROM: only "
+						 "ARG may come before FROM",
+					    b->dockerfile_path, in->start_line, in->cmd);
+		strv_foreach(a, in->args)
+		{
+			cleanup_free char *name = xstrdup(a);
+			char *def = strchr(name, '=');
+			if (def)
+				*def++ = '\0';
+			const char *given = strv_env_get(b->build_args, name);
+			cleanup_free char *value = NULL;
+			if (given && (*given || !def)) {
+				value = xstrdup(given);
+				if (!strv_contains(b->used_build_args, name))
+					strv_push(&b->used_build_args, xstrdup(name));
+			} else if (def) {
+				if (shell_expand_word(def, b->meta_args, b->df->escape, &value, err) < 0)
+					return kiln_err_wrap(err, "%s:%d", b->dockerfile_path,
+							     in->start_line);
+			}
+			if (value)
+				strv_env_set(&b->meta_args, name, value);
+		}
+	}
+	if (i == df->n_instrs)
+		return kiln_err_set(err, "%s: no FROM instruction: the Dockerfile has no stages",
+				    b->dockerfile_path);
+	*first_from = i;
+	return 0;
+}
+
+static struct stage *find_stage(struct builder *b, const char *name)
+{
+	for (size_t i = 0; i < b->n_stages; i++) {
+		if (b->stages[i]->name && !strcasecmp(b->stages[i]->name, name))
+			return b->stages[i];
+	}
+	return NULL;
+}
+
+/* pulls the base image's manifest and config; layers come later, when the root is needed */
+static int stage_from_registry(struct builder *b, struct stage *s, const char *image,
+			       struct image_ref **ret_ref, struct kiln_err **err)
+{
+	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+	int r = image_ref_parse(image, &ref, err);
+	if (r < 0)
+		return r;
+	log_info("Retrieving image manifest %s", image);
+	cleanup_free char *body = NULL, *mt = NULL;
+	size_t len = 0;
+	char mdigest[DIGEST_STRING_LEN + 1];
+	r = registry_get_manifest(b->reg, ref, b->o->custom_platform, &body, &len, &mt, mdigest,
+				  err);
+	if (r < 0)
+		return kiln_err_wrap(err, "retrieve image '%s'", image);
+	log_info("Retrieving image %s from registry %s", image, ref->registry);
+	_cleanup_(manifest_freep) struct manifest *m = NULL;
+	r = manifest_parse(body, len, mt, &m, err);
+	if (r < 0)
+		return kiln_err_wrap(err, "image '%s'", image);
+	const char *cfg_digest = m->config_digest;
+	r = registry_fetch_blobs(b->reg, ref, &cfg_digest, 1, b->bs, err);
+	if (r < 0)
+		return kiln_err_wrap(err, "retrieve config of '%s'", image);
+	cleanup_free char *cfg = NULL;
+	size_t cfg_len = 0;
+	r = blobstore_read(b->bs, cfg_digest, LIMIT_CONFIG, &cfg, &cfg_len, err);
+	if (r < 0)
+		return r;
+	r = image_config_parse(cfg, cfg_len, &s->config, err);
+	if (r < 0)
+		return kiln_err_wrap(err, "image '%s'", image);
+	if (image_config_n_layers(s->config) != m->n_layers)
+		return kiln_err_set(err, "image '%s': config lists %zu layers, manifest %zu", image,
+				    image_config_n_layers(s->config), m->n_layers);
+	s->format = m->format;
+	s->layers = xcalloc(m->n_layers ? m->n_layers : 1, sizeof(*s->layers));
+	json_t *ids = json_object_get(json_object_get(s->config, "rootfs"), "diff_ids");
+	for (size_t i = 0; i < m->n_layers; i++) {
+		s->layers[i] = m->layers[i];
+		s->layers[i].media_type = xstrdup(m->layers[i].media_type);
+		const char *id = json_string_value(json_array_get(ids, i));
+		if (id && digest_valid(id))
+			memcpy(s->layers[i].diff_id, id, DIGEST_STRING_LEN + 1);
+	}
+	s->n_layers = m->n_layers;
+	*ret_ref = TAKE_PTR(ref);
+	return 0;
+}
+
+static int stage_unpack(struct builder *b, struct stage *s, const struct image_ref *ref,
+			struct kiln_err **err)
+{
+	int r = rm_rf(s->root, err);
+	if (r >= 0)
+		r = mkdir_p(s->root, 0755, err);
+	if (r < 0)
+		return r;
+	s->rootfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->rootfd < 0)
+		return kiln_err_errno(err, "open stage root '%s'", s->root);
+	if (s->n_layers == 0) {
+		log_info("No base image, nothing to extract");
+		return 0;
+	}
+	cleanup_free const char **digests = xcalloc(s->n_layers, sizeof(char *));
+	size_t missing = 0;
+	for (size_t i = 0; i < s->n_layers; i++) {
+		if (!blobstore_has(b->bs, s->layers[i].digest, NULL))
+			digests[missing++] = s->layers[i].digest;
+	}
+	if (missing) {
+		if (!ref)
+			return kiln_err_set(err, "stage %d: base layers are missing from the blob store",
+					    s->index);
+		r = registry_fetch_blobs(b->reg, ref, digests, missing, b->bs, err);
+		if (r < 0)
+			return kiln_err_wrap(err, "pull layers of '%s'", ref->repository);
+	}
+	struct extract_opts eo = {.no_chown = geteuid() != 0};
+	for (size_t i = 0; i < s->n_layers; i++) {
+		cleanup_close int fd = -1;
+		r = blobstore_open_read(b->bs, s->layers[i].digest, &fd, err);
+		if (r < 0)
+			return r;
+		r = fs_extract_layer(s->rootfd, fd, s->layers[i].digest, &eo, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* whether a later stage reads this one (FROM <name|index>, COPY --from=<name|index>) */
+static bool stage_used_later(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx)
+{
+	const char *name = srcs[idx].name;
+	char num[16];
+	snprintf(num, sizeof(num), "%zu", idx);
+	for (size_t j = idx + 1; j < n; j++) {
+		const struct df_instr *from = srcs[j].from;
+		if (from->args && from->args[0] &&
+		    ((name && !strcasecmp(from->args[0], name)) || streq(from->args[0], num)))
+			return true;
+		for (size_t k = srcs[j].first; k < srcs[j].end; k++) {
+			const struct df_instr *in = &b->df->instrs[k];
+			for (size_t f = 0; f < in->n_flags; f++) {
+				const char *v = in->flags[f].value;
+				if (streq(in->flags[f].name, "from") && v &&
+				    ((name && !strcasecmp(v, name)) || streq(v, num)))
+					return true;
+			}
+		}
+	}
+	return false;
+}
+
+static int run_instructions(struct builder *b, struct stage *s, const struct df_instr *instrs,
+			    size_t n, struct kiln_err **err)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct df_instr *in = &instrs[k];
+		log_info("%s", in->original);
+		int r;
+		if (streq(in->cmd, "run"))
+			r = instr_run(s, in, err);
+		else if (streq(in->cmd, "copy") || streq(in->cmd, "add"))
+			r = instr_copy(s, in, err);
+		else if (streq(in->cmd, "workdir"))
+			r = instr_workdir(s, in, err);
+		else if (streq(in->cmd, "from"))
+			r = kiln_err_set(err, "%s:%d: unexpected FROM", b->dockerfile_path,
+					 in->start_line);
+		else
+			r = instr_meta(s, in, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ONBUILD triggers of the base image run first, then the base's OnBuild is cleared */
+static int run_triggers(struct builder *b, struct stage *s, struct kiln_err **err)
+{
+	json_t *c = image_config_container(s->config);
+	json_t *ob = json_object_get(c, "OnBuild");
+	size_t n = json_array_size(ob);
+	log_info("Executing %zu build triggers", n);
+	if (!n)
+		return 0;
+	cleanup_buf struct kiln_buf text = KILN_BUF_INIT;
+	size_t i;
+	json_t *e;
+	json_array_foreach(ob, i, e)
+	{
+		if (json_is_string(e))
+			kiln_buf_addf(&text, "%s\n", json_string_value(e));
+	}
+	json_object_del(c, "OnBuild");
+	struct dockerfile *tdf = NULL;
+	int r = dockerfile_parse("ONBUILD trigger", text.ptr, text.len, &tdf, err);
+	if (r < 0)
+		return r;
+	r = run_instructions(b, s, tdf->instrs, tdf->n_instrs, err);
+	dockerfile_free(tdf);
+	return r;
+}
+
+static void apply_labels(struct builder *b, struct stage *s)
+{
+	json_t *c = image_config_container(s->config);
+	strv_foreach(l, b->o->labels)
+	{
+		const char *eq = strchr(l, '=');
+		if (!eq)
+			continue;
+		json_t *labels = json_object_get(c, "Labels");
+		if (!json_is_object(labels)) {
+			labels = json_object();
+			json_object_set_new(c, "Labels", labels);
+		}
+		cleanup_free char *k = xstrndup(l, (size_t)(eq - l));
+		json_object_set_new(labels, k, json_string(eq + 1));
+	}
+}
+
+static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx,
+		       bool last, struct kiln_err **err)
+{
+	const struct stage_src *src = &srcs[idx];
+	struct stage *s = xcalloc(1, sizeof(*s));
+	s->rootfd = -1;
+	s->index = (int)idx;
+	s->name = src->name ? xstrdup(src->name) : NULL;
+	b->stages = xreallocarray(b->stages, b->n_stages + 1, sizeof(*b->stages));
+	b->stages[b->n_stages++] = s;
+	s->opts = b->o;
+	s->bs = b->bs;
+	s->context = b->context;
+	s->resolv_conf = b->resolv_conf;
+	s->hosts = b->hosts;
+	s->escape = b->df->escape;
+	s->dockerfile_path = b->dockerfile_path;
+	s->build_args = b->build_args;
+	s->meta_args = b->meta_args;
+	s->stages = b->stages;
+	s->n_stages = b->n_stages - 1;
+	s->snapshot_mode = b->o->snapshot_mode && *b->o->snapshot_mode ? b->o->snapshot_mode : "full";
+	s->compression_level = b->o->compression_level;
+	s->created = image_time_now(b->o->reproducible);
+	cleanup_free char *dir = xasprintf("%s/stages/%zu", b->o->kaniko_dir, idx);
+	s->root = path_join(dir, "rootfs");
+
+	const struct df_instr *from = src->from;
+	cleanup_free char *image = NULL;
+	if (!from->args || !from->args[0])
+		return kiln_err_set(err, "%s:%d: FROM requires an image", b->dockerfile_path,
+				    from->start_line);
+	if (shell_expand_word(from->args[0], b->meta_args, b->df->escape, &image, err) < 0)
+		return kiln_err_wrap(err, "%s:%d", b->dockerfile_path, from->start_line);
+	if (!*image)
+		return kiln_err_set(err, "%s:%d: FROM names an empty image (is an ARG unset?)",
+				    b->dockerfile_path, from->start_line);
+	for (size_t f = 0; f < from->n_flags; f++) {
+		if (!streq(from->flags[f].name, "platform"))
+			return kiln_err_set(err, "%s:%d: FROM --%s is not supported",
+					    b->dockerfile_path, from->start_line,
+					    from->flags[f].name);
+	}
+
+	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+	struct stage *parent = find_stage(b, image);
+	int base_idx = -1;
+	if (parent) {
+		base_idx = parent->index;
+		s->config = json_deep_copy(parent->config);
+		s->format = parent->format;
+		s->layers = xcalloc(parent->n_layers ? parent->n_layers : 1, sizeof(*s->layers));
+		for (size_t i = 0; i < parent->n_layers; i++) {
+			s->layers[i] = parent->layers[i];
+			s->layers[i].media_type = xstrdup(parent->layers[i].media_type);
+		}
+		s->n_layers = parent->n_layers;
+	} else if (!strcasecmp(image, "scratch")) {
+		s->config = image_config_new(b->o->custom_platform);
+		s->format = IMAGE_DOCKER;
+	} else {
+		int r = stage_from_registry(b, s, image, &ref, err);
+		if (r < 0)
+			return kiln_err_wrap(err, "%s:%d", b->dockerfile_path, from->start_line);
+		if (last)
+			b->final_base = image_ref_name(ref);
+	}
+	s->compression =
+		b->o->compression && streq(b->o->compression, "zstd") && s->format == IMAGE_OCI
+			? FS_ZSTD
+			: FS_GZIP;
+	log_info("Building stage '%s' [idx: '%zu', base-idx: '%d']", image, idx, base_idx);
+	apply_labels(b, s);
+
+	bool need_root = stage_used_later(b, srcs, n, idx);
+	const char *why = NULL;
+	for (size_t k = src->first; k < src->end && !need_root; k++) {
+		if (instr_needs_root(&b->df->instrs[k])) {
+			need_root = true;
+			why = b->df->instrs[k].original;
+		}
+	}
+	json_t *ob = json_object_get(image_config_container(s->config), "OnBuild");
+	if (json_array_size(ob) > 0)
+		need_root = true;
+	if (need_root) {
+		if (why)
+			log_info("Unpacking rootfs as cmd %s requires it.", why);
+		int r = stage_unpack(b, s, ref, err);
+		if (r < 0)
+			return r;
+	} else {
+		log_info("Skipping unpacking as no commands require it.");
+	}
+	int r = run_triggers(b, s, err);
+	if (r < 0)
+		return r;
+	r = run_instructions(b, s, &b->df->instrs[src->first], src->end - src->first, err);
+	if (r < 0)
+		return r;
+	strv_foreach(u, s->used_build_args)
+	{
+		if (!strv_contains(b->used_build_args, u))
+			strv_push(&b->used_build_args, xstrdup(u));
+	}
+	return 0;
+}
+
+/* files injected into every RUN: a copy of the host's resolv.conf (so a RUN that writes it
+ * cannot touch the host) and a hosts file as BuildKit writes it */
+static int prepare_run_files(struct builder *b, struct kiln_err **err)
+{
+	cleanup_free char *dir = path_join(b->o->kaniko_dir, "run");
+	int r = mkdir_p(dir, 0755, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *resolv = NULL;
+	size_t len = 0;
+	if (read_file_at(AT_FDCWD, "/etc/resolv.conf", LIMIT_SMALL_FILE, &resolv, &len, NULL) < 0) {
+		resolv = xstrdup("");
+		len = 0;
+	}
+	b->resolv_conf = path_join(dir, "resolv.conf");
+	r = write_file_atomic(b->resolv_conf, resolv, len, 0644, err);
+	if (r < 0)
+		return r;
+	static const char hosts[] = "127.0.0.1\tlocalhost buildkitsandbox\n"
+				    "::1\tlocalhost ip6-localhost ip6-loopback\n";
+	b->hosts = path_join(dir, "hosts");
+	return write_file_atomic(b->hosts, hosts, STRLEN(hosts), 0644, err);
+}
+
+static int finish_image(struct builder *b, struct stage *s, struct build_result *ret,
+			struct kiln_err **err)
+{
+	json_t *cfg = s->config;
+	cleanup_free char *created = image_time_now(b->o->reproducible);
+	json_object_set_new(cfg, "created", json_string(created));
+	if (b->o->reproducible) {
+		json_object_del(cfg, "container");
+		json_object_del(cfg, "docker_version");
+		json_object_del(cfg, "hostname");
+	}
+	cleanup_free char *cfg_body = kjson_dump(cfg);
+	size_t cfg_len = strlen(cfg_body);
+	int r = blobstore_put(b->bs, cfg_body, cfg_len, ret->config_digest, err);
+	if (r < 0)
+		return r;
+	ret->config_size = cfg_len;
+	ret->format = s->format;
+	ret->manifest = manifest_build(s->format, ret->config_digest, cfg_len, s->layers,
+				       s->n_layers);
+	ret->manifest_len = strlen(ret->manifest);
+	r = blobstore_put(b->bs, ret->manifest, ret->manifest_len, ret->manifest_digest, err);
+	if (r < 0)
+		return r;
+	ret->layers = xcalloc(s->n_layers ? s->n_layers : 1, sizeof(*ret->layers));
+	for (size_t i = 0; i < s->n_layers; i++) {
+		ret->layers[i] = s->layers[i];
+		ret->layers[i].media_type = xstrdup(s->layers[i].media_type);
+	}
+	ret->n_layers = s->n_layers;
+	ret->base_name = TAKE_PTR(b->final_base);
+	return 0;
+}
+
+static void builder_release(struct builder *b)
+{
+	for (size_t i = 0; i < b->n_stages; i++)
+		stage_free(b->stages[i]);
+	free(b->stages);
+	dockerfile_free(b->df);
+	free(b->dockerfile_path);
+	free(b->context);
+	free(b->resolv_conf);
+	free(b->hosts);
+	free(b->final_base);
+	strv_free(b->meta_args);
+	strv_free(b->build_args);
+	strv_free(b->used_build_args);
+}
+
+int build_run(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
+	      struct build_result *ret, struct kiln_err **err)
+{
+	_cleanup_(builder_release) struct builder b = {.o = o, .bs = bs, .reg = reg};
+	int r = build_resolve_context(o, &b.context, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *path = NULL;
+	r = find_dockerfile(&b, &path, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	r = read_file_at(AT_FDCWD, path, LIMIT_DOCKERFILE, &text, &len, err);
+	if (r < 0)
+		return r;
+	const char *base = strrchr(path, '/');
+	b.dockerfile_path = xstrdup(base ? base + 1 : path);
+	r = dockerfile_parse(b.dockerfile_path, text, len, &b.df, err);
+	if (r < 0)
+		return r;
+	b.build_args = collect_build_args(o);
+	size_t first = 0;
+	r = meta_args_resolve(&b, &first, err);
+	if (r < 0)
+		return r;
+
+	/* split into stages */
+	cleanup_free struct stage_src *srcs = NULL;
+	size_t n = 0;
+	for (size_t i = first; i < b.df->n_instrs; i++) {
+		const struct df_instr *in = &b.df->instrs[i];
+		if (streq(in->cmd, "from")) {
+			srcs = xreallocarray(srcs, n + 1, sizeof(*srcs));
+			srcs[n] = (struct stage_src){.from = in, .first = i + 1, .end = i + 1};
+			if (in->args && in->args[0] && in->args[1] && !strcasecmp(in->args[1], "as") &&
+			    in->args[2])
+				srcs[n].name = in->args[2];
+			n++;
+		} else {
+			srcs[n - 1].end = i + 1;
+		}
+	}
+	size_t target = n - 1;
+	if (o->target && *o->target) {
+		bool found = false;
+		for (size_t i = 0; i < n; i++) {
+			if (srcs[i].name && !strcasecmp(srcs[i].name, o->target)) {
+				target = i;
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+			return kiln_err_set(err, "Error finding target stage: %s is not a valid "
+						 "target build stage",
+					    o->target);
+	}
+	r = prepare_run_files(&b, err);
+	if (r < 0)
+		return r;
+	log_info("Built cross stage deps: map[]");
+	for (size_t i = 0; i <= target; i++) {
+		r = build_stage(&b, srcs, target + 1, i, i == target, err);
+		if (r < 0)
+			return r;
+	}
+	strv_foreach(a, b.build_args)
+	{
+		cleanup_free char *k = xstrndup(a, strcspn(a, "="));
+		if (!strv_contains(b.used_build_args, k))
+			log_warn("[Warning] One or more build-args [%s] were not consumed", k);
+	}
+	return finish_image(&b, b.stages[b.n_stages - 1], ret, err);
+}
+
+void build_result_release(struct build_result *r)
+{
+	free(r->manifest);
+	for (size_t i = 0; i < r->n_layers; i++)
+		free(r->layers[i].media_type);
+	free(r->layers);
+	free(r->base_name);
+	memset(r, 0, sizeof(*r));
+}

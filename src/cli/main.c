@@ -1,0 +1,143 @@
+/* main.c — the executor: parse kaniko's command line, build, write outputs, push. The only
+ * place that prints errors and chooses the exit status (a failed RUN's own status, else 1). */
+#include "build/build.h"
+#include "cli/options.h"
+#include "dockerfile/dockerfile.h"
+#include "kiln-config.h"
+#include "output/output.h"
+#include "util/buf.h"
+#include "util/fsutil.h"
+#include "util/limits.h"
+#include "util/log.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char **kv_strv(const struct opt_kv *kv, size_t n)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		strv_pushf(&v, "%s=%s", kv[i].key, kv[i].value);
+	return v;
+}
+
+static int debug_parse(const char *file)
+{
+	cleanup_err struct kiln_err *err = NULL;
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	if (read_file_at(AT_FDCWD, file, LIMIT_DOCKERFILE, &text, &len, &err) < 0) {
+		fprintf(stderr, "%s\n", kiln_err_msg(err));
+		return 1;
+	}
+	struct dockerfile *df = NULL;
+	if (dockerfile_parse(file, text, len, &df, &err) < 0) {
+		fprintf(stderr, "%s\n", kiln_err_msg(err));
+		return 1;
+	}
+	cleanup_buf struct kiln_buf out = KILN_BUF_INIT;
+	dockerfile_dump(df, &out);
+	fwrite(out.ptr, 1, out.len, stdout);
+	dockerfile_free(df);
+	return 0;
+}
+
+static int build(const struct build_opts *o, struct kiln_err **err)
+{
+	_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
+	int r = mkdir_p(o->kaniko_dir, 0777, err);
+	if (r < 0)
+		return r;
+	r = blobstore_open(o->kaniko_dir, &bs, err);
+	if (r < 0)
+		return r;
+
+	cleanup_strv char **ca_files = NULL;
+	cleanup_free char *own_ca = path_join(o->kaniko_dir, "ssl/certs/ca-certificates.crt");
+	if (access(own_ca, R_OK) == 0)
+		strv_push(&ca_files, xstrdup(own_ca));
+	if (!streq(own_ca, "/kaniko/ssl/certs/ca-certificates.crt") &&
+	    access("/kaniko/ssl/certs/ca-certificates.crt", R_OK) == 0)
+		strv_push(&ca_files, xstrdup("/kaniko/ssl/certs/ca-certificates.crt"));
+	cleanup_strv char **certs = kv_strv(o->registry_certificates, o->n_registry_certificates);
+	cleanup_strv char **client = kv_strv(o->registry_client_certs, o->n_registry_client_certs);
+	cleanup_free char *ua = xasprintf("kiln/%s", KILN_VERSION);
+	struct registry_opts ro = {
+		.insecure = o->insecure,
+		.insecure_pull = o->insecure_pull,
+		.insecure_registries = o->insecure_registries,
+		.skip_tls_verify = o->skip_tls_verify,
+		.skip_tls_verify_registries = o->skip_tls_verify_registries,
+		.ca_files = (const char *const *)ca_files,
+		.registry_certificates = certs,
+		.registry_client_certs = client,
+		.retries = o->image_download_retry,
+		.user_agent = ua,
+	};
+	_cleanup_(registry_freep) struct registry *reg = NULL;
+	r = registry_new(&ro, &reg, err);
+	if (r < 0)
+		return r;
+	r = output_check_push(o, reg, err);
+	if (r < 0)
+		return r;
+	struct build_result res = {0};
+	r = build_run(o, bs, reg, &res, err);
+	if (r >= 0)
+		r = output_all(o, bs, reg, &res, err);
+	build_result_release(&res);
+	if (r >= 0 && o->cleanup) {
+		cleanup_free char *stages = path_join(o->kaniko_dir, "stages");
+		log_info("Deleting filesystem...");
+		r = rm_rf(stages, err);
+	}
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct build_opts o;
+	build_opts_init(&o);
+	struct cli_parsed p = {0};
+	cleanup_err struct kiln_err *err = NULL;
+	const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	if (cli_parse(argc, argv, &o, &p, &err) < 0) {
+		fprintf(stderr, "Error: %s\n", kiln_err_msg(err));
+		cli_usage(stderr, prog);
+		build_opts_release(&o);
+		cli_parsed_release(&p);
+		return 1;
+	}
+	int status = 0;
+	switch (p.action) {
+	case CLI_HELP:
+		cli_usage(stdout, prog);
+		break;
+	case CLI_VERSION:
+		printf("kiln version :  v%s (kaniko executor compatible)\n", KILN_VERSION);
+		break;
+	case CLI_DEBUG_PARSE:
+		status = debug_parse(p.debug_file);
+		break;
+	case CLI_BUILD: {
+		int level = log_level_parse(o.verbosity ? o.verbosity : "info");
+		int format = log_format_parse(o.log_format ? o.log_format : "color");
+		log_setup(level < 0 ? LOG_INFO : (enum log_level)level,
+			  format < 0 ? LOG_FORMAT_COLOR : (enum log_format)format, o.log_timestamp);
+		strv_foreach(w, p.warnings) log_warn("%s", w);
+		if (build(&o, &err) < 0) {
+			fprintf(stderr, "error building image: %s\n", kiln_err_msg(err));
+			status = err && err->exit_status > 0 ? err->exit_status : 1;
+		}
+		break;
+	}
+	}
+	build_opts_release(&o);
+	cli_parsed_release(&p);
+	return status;
+}

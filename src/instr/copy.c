@@ -1,0 +1,525 @@
+/* copy.c — COPY and ADD of local files with Docker's semantics: sources relative to the
+ * context (or an earlier stage's root with --from), globs, directory contents, trailing-slash
+ * rules, destination relative to WORKDIR, owner 0:0 unless --chown, --chmod, source mtimes
+ * kept, existing directories left as they are, heredoc sources. */
+#include "fsops.h"
+#include "instr.h"
+#include "sandbox/root.h"
+#include "shell/shell.h"
+#include "util/buf.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct copy_ctx {
+	struct stage *s;
+	const struct df_instr *in;
+	int srcfd;        /* context or stage root */
+	const char *what; /* "build context" or "stage 'x'" for messages */
+	uid_t uid;        /* (uid_t)-1: 0 */
+	gid_t gid;
+	bool chmod_set;
+	mode_t chmod;
+	char ***written; /* absolute paths in the destination root, for the layer */
+};
+
+static const struct df_flag *flag_get(const struct df_instr *in, const char *name)
+{
+	for (size_t i = 0; i < in->n_flags; i++) {
+		if (streq(in->flags[i].name, name))
+			return &in->flags[i];
+	}
+	return NULL;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool has_glob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+/* expands a source pattern relative to the source root into matching relative paths */
+static int glob_expand(int rootfd, const char *prefix, const char *pattern, char ***out,
+		       struct kiln_err **err)
+{
+	while (*pattern == '/')
+		pattern++;
+	if (!*pattern) {
+		strv_push(out, xstrdup(*prefix ? prefix : "."));
+		return 0;
+	}
+	const char *slash = strchr(pattern, '/');
+	cleanup_free char *comp = slash ? xstrndup(pattern, (size_t)(slash - pattern)) : xstrdup(pattern);
+	const char *rest = slash ? slash + 1 : "";
+	if (!has_glob(comp)) {
+		cleanup_free char *next = *prefix ? xasprintf("%s/%s", prefix, comp) : xstrdup(comp);
+		struct stat st;
+		int fd = root_open(rootfd, next, O_PATH);
+		if (fd < 0)
+			return 0;
+		bool ok = fstat(fd, &st) == 0 && (!*rest || S_ISDIR(st.st_mode));
+		close(fd);
+		return ok ? glob_expand(rootfd, next, rest, out, err) : 0;
+	}
+	int dfd = root_open(rootfd, *prefix ? prefix : "", O_RDONLY | O_DIRECTORY);
+	if (dfd < 0)
+		return 0;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return kiln_err_errno(err, "read directory '%s'", prefix);
+	}
+	cleanup_strv char **names = NULL;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (fnmatch(comp, de->d_name, FNM_PATHNAME) == 0)
+			strv_push(&names, xstrdup(de->d_name));
+	}
+	closedir(d);
+	size_t n = strv_length(names);
+	if (n > 1)
+		qsort(names, n, sizeof(char *), cmp_strp);
+	strv_foreach(name, names)
+	{
+		cleanup_free char *next = *prefix ? xasprintf("%s/%s", prefix, name) : xstrdup(name);
+		int r = glob_expand(rootfd, next, rest, out, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void note_written(struct copy_ctx *c, const char *abs)
+{
+	strv_push(c->written, xstrdup(abs));
+}
+
+static int apply_meta(struct copy_ctx *c, int dirfd, const char *name, const struct stat *src,
+		      bool is_link, const char *abs, struct kiln_err **err)
+{
+	uid_t uid = c->uid == (uid_t)-1 ? 0 : c->uid;
+	gid_t gid = c->gid == (gid_t)-1 ? 0 : c->gid;
+	if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return kiln_err_errno(err, "chown '%s'", abs);
+	if (!is_link) {
+		mode_t mode = c->chmod_set ? c->chmod : (src->st_mode & 07777);
+		if (fchmodat(dirfd, name, mode, 0) < 0)
+			return kiln_err_errno(err, "chmod '%s'", abs);
+	}
+	struct timespec ts[2] = {src->st_atim, src->st_mtim};
+	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return kiln_err_errno(err, "set times of '%s'", abs);
+	return 0;
+}
+
+/* removes a non-directory that stands where we write; a directory in the way is an error */
+static int clear_target(int dirfd, const char *name, bool want_dir, const char *abs,
+			struct kiln_err **err)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : kiln_err_errno(err, "stat '%s'", abs);
+	if (S_ISDIR(st.st_mode)) {
+		if (want_dir)
+			return 1; /* keep the existing directory as it is */
+		return kiln_err_set(err, "cannot copy to '%s': it is a directory", abs);
+	}
+	if (unlinkat(dirfd, name, 0) < 0)
+		return kiln_err_errno(err, "remove '%s'", abs);
+	return 0;
+}
+
+static int copy_file_data(int from, int to, off_t size, const char *abs, struct kiln_err **err)
+{
+	off_t left = size;
+	while (left > 0) {
+		ssize_t n = copy_file_range(from, NULL, to, NULL, (size_t)left, 0);
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL))
+			n = sendfile(to, from, NULL, (size_t)left);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return kiln_err_errno(err, "copy to '%s'", abs);
+		}
+		if (n == 0)
+			break;
+		left -= n;
+	}
+	return 0;
+}
+
+static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const struct stat *st,
+		      int ddir, const char *dname, const char *abs, struct kiln_err **err);
+
+static int copy_dir_contents(struct copy_ctx *c, int sfd, int dfd, const char *abs,
+			     struct kiln_err **err)
+{
+	int dupfd = fcntl(sfd, F_DUPFD_CLOEXEC, 0);
+	if (dupfd < 0)
+		return kiln_err_errno(err, "read directory");
+	DIR *d = fdopendir(dupfd);
+	if (!d) {
+		close(dupfd);
+		return kiln_err_errno(err, "read directory");
+	}
+	cleanup_strv char **names = NULL;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+			strv_push(&names, xstrdup(de->d_name));
+	}
+	closedir(d);
+	size_t n = strv_length(names);
+	if (n > 1)
+		qsort(names, n, sizeof(char *), cmp_strp);
+	strv_foreach(name, names)
+	{
+		struct stat cst;
+		if (fstatat(sfd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0)
+			return kiln_err_errno(err, "stat '%s'", name);
+		cleanup_free char *cabs = path_join(abs, name);
+		int r = copy_entry(c, sfd, name, &cst, dfd, name, cabs, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const struct stat *st,
+		      int ddir, const char *dname, const char *abs, struct kiln_err **err)
+{
+	int r = clear_target(ddir, dname, S_ISDIR(st->st_mode), abs, err);
+	if (r < 0)
+		return r;
+	bool existed_dir = r == 1;
+	if (S_ISDIR(st->st_mode)) {
+		if (!existed_dir) {
+			if (mkdirat(ddir, dname, 0700) < 0)
+				return kiln_err_errno(err, "mkdir '%s'", abs);
+		}
+		cleanup_close int sfd = openat(sdir, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int dfd = openat(ddir, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sfd < 0 || dfd < 0)
+			return kiln_err_errno(err, "open directory '%s'", abs);
+		r = copy_dir_contents(c, sfd, dfd, abs, err);
+		if (r < 0)
+			return r;
+		if (!existed_dir) {
+			note_written(c, abs);
+			return apply_meta(c, ddir, dname, st, false, abs, err);
+		}
+		return 0;
+	}
+	if (S_ISLNK(st->st_mode)) {
+		char target[4096];
+		ssize_t n = readlinkat(sdir, sname, target, sizeof(target) - 1);
+		if (n < 0)
+			return kiln_err_errno(err, "readlink '%s'", sname);
+		target[n] = '\0';
+		if (symlinkat(target, ddir, dname) < 0)
+			return kiln_err_errno(err, "symlink '%s'", abs);
+		note_written(c, abs);
+		return apply_meta(c, ddir, dname, st, true, abs, err);
+	}
+	if (S_ISREG(st->st_mode)) {
+		cleanup_close int from = openat(sdir, sname, O_RDONLY | O_CLOEXEC);
+		if (from < 0)
+			return kiln_err_errno(err, "open '%s'", sname);
+		cleanup_close int to = openat(ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (to < 0)
+			return kiln_err_errno(err, "create '%s'", abs);
+		r = copy_file_data(from, to, st->st_size, abs, err);
+		if (r < 0)
+			return r;
+		note_written(c, abs);
+		return apply_meta(c, ddir, dname, st, false, abs, err);
+	}
+	if (S_ISFIFO(st->st_mode)) {
+		if (mkfifoat(ddir, dname, st->st_mode & 07777) < 0)
+			return kiln_err_errno(err, "mkfifo '%s'", abs);
+		note_written(c, abs);
+		return apply_meta(c, ddir, dname, st, false, abs, err);
+	}
+	log_warn("skipping '%s': sockets and device files are not copied", abs);
+	return 0;
+}
+
+/* the parent directory of abs inside the destination root, created as needed */
+static int dest_parent(struct copy_ctx *c, const char *abs, int *ret_fd, char **ret_name,
+		       struct kiln_err **err)
+{
+	cleanup_free char *dir = xstrdup(abs);
+	char *slash = strrchr(dir, '/');
+	*ret_name = xstrdup(slash + 1);
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return root_mkdir_p(c->s->rootfd, dir, 0755, c->uid, c->gid, c->written, ret_fd, err);
+}
+
+static int copy_heredocs(struct copy_ctx *c, const char *dest, bool dest_dir, struct kiln_err **err)
+{
+	struct stage *s = c->s;
+	const struct df_instr *in = c->in;
+	for (size_t i = 0; i < in->n_heredocs; i++) {
+		const struct df_heredoc *h = &in->heredocs[i];
+		cleanup_free char *abs = dest_dir ? path_join(dest, h->name) : xstrdup(dest);
+		cleanup_free char *content = NULL;
+		if (h->expand) {
+			if (stage_expand(s, h->content, &content, err) < 0)
+				return stage_err(s, in, err);
+		} else {
+			content = xstrdup(h->content);
+		}
+		cleanup_close int pfd = -1;
+		cleanup_free char *name = NULL;
+		int r = dest_parent(c, abs, &pfd, &name, err);
+		if (r < 0)
+			return r;
+		r = clear_target(pfd, name, false, abs, err);
+		if (r < 0)
+			return r;
+		cleanup_close int fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0 || write_all(fd, content, strlen(content)) < 0)
+			return kiln_err_errno(err, "write '%s'", abs);
+		struct stat st = {.st_mode = S_IFREG | 0644};
+		clock_gettime(CLOCK_REALTIME, &st.st_mtim);
+		st.st_atim = st.st_mtim;
+		note_written(c, abs);
+		r = apply_meta(c, pfd, name, &st, false, abs, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int resolve_from(struct copy_ctx *c, const char *from, struct kiln_err **err)
+{
+	struct stage *s = c->s;
+	char *end = NULL;
+	long idx = strtol(from, &end, 10);
+	for (size_t i = 0; i < s->n_stages; i++) {
+		struct stage *o = s->stages[i];
+		bool match = (*end == '\0' && end != from) ? o->index == idx
+							   : (o->name && !strcasecmp(o->name, from));
+		if (match) {
+			if (o->rootfd < 0)
+				return kiln_err_set(err, "stage '%s' has no filesystem", from);
+			c->srcfd = o->rootfd;
+			return 0;
+		}
+	}
+	return kiln_err_set(err, "COPY --from='%s': no earlier stage has that name or index "
+				 "(copying from an image is not implemented yet)",
+			    from);
+}
+
+int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err)
+{
+	cleanup_strv char **written = NULL;
+	struct copy_ctx c = {
+		.s = s, .in = in, .srcfd = -1, .uid = (uid_t)-1, .gid = (gid_t)-1, .written = &written};
+	cleanup_close int ctxfd = -1;
+	int r = 0;
+	for (size_t i = 0; i < in->n_flags; i++) {
+		const char *n = in->flags[i].name;
+		if (!streq(n, "from") && !streq(n, "chown") && !streq(n, "chmod") && !streq(n, "link"))
+			return kiln_err_set(err, "%s:%d: %s --%s is not implemented yet in kiln",
+					    s->dockerfile_path, in->start_line, in->cmd, n);
+	}
+	const struct df_flag *from = flag_get(in, "from");
+	const struct df_flag *chown = flag_get(in, "chown");
+	const struct df_flag *chmod = flag_get(in, "chmod");
+	if (chown && chown->value && *chown->value) {
+		cleanup_free char *spec = NULL;
+		if (stage_expand(s, chown->value, &spec, err) < 0)
+			return stage_err(s, in, err);
+		struct sandbox_user u = {0};
+		if (sandbox_user_resolve(s->rootfd, spec, &u, err) < 0)
+			return stage_err(s, in, err);
+		c.uid = u.uid;
+		c.gid = strchr(spec, ':') ? u.gid : (u.name ? u.gid : u.uid);
+		sandbox_user_release(&u);
+	}
+	if (chmod && chmod->value) {
+		char *end = NULL;
+		unsigned long m = strtoul(chmod->value, &end, 8);
+		if (!*chmod->value || *end || m > 07777)
+			return kiln_err_set(err, "%s:%d: invalid --chmod value '%s' (octal expected)",
+					    s->dockerfile_path, in->start_line, chmod->value);
+		c.chmod_set = true;
+		c.chmod = (mode_t)m;
+	}
+
+	/* expanded words: sources..., destination */
+	cleanup_strv char **words = NULL;
+	strv_foreach(a, in->args)
+	{
+		char *w = NULL;
+		if (stage_expand(s, a, &w, err) < 0)
+			return stage_err(s, in, err);
+		strv_push(&words, w);
+	}
+	size_t nw = strv_length(words);
+	if (nw < 1 || (nw < 2 && in->n_heredocs == 0))
+		return kiln_err_set(err, "%s:%d: %s requires at least two arguments, but only one "
+					 "was provided. Destination could not be determined",
+				    s->dockerfile_path, in->start_line, in->cmd[0] == 'a' ? "ADD" : "COPY");
+	const char *dest_raw = words[nw - 1];
+	json_t *cfg = image_config_container(s->config);
+	const char *wd = kjson_str(cfg, "WorkingDir");
+	cleanup_free char *joined = dest_raw[0] == '/' ? xstrdup(dest_raw)
+						       : path_join(wd && *wd ? wd : "/", dest_raw);
+	cleanup_free char *dest = path_clean(joined);
+	size_t dl = strlen(dest_raw);
+	bool dest_dir = dl > 0 && (dest_raw[dl - 1] == '/' || streq(dest_raw, ".") ||
+				   (dl >= 2 && streq(dest_raw + dl - 2, "/.")));
+	{
+		struct stat st;
+		int fd = root_open(s->rootfd, dest + 1, O_PATH);
+		if (fd >= 0) {
+			if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+				dest_dir = true;
+			close(fd);
+		}
+	}
+
+	if (in->n_heredocs) {
+		r = copy_heredocs(&c, dest, dest_dir || in->n_heredocs > 1, err);
+		if (r < 0)
+			return r;
+		cleanup_free char *created_by = xasprintf("%s # buildkit", in->original);
+		return stage_commit_paths(s, written, created_by, err);
+	}
+
+	if (from && from->value) {
+		cleanup_free char *fv = NULL;
+		if (stage_expand(s, from->value, &fv, err) < 0)
+			return stage_err(s, in, err);
+		r = resolve_from(&c, fv, err);
+		if (r < 0)
+			return stage_err(s, in, err);
+		c.what = "stage";
+	} else {
+		ctxfd = open(s->context, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (ctxfd < 0)
+			return kiln_err_errno(err, "open context '%s'", s->context);
+		c.srcfd = ctxfd;
+		c.what = "build context";
+	}
+
+	cleanup_strv char **sources = NULL;
+	for (size_t i = 0; i + 1 < nw; i++) {
+		cleanup_free char *clean = path_clean(words[i]);
+		const char *rel = clean;
+		while (*rel == '/')
+			rel++;
+		if (streq(rel, "..") || startswith(rel, "../"))
+			rel = ""; /* Docker clamps sources to the context root */
+		size_t before = strv_length(sources);
+		if (has_glob(rel)) {
+			r = glob_expand(c.srcfd, "", rel, &sources, err);
+			if (r < 0)
+				return stage_err(s, in, err);
+		} else {
+			strv_push(&sources, xstrdup(*rel ? rel : "."));
+		}
+		if (strv_length(sources) == before)
+			return kiln_err_set(err, "%s:%d: %s failed: no source files were specified "
+						 "(no match for '%s' in the %s)",
+					    s->dockerfile_path, in->start_line, in->cmd[0] == 'a' ? "ADD" : "COPY",
+					    words[i], c.what);
+	}
+	size_t ns = strv_length(sources);
+	if (ns > 1 && !dest_dir)
+		return kiln_err_set(err, "%s:%d: When using %s with more than one source file, the "
+					 "destination must be a directory and end with a /",
+				    s->dockerfile_path, in->start_line, in->cmd[0] == 'a' ? "ADD" : "COPY");
+
+	for (size_t i = 0; i < ns; i++) {
+		const char *src = sources[i];
+		/* top-level sources are followed through symlinks (inside their root), as Docker */
+		cleanup_close int sfd = root_open(c.srcfd, streq(src, ".") ? "" : src, O_PATH);
+		struct stat st;
+		if (sfd < 0 || fstat(sfd, &st) < 0) {
+			return kiln_err_errno(err, "%s:%d: %s failed: file not found in %s: stat %s",
+					      s->dockerfile_path, in->start_line,
+					      in->cmd[0] == 'a' ? "ADD" : "COPY", c.what, src);
+		}
+		/* reopen as a parent fd + name pair for copy_entry */
+		cleanup_free char *pp = xasprintf("/proc/self/fd/%d", sfd);
+		if (S_ISDIR(st.st_mode)) {
+			cleanup_close int dfd = -1;
+			r = root_mkdir_p(s->rootfd, dest, 0755, c.uid, c.gid, c.written, &dfd, err);
+			if (r < 0)
+				break;
+			cleanup_close int rd = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (rd < 0) {
+				r = kiln_err_errno(err, "open '%s'", src);
+				break;
+			}
+			r = copy_dir_contents(&c, rd, dfd, dest, err);
+		} else {
+			const char *base = strrchr(src, '/');
+			base = base ? base + 1 : src;
+			cleanup_free char *abs = dest_dir ? path_join(dest, base) : xstrdup(dest);
+			cleanup_close int pfd = -1;
+			cleanup_free char *name = NULL;
+			r = dest_parent(&c, abs, &pfd, &name, err);
+			if (r < 0)
+				break;
+			/* copy_entry reads through a directory fd and a name: use the magic link */
+			cleanup_close int procfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			cleanup_free char *fdname = xasprintf("%d", sfd);
+			struct stat fst = st;
+			if (S_ISREG(st.st_mode)) {
+				r = clear_target(pfd, name, false, abs, err);
+				if (r >= 0) {
+					cleanup_close int from_fd = open(pp, O_RDONLY | O_CLOEXEC);
+					cleanup_close int to = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+					if (from_fd < 0 || to < 0)
+						r = kiln_err_errno(err, "copy '%s' to '%s'", src, abs);
+					else
+						r = copy_file_data(from_fd, to, st.st_size, abs, err);
+					if (r >= 0) {
+						note_written(&c, abs);
+						r = apply_meta(&c, pfd, name, &fst, false, abs, err);
+					}
+				}
+			} else {
+				r = copy_entry(&c, procfd, fdname, &fst, pfd, name, abs, err);
+			}
+		}
+		if (r < 0)
+			break;
+	}
+	if (r < 0)
+		return stage_err(s, in, err);
+	cleanup_free char *created_by = xasprintf("%s # buildkit", in->original);
+	return stage_commit_paths(s, written, created_by, err);
+}
+
+bool instr_needs_root(const struct df_instr *in)
+{
+	return streq(in->cmd, "run") || streq(in->cmd, "copy") || streq(in->cmd, "add") ||
+	       streq(in->cmd, "workdir");
+}

@@ -1,0 +1,77 @@
+/* instr.h — the state of one stage while its instructions execute, and one entry point per
+ * instruction family (run.c, copy.c, workdir.c, meta.c). */
+#pragma once
+
+#include "build/opts.h"
+#include "dockerfile/dockerfile.h"
+#include "fs/layer.h"
+#include "fs/snapshot.h"
+#include "image/image.h"
+#include "sandbox/sandbox.h"
+#include "util/blobstore.h"
+#include "util/err.h"
+#include "util/json.h"
+
+#include <stdbool.h>
+
+struct stage {
+	const struct build_opts *opts;
+	struct blobstore *bs;
+	int index;
+	char *name;       /* lower-case stage name, or NULL */
+	char *root;       /* absolute path of the stage root */
+	int rootfd;       /* -1 until the root is unpacked */
+	char *context;    /* context directory */
+	const char *resolv_conf, *hosts; /* files injected into RUN */
+	char escape;      /* the Dockerfile's escape character */
+	const char *dockerfile_path;
+
+	json_t *config;
+	enum image_format format;
+	struct image_layer *layers; /* base layers then ours */
+	size_t n_layers;
+	char *created; /* timestamp for history entries */
+
+	char **args;  /* declared ARGs visible in this stage: "K=V", or "K" when without value */
+	char **build_args; /* --build-arg values "K=V" */
+	char **meta_args;  /* ARGs declared before the first FROM, resolved: "K=V" */
+	char **used_build_args; /* names of build args some ARG consumed */
+	bool cmd_set;         /* a CMD appeared in this stage */
+
+	struct fs_index *index; /* NULL until the first RUN needs it */
+	bool index_stale;       /* something but RUN changed the root since the index was taken */
+	enum fs_compression compression;
+	int compression_level;
+	const char *snapshot_mode;
+
+	/* earlier stages, for COPY --from (index or name) */
+	struct stage **stages;
+	size_t n_stages;
+};
+
+/* the environment used for expansion: config Env, then declared ARGs not shadowed by ENV */
+char **stage_expand_env(struct stage *s);
+/* expands one word with stage_expand_env; heap result */
+int stage_expand(struct stage *s, const char *word, char **ret, struct kiln_err **err);
+/* appends a layer made of the listed paths (absolute in the root, sorted by the callee) or an
+ * empty-layer history entry when there are none and force_build_metadata is off */
+int stage_commit_paths(struct stage *s, char **paths, const char *created_by,
+		       struct kiln_err **err);
+/* finishes lw and appends it as the stage's next layer with its history entry */
+int stage_finish_layer(struct stage *s, struct layer_writer *lw, const char *created_by,
+		       struct kiln_err **err);
+/* makes sure s->index describes the root as it is now (built or refreshed) */
+int stage_index_sync(struct stage *s, struct kiln_err **err);
+/* records a metadata-only step in history */
+void stage_commit_empty(struct stage *s, const char *created_by);
+/* error prefix "Dockerfile:7: " */
+int stage_err(struct stage *s, const struct df_instr *in, struct kiln_err **err);
+
+int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err);
+int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err);
+int instr_workdir(struct stage *s, const struct df_instr *in, struct kiln_err **err);
+/* ENV ARG LABEL USER EXPOSE VOLUME CMD ENTRYPOINT SHELL STOPSIGNAL HEALTHCHECK ONBUILD
+ * MAINTAINER */
+int instr_meta(struct stage *s, const struct df_instr *in, struct kiln_err **err);
+/* true when the instruction needs the unpacked root */
+bool instr_needs_root(const struct df_instr *in);

@@ -1,0 +1,351 @@
+/* meta.c — the instructions that only change the image config: ENV ARG LABEL USER EXPOSE
+ * VOLUME CMD ENTRYPOINT SHELL STOPSIGNAL HEALTHCHECK ONBUILD MAINTAINER. */
+#include "instr.h"
+#include "shell/shell.h"
+#include "util/duration.h"
+#include "util/log.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct df_flag *flag_get(const struct df_instr *in, const char *name)
+{
+	for (size_t i = 0; i < in->n_flags; i++) {
+		if (streq(in->flags[i].name, name))
+			return &in->flags[i];
+	}
+	return NULL;
+}
+
+static int fail(struct stage *s, const struct df_instr *in, struct kiln_err **err,
+		const char *msg)
+{
+	return kiln_err_set(err, "%s:%d: %s", s->dockerfile_path, in->start_line, msg);
+}
+
+static json_t *str_array(char *const *v, size_t from)
+{
+	json_t *a = json_array();
+	for (size_t i = from; v && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+/* exec form as written, shell form as SHELL + the line (CMD, ENTRYPOINT, HEALTHCHECK) */
+static json_t *command_value(struct stage *s, const struct df_instr *in, size_t from)
+{
+	if (in->json)
+		return str_array(in->args, from);
+	json_t *a = json_array();
+	json_t *sh = json_object_get(image_config_container(s->config), "Shell");
+	if (json_is_array(sh) && json_array_size(sh) > 0) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(sh, i, e) json_array_append(a, e);
+	} else {
+		json_array_append_new(a, json_string("/bin/sh"));
+		json_array_append_new(a, json_string("-c"));
+	}
+	json_array_append_new(a, json_string(in->args && in->args[from] ? in->args[from] : ""));
+	return a;
+}
+
+static int do_env(struct stage *s, const struct df_instr *in, struct kiln_err **err)
+{
+	cleanup_strv char **expand_env = stage_expand_env(s);
+	cleanup_strv char **env = image_config_env(s->config);
+	size_t n = strv_length(in->args);
+	if (n % 2)
+		return fail(s, in, err, "ENV needs key=value pairs");
+	for (size_t i = 0; i < n; i += 2) {
+		cleanup_free char *k = NULL, *v = NULL;
+		int r = shell_expand_word(in->args[i], expand_env, s->escape, &k, err);
+		if (r >= 0)
+			r = shell_expand_word(in->args[i + 1], expand_env, s->escape, &v, err);
+		if (r < 0)
+			return stage_err(s, in, err);
+		if (!*k)
+			return fail(s, in, err, "ENV names can not be blank");
+		strv_env_set(&env, k, v);
+	}
+	image_config_set_env(s->config, env);
+	return 0;
+}
+
+/* records name=value (or a bare declaration) among the stage's ARGs, replacing an earlier one */
+static void set_arg(struct stage *s, const char *name, const char *value)
+{
+	size_t nl = strlen(name);
+	char *entry = value ? xasprintf("%s=%s", name, value) : xstrdup(name);
+	for (size_t i = 0; s->args && s->args[i]; i++) {
+		if (strneq(s->args[i], name, nl) && (s->args[i][nl] == '=' || !s->args[i][nl])) {
+			free(s->args[i]);
+			s->args[i] = entry;
+			return;
+		}
+	}
+	strv_push(&s->args, entry);
+}
+
+static const char *build_arg(char *const *list, const char *name)
+{
+	return strv_env_get(list, name);
+}
+
+static int do_arg(struct stage *s, const struct df_instr *in, struct kiln_err **err)
+{
+	strv_foreach(a, in->args)
+	{
+		cleanup_free char *name = xstrdup(a);
+		char *def = strchr(name, '=');
+		if (def)
+			*def++ = '\0';
+		if (!*name)
+			return fail(s, in, err, "ARG names can not be blank");
+		const char *given = build_arg(s->build_args, name);
+		cleanup_free char *value = NULL;
+		if (given) {
+			value = xstrdup(given);
+			if (!strv_contains(s->used_build_args, name))
+				strv_push(&s->used_build_args, xstrdup(name));
+		} else if (def) {
+			cleanup_strv char **env = stage_expand_env(s);
+			if (shell_expand_word(def, env, s->escape, &value, err) < 0)
+				return stage_err(s, in, err);
+		} else {
+			const char *meta = build_arg(s->meta_args, name);
+			if (meta)
+				value = xstrdup(meta);
+		}
+		set_arg(s, name, value);
+	}
+	return 0;
+}
+
+static int do_label(struct stage *s, const struct df_instr *in, struct kiln_err **err)
+{
+	cleanup_strv char **env = stage_expand_env(s);
+	json_t *c = image_config_container(s->config);
+	json_t *labels = json_object_get(c, "Labels");
+	if (!json_is_object(labels)) {
+		labels = json_object();
+		json_object_set_new(c, "Labels", labels);
+	}
+	size_t n = strv_length(in->args);
+	if (n % 2)
+		return fail(s, in, err, "LABEL needs key=value pairs");
+	for (size_t i = 0; i < n; i += 2) {
+		cleanup_free char *k = NULL, *v = NULL;
+		int r = shell_expand_word(in->args[i], env, s->escape, &k, err);
+		if (r >= 0)
+			r = shell_expand_word(in->args[i + 1], env, s->escape, &v, err);
+		if (r < 0)
+			return stage_err(s, in, err);
+		if (!*k)
+			return fail(s, in, err, "LABEL names can not be blank");
+		log_info("Applying label %s=%s", k, v);
+		json_object_set_new(labels, k, json_string(v));
+	}
+	return 0;
+}
+
+static int add_port(struct stage *s, const struct df_instr *in, json_t *ports, const char *spec,
+		    struct kiln_err **err)
+{
+	cleanup_free char *p = xstrdup(spec);
+	char *proto = strchr(p, '/');
+	if (proto)
+		*proto++ = '\0';
+	else
+		proto = (char *)"tcp";
+	for (char *c = proto; *c; c++)
+		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+	if (!streq(proto, "tcp") && !streq(proto, "udp") && !streq(proto, "sctp"))
+		return kiln_err_set(err, "%s:%d: invalid proto: %s", s->dockerfile_path,
+				    in->start_line, proto);
+	char *dash = strchr(p, '-');
+	char *end = NULL;
+	unsigned long lo = strtoul(p, &end, 10), hi = lo;
+	if (end == p || (dash ? end != dash : *end) || lo > 65535)
+		return kiln_err_set(err, "%s:%d: invalid containerPort: %s", s->dockerfile_path,
+				    in->start_line, p);
+	if (dash) {
+		hi = strtoul(dash + 1, &end, 10);
+		if (end == dash + 1 || *end || hi > 65535 || hi < lo)
+			return kiln_err_set(err, "%s:%d: invalid port range: %s",
+					    s->dockerfile_path, in->start_line, p);
+	}
+	for (unsigned long port = lo; port <= hi; port++) {
+		cleanup_free char *key = xasprintf("%lu/%s", port, proto);
+		log_info("Adding exposed port: %s", key);
+		json_object_set_new(ports, key, json_object());
+	}
+	return 0;
+}
+
+static int do_words_into(struct stage *s, const struct df_instr *in, const char *field,
+			 bool ports, struct kiln_err **err)
+{
+	cleanup_strv char **env = stage_expand_env(s);
+	json_t *c = image_config_container(s->config);
+	json_t *obj = json_object_get(c, field);
+	if (!json_is_object(obj)) {
+		obj = json_object();
+		json_object_set_new(c, field, obj);
+	}
+	strv_foreach(a, in->args)
+	{
+		cleanup_strv char **words = NULL;
+		if (in->json) {
+			char *w = NULL;
+			if (shell_expand_word(a, env, s->escape, &w, err) < 0)
+				return stage_err(s, in, err);
+			strv_push(&words, w);
+		} else if (shell_expand_words(a, env, s->escape, &words, err) < 0) {
+			return stage_err(s, in, err);
+		}
+		strv_foreach(w, words)
+		{
+			if (!*w)
+				continue;
+			if (ports) {
+				int r = add_port(s, in, obj, w, err);
+				if (r < 0)
+					return r;
+			} else {
+				json_object_set_new(obj, w, json_object());
+			}
+		}
+	}
+	return 0;
+}
+
+static int do_healthcheck(struct stage *s, const struct df_instr *in, struct kiln_err **err)
+{
+	json_t *c = image_config_container(s->config);
+	if (!in->args || !in->args[0])
+		return fail(s, in, err, "HEALTHCHECK requires an argument");
+	json_t *hc = json_object();
+	if (!strcasecmp(in->args[0], "NONE")) {
+		if (in->args[1])
+			return fail(s, in, err, "HEALTHCHECK NONE takes no arguments");
+		json_object_set_new(hc, "Test", json_pack("[s]", "NONE"));
+		json_object_set_new(c, "Healthcheck", hc);
+		return 0;
+	}
+	if (strcasecmp(in->args[0], "CMD") != 0) {
+		json_decref(hc);
+		return kiln_err_set(err, "%s:%d: unknown type %s in HEALTHCHECK (try CMD)",
+				    s->dockerfile_path, in->start_line, in->args[0]);
+	}
+	json_t *test = json_array();
+	json_array_append_new(test, json_string(in->json ? "CMD" : "CMD-SHELL"));
+	for (size_t i = 1; in->args[i]; i++)
+		json_array_append_new(test, json_string(in->args[i]));
+	json_object_set_new(hc, "Test", test);
+	static const struct {
+		const char *flag, *field;
+	} durations[] = {{"interval", "Interval"},
+			 {"timeout", "Timeout"},
+			 {"start-period", "StartPeriod"},
+			 {"start-interval", "StartInterval"}};
+	for (size_t i = 0; i < ARRAY_SIZE(durations); i++) {
+		const struct df_flag *f = flag_get(in, durations[i].flag);
+		int64_t ns;
+		if (!f || !f->value)
+			continue;
+		if (!duration_parse(f->value, &ns) || ns < 0) {
+			json_decref(hc);
+			return kiln_err_set(err, "%s:%d: invalid duration for --%s: '%s'",
+					    s->dockerfile_path, in->start_line, f->name, f->value);
+		}
+		if (ns)
+			json_object_set_new(hc, durations[i].field, json_integer(ns));
+	}
+	const struct df_flag *retries = flag_get(in, "retries");
+	if (retries && retries->value) {
+		char *end = NULL;
+		long v = strtol(retries->value, &end, 10);
+		if (end == retries->value || *end || v < 0) {
+			json_decref(hc);
+			return kiln_err_set(err, "%s:%d: invalid value for --retries: '%s'",
+					    s->dockerfile_path, in->start_line, retries->value);
+		}
+		if (v)
+			json_object_set_new(hc, "Retries", json_integer(v));
+	}
+	json_object_set_new(c, "Healthcheck", hc);
+	return 0;
+}
+
+int instr_meta(struct stage *s, const struct df_instr *in, struct kiln_err **err)
+{
+	json_t *c = image_config_container(s->config);
+	const char *cmd = in->cmd;
+	int r = 0;
+	if (streq(cmd, "env")) {
+		r = do_env(s, in, err);
+	} else if (streq(cmd, "arg")) {
+		r = do_arg(s, in, err);
+	} else if (streq(cmd, "label")) {
+		r = do_label(s, in, err);
+	} else if (streq(cmd, "user")) {
+		cleanup_free char *u = NULL;
+		if (!in->args || !in->args[0])
+			return fail(s, in, err, "USER requires exactly one argument");
+		if (stage_expand(s, in->args[0], &u, err) < 0)
+			return stage_err(s, in, err);
+		json_object_set_new(c, "User", json_string(u));
+	} else if (streq(cmd, "expose")) {
+		r = do_words_into(s, in, "ExposedPorts", true, err);
+	} else if (streq(cmd, "volume")) {
+		r = do_words_into(s, in, "Volumes", false, err);
+	} else if (streq(cmd, "cmd")) {
+		json_object_set_new(c, "Cmd", command_value(s, in, 0));
+		s->cmd_set = true;
+	} else if (streq(cmd, "entrypoint")) {
+		json_object_set_new(c, "Entrypoint", command_value(s, in, 0));
+		/* Docker: an ENTRYPOINT drops a CMD inherited from the base image */
+		if (!s->cmd_set)
+			json_object_del(c, "Cmd");
+	} else if (streq(cmd, "shell")) {
+		if (!in->json || !in->args || !in->args[0])
+			return fail(s, in, err, "SHELL requires the arguments to be in JSON form");
+		json_object_set_new(c, "Shell", str_array(in->args, 0));
+	} else if (streq(cmd, "stopsignal")) {
+		cleanup_free char *sig = NULL;
+		if (!in->args || !in->args[0])
+			return fail(s, in, err, "STOPSIGNAL requires exactly one argument");
+		if (stage_expand(s, in->args[0], &sig, err) < 0)
+			return stage_err(s, in, err);
+		json_object_set_new(c, "StopSignal", json_string(sig));
+	} else if (streq(cmd, "healthcheck")) {
+		r = do_healthcheck(s, in, err);
+	} else if (streq(cmd, "onbuild")) {
+		const char *text = in->original;
+		while (*text && *text != ' ' && *text != '\t')
+			text++;
+		while (*text == ' ' || *text == '\t')
+			text++;
+		json_t *ob = json_object_get(c, "OnBuild");
+		if (!json_is_array(ob)) {
+			ob = json_array();
+			json_object_set_new(c, "OnBuild", ob);
+		}
+		json_array_append_new(ob, json_string(text));
+	} else if (streq(cmd, "maintainer")) {
+		json_object_set_new(s->config, "author",
+				    json_string(in->args && in->args[0] ? in->args[0] : ""));
+	} else {
+		return kiln_err_set(err, "%s:%d: %s is not a supported command", s->dockerfile_path,
+				    in->start_line, in->cmd);
+	}
+	if (r < 0)
+		return r;
+	if (!streq(cmd, "arg"))
+		stage_commit_empty(s, in->original);
+	return 0;
+}

@@ -1,0 +1,192 @@
+/* output.c — kaniko's order of outputs: digest file, OCI layout, name-with-digest files,
+ * tarball, then the pushes (blobs first, the manifest only once every blob is confirmed),
+ * then $BUILDER_OUTPUT/images. */
+#include "output.h"
+#include "registry/ref.h"
+#include "util/buf.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int write_small(const char *path, const char *data, struct kiln_err **err)
+{
+	cleanup_free char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		int r = mkdir_p(dir, 0700, err);
+		if (r < 0)
+			return r;
+	}
+	return write_file_atomic(path, data, strlen(data), 0644, err);
+}
+
+/* "<registry>/<repo>@sha256:..." or with ":<tag>" per destination */
+static int name_digest_file(const struct build_opts *o, const char *path, bool tagged,
+			    const char *digest, struct kiln_err **err)
+{
+	cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
+	strv_foreach(d, o->destinations)
+	{
+		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+		int r = image_ref_parse(d, &ref, err);
+		if (r < 0)
+			return r;
+		cleanup_free char *name = image_ref_name(ref);
+		if (tagged)
+			kiln_buf_addf(&b, "%s:%s@%s\n", name, ref->tag ? ref->tag : "latest", digest);
+		else
+			kiln_buf_addf(&b, "%s@%s\n", name, digest);
+	}
+	return write_small(path, b.ptr, err);
+}
+
+static int push_one(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
+		    const struct build_result *res, const struct image_ref *ref,
+		    struct kiln_err **err)
+{
+	cleanup_free const char **digests = xcalloc(res->n_layers + 1, sizeof(char *));
+	for (size_t i = 0; i < res->n_layers; i++)
+		digests[i] = res->layers[i].digest;
+	digests[res->n_layers] = res->config_digest;
+	const char *mount_from = NULL;
+	cleanup_free char *dest_name = image_ref_name(ref);
+	if (res->base_name && strneq(res->base_name, ref->registry, strlen(ref->registry)) &&
+	    res->base_name[strlen(ref->registry)] == '/' && !streq(res->base_name, dest_name))
+		mount_from = res->base_name + strlen(ref->registry) + 1;
+	int r = registry_push_blobs(reg, ref, digests, res->n_layers + 1, mount_from, bs, err);
+	if (r < 0)
+		return r;
+	return registry_put_manifest(reg, ref, manifest_media_type(res->format), res->manifest,
+				     res->manifest_len, err);
+}
+
+static int push_all(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
+		    const struct build_result *res, struct kiln_err **err)
+{
+	strv_foreach(d, o->destinations)
+	{
+		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+		int r = image_ref_parse(d, &ref, err);
+		if (r < 0)
+			return r;
+		log_info("Pushing image to %s", d);
+		unsigned delay = 1;
+		for (int attempt = 0;; attempt++) {
+			cleanup_err struct kiln_err *e = NULL;
+			r = push_one(o, bs, reg, res, ref, &e);
+			if (r >= 0)
+				break;
+			if (attempt >= o->push_retry) {
+				*err = TAKE_PTR(e);
+				return kiln_err_wrap(err, "error pushing image: failed to push to "
+							  "destination %s",
+						     d);
+			}
+			log_warn("Retrying operation after %us due to %s", delay, kiln_err_msg(e));
+			sleep(delay);
+			delay *= 2;
+		}
+		cleanup_free char *name = image_ref_name(ref);
+		log_info("Pushed %s@%s", name, res->manifest_digest);
+	}
+	return 0;
+}
+
+int output_check_push(const struct build_opts *o, struct registry *reg, struct kiln_err **err)
+{
+	if (o->no_push || o->skip_push_permission_check)
+		return 0;
+	cleanup_strv char **seen = NULL;
+	strv_foreach(d, o->destinations)
+	{
+		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+		int r = image_ref_parse(d, &ref, err);
+		if (r < 0)
+			return r;
+		cleanup_free char *name = image_ref_name(ref);
+		if (strv_contains(seen, name))
+			continue;
+		strv_push(&seen, xstrdup(name));
+		r = registry_check_push(reg, ref, err);
+		if (r < 0)
+			return kiln_err_wrap(err, "error checking push permissions -- make sure you "
+						  "entered the correct tag name, and that you are "
+						  "authenticated correctly, and try again: checking "
+						  "push permission for \"%s\"",
+					     d);
+	}
+	return 0;
+}
+
+int output_all(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
+	       const struct build_result *res, struct kiln_err **err)
+{
+	int r;
+	if (o->digest_file && *o->digest_file) {
+		r = write_small(o->digest_file, res->manifest_digest, err);
+		if (r < 0)
+			return r;
+	}
+	if (o->oci_layout_path && *o->oci_layout_path) {
+		r = output_write_oci_layout(o->oci_layout_path, bs, res, err);
+		if (r < 0)
+			return r;
+	}
+	if (o->image_name_with_digest_file && *o->image_name_with_digest_file) {
+		/* kaniko: when both are given, both files get the tagged form */
+		bool tagged = o->image_name_tag_with_digest_file && *o->image_name_tag_with_digest_file;
+		r = name_digest_file(o, o->image_name_with_digest_file, tagged, res->manifest_digest,
+				     err);
+		if (r < 0)
+			return r;
+	}
+	if (o->image_name_tag_with_digest_file && *o->image_name_tag_with_digest_file) {
+		r = name_digest_file(o, o->image_name_tag_with_digest_file, true,
+				     res->manifest_digest, err);
+		if (r < 0)
+			return r;
+	}
+	if (o->tar_path && *o->tar_path) {
+		cleanup_strv char **tags = NULL;
+		strv_foreach(d, o->destinations)
+		{
+			_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+			if (image_ref_parse(d, &ref, NULL) >= 0)
+				strv_push(&tags, image_ref_string(ref));
+		}
+		if (!tags)
+			strv_push(&tags, xstrdup("unset-repo/unset-image-name:latest"));
+		r = output_write_tarball(o->tar_path, bs, res, tags, err);
+		if (r < 0)
+			return r;
+	}
+	if (o->no_push) {
+		log_info("Skipping push to container registry due to --no-push flag");
+		return 0;
+	}
+	r = push_all(o, bs, reg, res, err);
+	if (r < 0)
+		return r;
+	const char *bo = getenv("BUILDER_OUTPUT");
+	if (bo && *bo) {
+		cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
+		strv_foreach(d, o->destinations)
+		{
+			cleanup_json json_t *j = json_pack("{s:s, s:s}", "name", d, "digest",
+							   res->manifest_digest);
+			cleanup_free char *line = kjson_dump(j);
+			kiln_buf_addf(&b, "%s\n", line);
+		}
+		cleanup_free char *path = path_join(bo, "images");
+		r = write_small(path, b.ptr, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
