@@ -106,14 +106,20 @@ static int curl_err(const char *method, const char *url, CURLcode rc, const char
 {
 	cleanup_free char *u = http_url_for_msg(url);
 	const char *detail = errbuf && *errbuf ? errbuf : curl_easy_strerror(rc);
-	if (rc == CURLE_PEER_FAILED_VERIFICATION) {
-		cleanup_free char *origin = xstrndup(u, strcspn(u + 8, "/") + 8);
+	const char *hostp = strstr(u, "://");
+	hostp = hostp ? hostp + 3 : u;
+	cleanup_free char *host = xstrndup(hostp, strcspn(hostp, "/"));
+	if (rc == CURLE_PEER_FAILED_VERIFICATION)
 		return kiln_err_set(err,
-				    "%s %s: the TLS certificate of '%s' is not trusted (%s); add its "
-				    "CA certificate to /kaniko/ssl/certs/ca-certificates.crt or pass "
-				    "--registry-certificate <host>=<ca.pem>",
-				    method, u, origin, detail);
-	}
+				    "%s %s: the TLS certificate of 'https://%s' is not trusted (%s); "
+				    "add its CA certificate to /kaniko/ssl/certs/ca-certificates.crt "
+				    "or pass --registry-certificate %s=/path/to/ca.pem",
+				    method, u, host, detail, host);
+	if (rc == CURLE_SSL_CONNECT_ERROR && strstr(detail, "wrong version number"))
+		return kiln_err_set(err,
+				    "%s %s: %s (the server does not speak TLS; for a plain http "
+				    "registry pass --insecure-registry %s)",
+				    method, u, detail, host);
 	return kiln_err_set(err, "%s %s: %s", method, u, detail);
 }
 

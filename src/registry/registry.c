@@ -141,7 +141,7 @@ static const char *default_variant(const char *arch)
 }
 
 /* the digest of the manifest for platform in an index */
-static int select_platform(const char *body, size_t len, const char *platform, const char *what,
+static int select_platform(const char *body, size_t len, const char *platform,
 			   char ret[DIGEST_STRING_LEN + 1], struct kiln_err **err)
 {
 	cleanup_free char *p = xstrdup(platform);
@@ -156,10 +156,10 @@ static int select_platform(const char *body, size_t len, const char *platform, c
 
 	cleanup_json json_t *j = NULL;
 	if (kjson_parse(body, len, "manifest index", &j, err) < 0)
-		return kiln_err_wrap(err, "%s", what);
+		return -1;
 	json_t *ms = json_object_get(j, "manifests");
 	if (!json_is_array(ms))
-		return kiln_err_set(err, "%s: index has no 'manifests' array", what);
+		return kiln_err_set(err, "index has no 'manifests' array");
 	const char *fallback = NULL;
 	size_t i;
 	json_t *m;
@@ -181,10 +181,9 @@ static int select_platform(const char *body, size_t len, const char *platform, c
 			fallback = d;
 	}
 	if (!fallback)
-		return kiln_err_set(err, "%s: no manifest for platform '%s' in the index", what,
-				    platform);
+		return kiln_err_set(err, "no manifest for platform '%s' in the index", platform);
 	if (!digest_valid(fallback))
-		return kiln_err_set(err, "%s: invalid digest '%s' in the index", what, fallback);
+		return kiln_err_set(err, "invalid digest '%s' in the index", fallback);
 	memcpy(ret, fallback, DIGEST_STRING_LEN + 1);
 	return 0;
 }
@@ -205,7 +204,7 @@ int registry_get_manifest(struct registry *r, const struct image_ref *ref, const
 		char child[DIGEST_STRING_LEN + 1];
 		if (!platform)
 			platform = default_platform();
-		if (select_platform(m.body, m.len, platform, name, child, err) < 0)
+		if (select_platform(m.body, m.len, platform, child, err) < 0)
 			return kiln_err_wrap(err, "get manifest for '%s'", name);
 		log_debug("Selected %s for platform %s from the index of %s", child, platform, name);
 		manifest_res_release(&m);
