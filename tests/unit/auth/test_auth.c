@@ -39,7 +39,7 @@ static void cleanup_dir(char **dir)
 		rm_rf(*dir, NULL);
 	free(*dir);
 }
-#define cleanup_tmpdir _cleanup_(cleanup_dir)
+#define cleanup_tmpdir _cleanup_(cleanup_dir) _unused_
 
 TEST(auth_missing_file_is_anonymous)
 {
@@ -229,7 +229,7 @@ TEST(auth_cred_helpers_protocol)
 		"\"credHelpers\":{\"reg.example:5000\":\"test\",\"tok.example\":\"test\","
 		"\"nf.example\":\"test\",\"broken.example\":\"test\",\"missing.example\":\"nope\"}}");
 	char *old_path = xstrdup(getenv("PATH"));
-	cleanup_free char *bin = setup_helper(dir);
+	cleanup_free _unused_ char *bin = setup_helper(dir);
 	cleanup_err struct kiln_err *err = NULL;
 	cleanup_creds struct auth_creds a = {}, t = {}, nf = {};
 	struct auth_creds bad = {};
@@ -264,7 +264,7 @@ TEST(auth_creds_store_for_docker_hub)
 {
 	cleanup_tmpdir char *dir = setup_config("{\"credsStore\":\"test\"}");
 	char *old_path = xstrdup(getenv("PATH"));
-	cleanup_free char *bin = setup_helper(dir);
+	cleanup_free _unused_ char *bin = setup_helper(dir);
 	cleanup_err struct kiln_err *err = NULL;
 	cleanup_creds struct auth_creds c = {};
 	int r = auth_lookup("index.docker.io", &c, &err);
