@@ -30,7 +30,8 @@ struct registry_opts {
 	 * command line */
 	char **registry_certificates;
 	char **registry_client_certs;
-	int retries;            /* extra attempts on connection errors, 429, 5xx, with backoff 1s,2s,4s... */
+	/* extra attempts on connection errors, 408, 429, 5xx, with backoff 1s,2s,4s... */
+	int retries;
 	const char *user_agent; /* "kiln/<version>" */
 };
 
