@@ -1,0 +1,118 @@
+/* http.h — internal to src/registry: per-host state, auth, and the libcurl transfer engine
+ * that every registry request goes through (the only code that sees libcurl). */
+#pragma once
+
+#include "registry.h"
+
+#include "auth/auth.h"
+#include "util/buf.h"
+
+#include <curl/curl.h>
+#include <stdint.h>
+
+enum http_dir {
+	HTTP_PULL,
+	HTTP_PUSH,
+};
+
+struct http_host {
+	char *registry; /* "127.0.0.1:5000" as in the reference */
+	char *base;     /* "https://127.0.0.1:5000" */
+	bool pinged;
+	bool have_challenge;
+	struct auth_challenge challenge;
+	bool creds_loaded;
+	struct auth_creds creds;
+	bool skip_verify;
+	char *ca_blob; /* PEM bundle when extra CAs are configured, else NULL (curl's default) */
+	size_t ca_blob_len;
+	char *client_cert, *client_key;
+};
+
+struct http_token {
+	char *base;
+	char *scope;
+	char *header; /* "Authorization: Bearer ..." */
+	double expires;
+};
+
+struct registry {
+	struct registry_opts opts; /* string lists deep-copied */
+	char **ca_files;
+	char *user_agent;
+	CURLM *multi;
+	CURLSH *share;
+	CURL *easy; /* pings and token requests */
+	struct http_host **hosts;
+	size_t n_hosts;
+	struct http_token *tokens;
+	size_t n_tokens, cap_tokens;
+	struct registry_stats stats;
+};
+
+/* one HTTP exchange, repeated as needed for auth, redirects and retries */
+struct http_xfer {
+	struct registry *r;
+	struct http_host *h;
+	CURL *easy;
+	const char *method; /* static string */
+	char *url;
+	const char *scope; /* auth scope, "repository:x:pull" (several separated by spaces) */
+	char **headers;    /* extra request headers, "Name: value" */
+	bool follow;       /* follow redirects (blob GETs), never with auth to another origin */
+
+	/* request body: memory or file */
+	const char *body;
+	size_t body_len;
+	int body_fd;
+	uint64_t body_size;
+	uint64_t body_off;
+
+	/* response */
+	long status;
+	struct kiln_buf resp;
+	size_t resp_max;
+	bool resp_overflow;
+	struct blobstore *bs; /* when set, a 2xx body streams into a blob writer */
+	struct blob_writer *bw;
+	char *location, *www_auth, *content_type, *docker_digest;
+	struct kiln_err *cb_err;
+	char errbuf[CURL_ERROR_SIZE];
+	struct curl_slist *slist;
+
+	bool cross_origin;
+	int redirects;
+	int attempt;
+	bool auth_retried;
+	double not_before;
+};
+
+void http_xfer_init(struct http_xfer *x, struct registry *r, struct http_host *h,
+		    const char *method, char *url, const char *scope);
+void http_xfer_release(struct http_xfer *x);
+void http_xfer_set_url(struct http_xfer *x, char *url);
+/* "METHOD url-without-query: 404 Not Found: CODE: message" for a finished exchange */
+int http_status_err(struct http_xfer *x, struct kiln_err **err);
+/* URL for printing: no query string (signed redirect URLs carry credentials there) */
+char *http_url_for_msg(const char *url);
+
+struct http_job {
+	struct http_xfer x;
+	/* called when the exchange finished (any status): 0 done, 1 x was set up for another
+	 * request, < 0 failure */
+	int (*step)(struct http_job *j, struct kiln_err **err);
+	void *data;
+	int state;
+	/* engine bookkeeping */
+	int phase;
+};
+
+/* runs jobs with up to max_inflight transfers at once; the first failure stops the rest */
+int http_run(struct registry *r, struct http_job **jobs, size_t n, size_t max_inflight,
+	     struct kiln_err **err);
+/* one request, synchronously; the caller reads x->status */
+int http_request(struct http_xfer *x, struct kiln_err **err);
+
+/* host state for a registry in a direction (scheme from the insecure options); pings /v2/ once */
+int http_host_get(struct registry *r, const char *registry, enum http_dir dir,
+		  struct http_host **ret, struct kiln_err **err);
