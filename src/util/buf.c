@@ -71,12 +71,18 @@ void kiln_buf_addch(struct kiln_buf *b, char c)
 
 void kiln_buf_vaddf(struct kiln_buf *b, const char *fmt, va_list ap)
 {
+	/* most messages fit a stack buffer: one formatting pass */
+	char small[256];
 	va_list cp;
 	va_copy(cp, ap);
-	int n = vsnprintf(NULL, 0, fmt, cp);
+	int n = vsnprintf(small, sizeof(small), fmt, cp);
 	va_end(cp);
 	if (n <= 0)
 		return;
+	if ((size_t)n < sizeof(small)) {
+		kiln_buf_add(b, small, (size_t)n);
+		return;
+	}
 	kiln_buf_grow(b, (size_t)n);
 	vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
