@@ -45,7 +45,8 @@ struct df_instr {
 	bool legacy_kv;
 	struct df_heredoc *heredocs;
 	size_t n_heredocs;
-	struct df_instr *sub; /* ONBUILD: the nested instruction (allocated), NULL for bare ONBUILD */
+	struct df_instr
+	    *sub; /* ONBUILD: the nested instruction (allocated), NULL for bare ONBUILD */
 };
 
 struct dockerfile {
@@ -60,7 +61,7 @@ struct dockerfile {
 /* path is only used in messages: errors read "Dockerfile:7: unknown instruction: RUNN"
  * (path:line: message). Input larger than LIMIT_DOCKERFILE is refused. */
 int dockerfile_parse(const char *path, const char *data, size_t len, struct dockerfile **ret,
-		     struct kiln_err **err);
+                     struct kiln_err **err);
 /* appends the BuildKit parse-tree dump (FORMAT.md §2) to out, one line per instruction, each
  * ending in LF (the conformance "result" files add nothing more) */
 void dockerfile_dump(const struct dockerfile *df, struct kiln_buf *out);

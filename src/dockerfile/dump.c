@@ -24,13 +24,27 @@ void dockerfile_quote(const char *s, size_t len, struct kiln_buf *out)
 			kiln_buf_add(out, s + i, n);
 		} else {
 			switch (cp) {
-			case '\a': kiln_buf_adds(out, "\\a"); break;
-			case '\b': kiln_buf_adds(out, "\\b"); break;
-			case '\f': kiln_buf_adds(out, "\\f"); break;
-			case '\n': kiln_buf_adds(out, "\\n"); break;
-			case '\r': kiln_buf_adds(out, "\\r"); break;
-			case '\t': kiln_buf_adds(out, "\\t"); break;
-			case '\v': kiln_buf_adds(out, "\\v"); break;
+			case '\a':
+				kiln_buf_adds(out, "\\a");
+				break;
+			case '\b':
+				kiln_buf_adds(out, "\\b");
+				break;
+			case '\f':
+				kiln_buf_adds(out, "\\f");
+				break;
+			case '\n':
+				kiln_buf_adds(out, "\\n");
+				break;
+			case '\r':
+				kiln_buf_adds(out, "\\r");
+				break;
+			case '\t':
+				kiln_buf_adds(out, "\\t");
+				break;
+			case '\v':
+				kiln_buf_adds(out, "\\v");
+				break;
 			default:
 				if (cp < 0x20 || cp == 0x7f)
 					kiln_buf_addf(out, "\\x%02x", (unsigned)cp);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# gen-uniprint.py — writes uniprint.c: the code point ranges Go's strconv calls printable
+# gen-uniprint.py — writes uniprint.c (then run clang-format -i on it): the code point ranges Go's strconv calls printable
 # (general categories L, M, N, P, S, plus U+0020), from Python's unicodedata tables.
 import sys
 import unicodedata

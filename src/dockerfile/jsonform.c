@@ -97,12 +97,26 @@ static bool jr_string(struct jr *j, struct kiln_buf *out)
 				return false;
 			c = (unsigned char)j->s[j->pos++];
 			switch (c) {
-			case '"': case '\\': case '/': cp = c; break;
-			case 'b': cp = '\b'; break;
-			case 'f': cp = '\f'; break;
-			case 'n': cp = '\n'; break;
-			case 'r': cp = '\r'; break;
-			case 't': cp = '\t'; break;
+			case '"':
+			case '\\':
+			case '/':
+				cp = c;
+				break;
+			case 'b':
+				cp = '\b';
+				break;
+			case 'f':
+				cp = '\f';
+				break;
+			case 'n':
+				cp = '\n';
+				break;
+			case 'r':
+				cp = '\r';
+				break;
+			case 't':
+				cp = '\t';
+				break;
 			case 'u':
 				if (!jr_hex4(j, &cp))
 					return false;
@@ -116,7 +130,8 @@ static bool jr_string(struct jr *j, struct kiln_buf *out)
 						if (!jr_hex4(j, &lo))
 							return false;
 						if (lo >= 0xdc00 && lo < 0xe000) {
-							cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+							cp = 0x10000 + ((cp - 0xd800) << 10) +
+							     (lo - 0xdc00);
 							break;
 						}
 						j->pos = save;
@@ -225,13 +240,20 @@ static bool jr_value(struct jr *j, int depth)
 	if (j->pos >= j->len)
 		return false;
 	switch (j->s[j->pos]) {
-	case '"': return jr_string(j, NULL);
-	case '[': return jr_container(j, depth, ']');
-	case '{': return jr_container(j, depth, '}');
-	case 't': return jr_lit(j, "true");
-	case 'f': return jr_lit(j, "false");
-	case 'n': return jr_lit(j, "null");
-	default: return jr_number(j);
+	case '"':
+		return jr_string(j, NULL);
+	case '[':
+		return jr_container(j, depth, ']');
+	case '{':
+		return jr_container(j, depth, '}');
+	case 't':
+		return jr_lit(j, "true");
+	case 'f':
+		return jr_lit(j, "false");
+	case 'n':
+		return jr_lit(j, "null");
+	default:
+		return jr_number(j);
 	}
 }
 

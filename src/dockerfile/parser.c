@@ -344,13 +344,13 @@ static struct sv extract_flags(struct df_instr *in, struct sv s, char escape)
 }
 
 static const char *const known_instrs[] = {
-	"add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck",
-	"label", "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume",
-	"workdir",
+    "add",    "arg",   "cmd",         "copy",  "entrypoint", "env",
+    "expose", "from",  "healthcheck", "label", "maintainer", "onbuild",
+    "run",    "shell", "stopsignal",  "user",  "volume",     "workdir",
 };
 
 static int parse_kv(struct df_instr *in, struct sv args, char escape, const char *key,
-		    const char *where, struct kiln_err **err)
+                    const char *where, struct kiln_err **err)
 {
 	cleanup_strv char **words = NULL;
 	words_split(args, escape, &words);
@@ -367,14 +367,14 @@ static int parse_kv(struct df_instr *in, struct sv args, char escape, const char
 		in->legacy_kv = true;
 		return 0;
 	}
-	strv_foreach(w, words)
-	{
+	strv_foreach (w, words) {
 		const char *eq = strchr(w, '=');
 		if (!eq)
-			return kiln_err_set(err,
-					    "%s: %s syntax error - can't find = in '%s'. Must be of "
-					    "the form: name=value",
-					    where, key, w);
+			return kiln_err_set(
+			    err,
+			    "%s: %s syntax error - can't find = in '%s'. Must be of "
+			    "the form: name=value",
+			    where, key, w);
 		if (eq == w)
 			return kiln_err_set(err, "%s: %s names can not be blank", where, key);
 		instr_add_arg(in, w, (size_t)(eq - w));
@@ -383,11 +383,11 @@ static int parse_kv(struct df_instr *in, struct sv args, char escape, const char
 	return 0;
 }
 
-static int parse_line(struct parser *p, struct sv line, int lineno, bool nested,
-		      struct df_instr *in, struct kiln_err **err);
+static int parse_line(struct parser *p, struct sv line, int lineno, struct df_instr *in,
+                      struct kiln_err **err);
 
 static int parse_args(struct parser *p, struct df_instr *in, struct sv args, int lineno,
-		      const char *where, struct kiln_err **err)
+                      const char *where, struct kiln_err **err)
 {
 	const char *c = in->cmd;
 	char esc = p->df->escape;
@@ -402,20 +402,20 @@ static int parse_args(struct parser *p, struct df_instr *in, struct sv args, int
 		if (r == 0)
 			args_ws_split(in, args);
 	} else if (streq(c, "run") || streq(c, "cmd") || streq(c, "entrypoint") ||
-		   streq(c, "shell")) {
+	           streq(c, "shell")) {
 		r = args_json(in, args);
 		if (r < 0)
 			goto not_strings;
 		if (r == 0 && args.n > 0)
 			instr_add_sv(in, args);
 	} else if (streq(c, "maintainer") || streq(c, "user") || streq(c, "workdir") ||
-		   streq(c, "stopsignal")) {
+	           streq(c, "stopsignal")) {
 		if (args.n > 0)
 			instr_add_sv(in, args);
 	} else if (streq(c, "arg")) {
 		cleanup_strv char **words = NULL;
 		words_split(args, esc, &words);
-		strv_foreach(w, words)
+		strv_foreach (w, words)
 			instr_add_arg(in, w, strlen(w));
 	} else if (streq(c, "env") || streq(c, "label")) {
 		return parse_kv(in, args, esc, streq(c, "env") ? "ENV" : "LABEL", where, err);
@@ -436,15 +436,14 @@ static int parse_args(struct parser *p, struct df_instr *in, struct sv args, int
 		if (args.n == 0)
 			return 0;
 		cleanup_with(instr_releasep) struct df_instr sub = {0};
-		if (parse_line(p, args, lineno, true, &sub, err) < 0)
+		if (parse_line(p, args, lineno, &sub, err) < 0)
 			return -1;
 		if (streq(sub.cmd, "onbuild"))
-			return kiln_err_set(err,
-					    "%s: chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
-					    where);
+			return kiln_err_set(
+			    err, "%s: chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", where);
 		if (streq(sub.cmd, "from") || streq(sub.cmd, "maintainer"))
 			return kiln_err_set(err, "%s: %s isn't allowed as an ONBUILD trigger",
-					    where, sub.cmd);
+			                    where, sub.cmd);
 		in->sub = xmemdup(&sub, sizeof(sub));
 		memset(&sub, 0, sizeof(sub));
 	}
@@ -455,15 +454,14 @@ not_strings:
 }
 
 /* one logical line (or ONBUILD's rest) -> keyword, flags, argument nodes */
-static int parse_line(struct parser *p, struct sv line, int lineno, bool nested,
-		      struct df_instr *in, struct kiln_err **err)
+static int parse_line(struct parser *p, struct sv line, int lineno, struct df_instr *in,
+                      struct kiln_err **err)
 {
 	cleanup_free char *where = xasprintf("%s:%d", p->path, lineno);
 	struct sv rest;
 	struct sv kw = sv_split_hspace(sv_trim(line), &rest);
 	bool known = false;
 
-	(void)nested;
 	in->original = sv_dup(line);
 	in->cmd = sv_dup(kw);
 	for (char *c = in->cmd; *c; c++)
@@ -559,7 +557,7 @@ static size_t count_quotes(const char *s)
 
 /* 1 and *h filled when word is a heredoc word (^(\d*)<<(-?)\s*([^<]*)$), 0 when not */
 static int heredoc_parse_word(const char *word, struct df_heredoc *h, const char *where,
-			      struct kiln_err **err)
+                              struct kiln_err **err)
 {
 	const char *s = word;
 	long fd = -1;
@@ -588,8 +586,10 @@ static int heredoc_parse_word(const char *word, struct df_heredoc *h, const char
 	if (strv_length(plain) != 1)
 		return 0;
 	if (strv_length(raw) != 1)
-		return kiln_err_set(err, "%s: internal lexing of heredoc produced inconsistent "
-				    "results: %s", where, s);
+		return kiln_err_set(err,
+		                    "%s: internal lexing of heredoc produced inconsistent "
+		                    "results: %s",
+		                    where, s);
 	h->name = xstrdup(plain[0]);
 	h->expand = count_quotes(plain[0]) == count_quotes(raw[0]);
 	h->chomp = chomp;
@@ -601,8 +601,8 @@ static bool can_have_heredoc(const struct df_instr *in)
 {
 	if (streq(in->cmd, "onbuild") && in->sub)
 		in = in->sub;
-	return !in->json && (streq(in->cmd, "run") || streq(in->cmd, "copy") ||
-			     streq(in->cmd, "add"));
+	return !in->json &&
+	       (streq(in->cmd, "run") || streq(in->cmd, "copy") || streq(in->cmd, "add"));
 }
 
 /* ---- lines and directives ---- */
@@ -622,7 +622,7 @@ static bool next_line(struct parser *p, struct sv *raw)
 
 /* a line of the form "# name = value" at the top of the file (§3.2) */
 static int handle_directive(struct parser *p, struct sv s, bool *ret_is_directive,
-			    struct kiln_err **err)
+                            struct kiln_err **err)
 {
 	size_t i = 0;
 	*ret_is_directive = false;
@@ -657,21 +657,26 @@ static int handle_directive(struct parser *p, struct sv s, bool *ret_is_directiv
 	cleanup_free char *value = xstrndup(s.p + i, ve - i);
 	if (streq(name, "escape")) {
 		if (df->escape != 0)
-			return kiln_err_set(err, "%s:%d: only one escape parser directive can be used",
-					    p->path, p->line);
+			return kiln_err_set(err,
+			                    "%s:%d: only one escape parser directive can be used",
+			                    p->path, p->line);
 		if (!streq(value, "`") && !streq(value, "\\"))
-			return kiln_err_set(err, "%s:%d: invalid escape token '%s' does not match ` "
-					    "or \\", p->path, p->line, value);
+			return kiln_err_set(err,
+			                    "%s:%d: invalid escape token '%s' does not match ` "
+			                    "or \\",
+			                    p->path, p->line, value);
 		df->escape = value[0];
 	} else if (streq(name, "syntax")) {
 		if (df->syntax)
-			return kiln_err_set(err, "%s:%d: only one syntax parser directive can be used",
-					    p->path, p->line);
+			return kiln_err_set(err,
+			                    "%s:%d: only one syntax parser directive can be used",
+			                    p->path, p->line);
 		df->syntax = TAKE_PTR(value);
 	} else if (streq(name, "check")) {
 		if (df->check)
-			return kiln_err_set(err, "%s:%d: only one check parser directive can be used",
-					    p->path, p->line);
+			return kiln_err_set(err,
+			                    "%s:%d: only one check parser directive can be used",
+			                    p->path, p->line);
 		df->check = TAKE_PTR(value);
 	} else {
 		return 0;
@@ -696,14 +701,13 @@ static bool trim_continuation(struct sv *s, char escape)
 	return false;
 }
 
-static int read_heredocs(struct parser *p, struct df_instr *in, struct sv line,
-			 const char *where, struct kiln_err **err)
+static int read_heredocs(struct parser *p, struct df_instr *in, struct sv line, const char *where,
+                         struct kiln_err **err)
 {
 	cleanup_strv char **words = NULL;
 	if (!heredoc_words(line, true, true, &words))
 		return 0;
-	strv_foreach(w, words)
-	{
+	strv_foreach (w, words) {
 		struct df_heredoc h = {0};
 		int r = heredoc_parse_word(w, &h, where, err);
 		if (r < 0)
@@ -777,12 +781,12 @@ static int parse_all(struct parser *p, struct kiln_err **err)
 			continue;
 		if (empty_cont)
 			strv_pushf(&df->warnings, "%s:%d: empty continuation line found in: %s",
-				   p->path, start, logical.ptr);
+			           p->path, start, logical.ptr);
 
 		cleanup_with(instr_releasep) struct df_instr in = {0};
 		cleanup_free char *where = xasprintf("%s:%d", p->path, start);
 		in.start_line = start;
-		if (parse_line(p, line, start, false, &in, err) < 0)
+		if (parse_line(p, line, start, &in, err) < 0)
 			return -1;
 		if (can_have_heredoc(&in) && sv_contains(line, "<<") &&
 		    read_heredocs(p, &in, line, where, err) < 0)
@@ -800,19 +804,19 @@ static int parse_all(struct parser *p, struct kiln_err **err)
 		df->escape = '\\';
 	if (df->n_instrs == 0)
 		return kiln_err_set(err, "%s:%d: file with no instructions", p->path,
-				    p->line > 0 ? p->line : 1);
+		                    p->line > 0 ? p->line : 1);
 	return 0;
 }
 
 int dockerfile_parse(const char *path, const char *data, size_t len, struct dockerfile **ret,
-		     struct kiln_err **err)
+                     struct kiln_err **err)
 {
 	cleanup_dockerfile struct dockerfile *df = xcalloc(1, sizeof(*df));
 	struct parser p = {.path = path ? path : "Dockerfile", .data = data, .len = len, .df = df};
 
 	if (len > LIMIT_DOCKERFILE)
 		return kiln_err_set(err, "%s: file too large (%zu bytes, limit %u)", p.path, len,
-				    LIMIT_DOCKERFILE);
+		                    LIMIT_DOCKERFILE);
 	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
 		p.pos = 3;
 	if (parse_all(&p, err) < 0)

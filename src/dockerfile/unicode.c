@@ -36,8 +36,19 @@ int32_t df_utf8_decode(const char *str, size_t n, size_t *ret_len)
 bool df_uni_isspace(int32_t cp)
 {
 	switch (cp) {
-	case '\t': case '\n': case '\v': case '\f': case '\r': case ' ':
-	case 0x85: case 0xa0: case 0x1680: case 0x2028: case 0x2029: case 0x202f: case 0x205f:
+	case '\t':
+	case '\n':
+	case '\v':
+	case '\f':
+	case '\r':
+	case ' ':
+	case 0x85:
+	case 0xa0:
+	case 0x1680:
+	case 0x2028:
+	case 0x2029:
+	case 0x202f:
+	case 0x205f:
 	case 0x3000:
 		return true;
 	default:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# gen-uninames.py — writes uninames.c: the code point ranges of Unicode letters (category L*)
+# gen-uninames.py — writes uninames.c (then run clang-format -i on it): the code point ranges of Unicode letters (category L*)
 # and decimal digits (Nd), which make up variable names in BuildKit's shell lexer.
 import sys
 import unicodedata

@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define CP_EOF   INT32_MIN
-#define NO_STOP  INT32_MIN
+#define CP_EOF  INT32_MIN
+#define NO_STOP INT32_MIN
 /* bounds the backtracking of one ${x#p}-style match; Go uses an automaton, we use a budget */
 #define MATCH_BUDGET 20000000L
 
@@ -153,14 +153,15 @@ static void process_name(struct lex *l, struct kiln_buf *name)
 		kiln_buf_add(name, p, n);
 		return;
 	}
-	while ((cp = peek(l)) != CP_EOF && (sh_uni_isletter(cp) || sh_uni_isdigit(cp) || cp == '_')) {
+	while ((cp = peek(l)) != CP_EOF &&
+	       (sh_uni_isletter(cp) || sh_uni_isdigit(cp) || cp == '_')) {
 		next(l, &p, &n);
 		kiln_buf_add(name, p, n);
 	}
 }
 
 static int process_stop_on(struct lex *l, int32_t stop, bool raw_escapes, struct kiln_buf *out,
-			   struct words *w, struct kiln_err **err);
+                           struct words *w, struct kiln_err **err);
 
 static int process_single_quote(struct lex *l, struct kiln_buf *out, struct kiln_err **err)
 {
@@ -171,7 +172,7 @@ static int process_single_quote(struct lex *l, struct kiln_buf *out, struct kiln
 		int32_t cp = next(l, &p, &n);
 		if (cp == CP_EOF)
 			return kiln_err_set(err, "unexpected end of statement while looking for "
-					    "matching single-quote");
+			                         "matching single-quote");
 		if (cp == '\'')
 			return 0;
 		if (out_add(out, p, n, err) < 0)
@@ -190,7 +191,7 @@ static int process_double_quote(struct lex *l, struct kiln_buf *out, struct kiln
 		int32_t cp = peek(l);
 		if (cp == CP_EOF)
 			return kiln_err_set(err, "unexpected end of statement while looking for "
-					    "matching double-quote");
+			                         "matching double-quote");
 		if (cp == '"') {
 			skip(l);
 			return 0;
@@ -268,8 +269,10 @@ static int compile_pattern(const char *pat, struct tok **ret, size_t *ret_n, str
 				continue;
 			int32_t nx = i < len ? sh_utf8_decode(pat + i, len - i, &w) : CP_EOF;
 			if (nx != '*' && nx != '?' && nx != '\\')
-				return kiln_err_set(err, "invalid pattern '%s' in substitution: invalid "
-						    "escape", pat);
+				return kiln_err_set(err,
+				                    "invalid pattern '%s' in substitution: invalid "
+				                    "escape",
+				                    pat);
 			tk.cp = nx;
 			i += w;
 		}
@@ -328,7 +331,7 @@ static int too_complex(const char *pat, struct kiln_err **err)
 
 /* ${x#p} ${x##p} ${x%p} ${x%%p} */
 static int trim_affix(const char *value, const char *pat, bool suffix, bool greedy,
-		      struct kiln_buf *out, struct kiln_err **err)
+                      struct kiln_buf *out, struct kiln_err **err)
 {
 	cleanup_free struct tok *t = NULL;
 	size_t nt = 0, vlen = strlen(value);
@@ -366,7 +369,7 @@ static int trim_affix(const char *value, const char *pat, bool suffix, bool gree
 /* ${x/p/r} ${x//p/r}: leftmost match, greedy '*'; replace-all skips an empty match right
  * after the previous match, as Go's ReplaceAllString. r is inserted literally. */
 static int replace(const char *value, const char *pat, const char *rep, bool all,
-		   struct kiln_buf *out, struct kiln_err **err)
+                   struct kiln_buf *out, struct kiln_err **err)
 {
 	cleanup_free struct tok *t = NULL;
 	size_t nt = 0, vlen = strlen(value), last = 0, pos = 0;
@@ -393,7 +396,8 @@ static int replace(const char *value, const char *pat, const char *rep, bool all
 		if (end < 0)
 			break;
 		if (!((size_t)end == start && (long)start == prev_end)) {
-			if ((r = out_add(out, value + v.off[last], v.off[start] - v.off[last], err)) < 0 ||
+			if ((r = out_add(out, value + v.off[last], v.off[start] - v.off[last],
+			                 err)) < 0 ||
 			    (r = out_adds(out, rep, err)) < 0)
 				goto out;
 			last = (size_t)end;
@@ -486,10 +490,10 @@ static int process_dollar(struct lex *l, struct kiln_buf *out, struct kiln_err *
 	case '?':
 		if (!set)
 			return kiln_err_set(err, "%s: %s", name.ptr,
-					    word.len ? word.ptr : "is not allowed to be unset");
+			                    word.len ? word.ptr : "is not allowed to be unset");
 		if (empty_or_unset)
 			return kiln_err_set(err, "%s: %s", name.ptr,
-					    word.len ? word.ptr : "is not allowed to be empty");
+			                    word.len ? word.ptr : "is not allowed to be empty");
 		return out_adds(out, value, err);
 	case '#':
 	case '%': {
@@ -505,7 +509,7 @@ static int process_dollar(struct lex *l, struct kiln_buf *out, struct kiln_err *
 }
 
 static int process_stop_on(struct lex *l, int32_t stop, bool raw_escapes, struct kiln_buf *out,
-			   struct words *w, struct kiln_err **err)
+                           struct words *w, struct kiln_err **err)
 {
 	const char *p;
 	size_t n;
@@ -517,9 +521,9 @@ static int process_stop_on(struct lex *l, int32_t stop, bool raw_escapes, struct
 		}
 		if (cp == '\'' || cp == '"' || cp == '$') {
 			cleanup_buf struct kiln_buf tmp = KILN_BUF_INIT;
-			int r = cp == '\'' ? process_single_quote(l, &tmp, err)
-			      : cp == '"'  ? process_double_quote(l, &tmp, err)
-					   : process_dollar(l, &tmp, err);
+			int r = cp == '\''  ? process_single_quote(l, &tmp, err)
+			        : cp == '"' ? process_double_quote(l, &tmp, err)
+			                    : process_dollar(l, &tmp, err);
 			if (r < 0 || out_add(out, tmp.ptr, tmp.len, err) < 0)
 				return -1;
 			if (w && cp == '$')
@@ -549,14 +553,14 @@ static int process_stop_on(struct lex *l, int32_t stop, bool raw_escapes, struct
 	}
 	if (stop != NO_STOP) {
 		char c = (char)stop;
-		return kiln_err_set(err, "unexpected end of statement while looking for matching %c",
-				    c);
+		return kiln_err_set(err,
+		                    "unexpected end of statement while looking for matching %c", c);
 	}
 	return 0;
 }
 
 static int expand(const char *word, char *const *env, char escape, char **ret_word,
-		  char ***ret_words, struct kiln_err **err)
+                  char ***ret_words, struct kiln_err **err)
 {
 	cleanup_buf struct kiln_buf out = KILN_BUF_INIT;
 	struct words w = {.word = KILN_BUF_INIT};
@@ -580,13 +584,13 @@ static int expand(const char *word, char *const *env, char escape, char **ret_wo
 }
 
 int shell_expand_word(const char *word, char *const *env, char escape, char **ret,
-		      struct kiln_err **err)
+                      struct kiln_err **err)
 {
 	return expand(word, env, escape, ret, NULL, err);
 }
 
 int shell_expand_words(const char *word, char *const *env, char escape, char ***ret,
-		       struct kiln_err **err)
+                       struct kiln_err **err)
 {
 	return expand(word, env, escape, NULL, ret, err);
 }

@@ -12,9 +12,9 @@
 
 /* one word, no splitting (BuildKit ProcessWord): WORKDIR $x, ENV a=$b, ... */
 int shell_expand_word(const char *word, char *const *env, char escape, char **ret,
-		      struct kiln_err **err);
+                      struct kiln_err **err);
 /* expands and splits into words (BuildKit ProcessWords): white space splits when it comes
  * from unquoted literal text or from an unquoted $ expansion; never from quotes or an
  * escaped white space character; empty words are dropped. *ret is NULL-terminated. */
 int shell_expand_words(const char *word, char *const *env, char escape, char ***ret,
-		       struct kiln_err **err);
+                       struct kiln_err **err);

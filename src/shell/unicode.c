@@ -61,8 +61,19 @@ bool sh_uni_isdigit(int32_t cp)
 bool sh_uni_isspace(int32_t cp)
 {
 	switch (cp) {
-	case '\t': case '\n': case '\v': case '\f': case '\r': case ' ':
-	case 0x85: case 0xa0: case 0x1680: case 0x2028: case 0x2029: case 0x202f: case 0x205f:
+	case '\t':
+	case '\n':
+	case '\v':
+	case '\f':
+	case '\r':
+	case ' ':
+	case 0x85:
+	case 0xa0:
+	case 0x1680:
+	case 0x2028:
+	case 0x2029:
+	case 0x202f:
+	case 0x205f:
 	case 0x3000:
 		return true;
 	default:

@@ -52,8 +52,8 @@ static void note_diff(const char *name, const char *want, const char *got)
 	}
 	const char *we = strchr(want, '\n'), *ge = strchr(got, '\n');
 	test_note("%s: line %d differs:\n#   want ...%.*s\n#   got  ...%.*s", name, line,
-		  we ? (int)(we - want) : (int)strlen(want), want,
-		  ge ? (int)(ge - got) : (int)strlen(got), got);
+	          we ? (int)(we - want) : (int)strlen(want), want,
+	          ge ? (int)(ge - got) : (int)strlen(got), got);
 }
 
 /* 0 match, -1 mismatch or parse failure (reported) */
@@ -109,8 +109,7 @@ TEST(buildkit_parser_testfiles)
 	cleanup_free char *dir = path_join(shared, "buildkit/parser/testfiles");
 	cleanup_strv char **cases = list_dirs(dir);
 	int n = 0, ok = 0;
-	strv_foreach(c, cases)
-	{
+	strv_foreach (c, cases) {
 		n++;
 		ok += check_case(dir, c, false) == 0;
 	}
@@ -126,8 +125,7 @@ TEST(buildkit_parser_negative)
 	cleanup_free char *dir = path_join(shared, "buildkit/parser/testfiles-negative");
 	cleanup_strv char **cases = list_dirs(dir);
 	int n = 0, ok = 0;
-	strv_foreach(c, cases)
-	{
+	strv_foreach (c, cases) {
 		cleanup_free char *cdir = path_join(dir, c);
 		cleanup_free char *text = NULL;
 		size_t len = 0;
@@ -183,8 +181,7 @@ TEST(own_parser_cases)
 	cleanup_free char *dir = path_join(test_source_dir(), "tests/data/dockerfile");
 	cleanup_strv char **cases = list_dirs(dir);
 	int n = 0, ok = 0;
-	strv_foreach(c, cases)
-	{
+	strv_foreach (c, cases) {
 		n++;
 		ok += check_case(dir, c, true) == 0;
 	}
@@ -203,27 +200,27 @@ TEST(heredoc_fields)
 	cleanup_dockerfile struct dockerfile *df = NULL;
 	cleanup_err struct kiln_err *err = NULL;
 	const char *text = "FROM busybox\n"
-			   "RUN <<EOF\n"
-			   "echo $HOME\n"
-			   "\n"
-			   "# not a comment\n"
-			   "EOF\n"
-			   "COPY <<-'END' 3<<\"two\" /dst\n"
-			   "\tindented\n"
-			   "\tEND\n"
-			   "second\n"
-			   "two\n"
-			   "RUN <<eo\\'f cat\n"
-			   "x\n"
-			   "eo'f\n"
-			   "RUN <<EO\"F\" cat && <<EMPTY cat\n"
-			   "EOF\n"
-			   "EMPTY\n"
-			   "ONBUILD RUN <<X\n"
-			   "y\n"
-			   "X\n"
-			   "RUN [\"<<NOT\"]\n"
-			   "USER <<NOPE\n";
+	                   "RUN <<EOF\n"
+	                   "echo $HOME\n"
+	                   "\n"
+	                   "# not a comment\n"
+	                   "EOF\n"
+	                   "COPY <<-'END' 3<<\"two\" /dst\n"
+	                   "\tindented\n"
+	                   "\tEND\n"
+	                   "second\n"
+	                   "two\n"
+	                   "RUN <<eo\\'f cat\n"
+	                   "x\n"
+	                   "eo'f\n"
+	                   "RUN <<EO\"F\" cat && <<EMPTY cat\n"
+	                   "EOF\n"
+	                   "EMPTY\n"
+	                   "ONBUILD RUN <<X\n"
+	                   "y\n"
+	                   "X\n"
+	                   "RUN [\"<<NOT\"]\n"
+	                   "USER <<NOPE\n";
 	ASSERT_OK(parse_str(text, &df, &err), err);
 	ASSERT_EQ(df->n_instrs, 8);
 
@@ -305,15 +302,15 @@ TEST(fields_and_directives)
 	cleanup_dockerfile struct dockerfile *df = NULL;
 	cleanup_err struct kiln_err *err = NULL;
 	const char *text = "# syntax=docker/dockerfile:1\n"
-			   "# check=skip=all\n"
-			   "#escape=`\n"
-			   "FROM --platform=$BUILDPLATFORM alpine AS b`\n"
-			   "  uild\n"
-			   "COPY --link --from=b a b\n"
-			   "ENV A=1 B=\"2 3\"\n"
-			   "CMD [\"a\", \"b\"]\n"
-			   "HEALTHCHECK --interval=5s CMD [\"true\"]\n"
-			   "RUN a \\\n";
+	                   "# check=skip=all\n"
+	                   "#escape=`\n"
+	                   "FROM --platform=$BUILDPLATFORM alpine AS b`\n"
+	                   "  uild\n"
+	                   "COPY --link --from=b a b\n"
+	                   "ENV A=1 B=\"2 3\"\n"
+	                   "CMD [\"a\", \"b\"]\n"
+	                   "HEALTHCHECK --interval=5s CMD [\"true\"]\n"
+	                   "RUN a \\\n";
 	ASSERT_OK(parse_str(text, &df, &err), err);
 	ASSERT_EQ(df->escape, '`');
 	ASSERT_STREQ(df->syntax, "docker/dockerfile:1");
@@ -364,20 +361,20 @@ TEST(parse_errors_name_path_and_line)
 	static const struct {
 		const char *text, *msg;
 	} cases[] = {
-		{"FROM a\n\nRUNN x\n", "Dockerfile:3: unknown instruction: RUNN"},
-		{"FROM a\nENV PATH\n", "Dockerfile:2: ENV must have two arguments"},
-		{"FROM a\nLABEL a=b c\n",
-		 "Dockerfile:2: LABEL syntax error - can't find = in 'c'. Must be of the form: "
-		 "name=value"},
-		{"# escape=x\nFROM a\n",
-		 "Dockerfile:1: invalid escape token 'x' does not match ` or \\"},
-		{"# escape=`\n# escape=`\nFROM a\n",
-		 "Dockerfile:2: only one escape parser directive can be used"},
-		{"FROM a\nCMD [1]\n", "Dockerfile:2: cmd: JSON arguments must be an array of strings"},
-		{"FROM a\nONBUILD ONBUILD RUN x\n",
-		 "Dockerfile:2: chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"},
-		{"FROM a\nONBUILD FOO x\n", "Dockerfile:2: unknown instruction: FOO"},
-		{"", "Dockerfile:1: file with no instructions"},
+	    {"FROM a\n\nRUNN x\n", "Dockerfile:3: unknown instruction: RUNN"},
+	    {"FROM a\nENV PATH\n", "Dockerfile:2: ENV must have two arguments"},
+	    {"FROM a\nLABEL a=b c\n",
+	     "Dockerfile:2: LABEL syntax error - can't find = in 'c'. Must be of the form: "
+	     "name=value"},
+	    {"# escape=x\nFROM a\n",
+	     "Dockerfile:1: invalid escape token 'x' does not match ` or \\"},
+	    {"# escape=`\n# escape=`\nFROM a\n",
+	     "Dockerfile:2: only one escape parser directive can be used"},
+	    {"FROM a\nCMD [1]\n", "Dockerfile:2: cmd: JSON arguments must be an array of strings"},
+	    {"FROM a\nONBUILD ONBUILD RUN x\n",
+	     "Dockerfile:2: chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"},
+	    {"FROM a\nONBUILD FOO x\n", "Dockerfile:2: unknown instruction: FOO"},
+	    {"", "Dockerfile:1: file with no instructions"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		cleanup_dockerfile struct dockerfile *df = NULL;

@@ -156,7 +156,7 @@ TEST(buildkit_words_test)
 			ok++;
 		} else {
 			cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
-			strv_foreach(g, got)
+			strv_foreach (g, got)
 				kiln_buf_addf(&b, "[%s]", g);
 			test_note("'%s': got %s, expected '%s'", input, b.ptr, exp);
 		}
@@ -173,50 +173,50 @@ static const struct {
 	char escape;
 	const char *want; /* NULL: must fail */
 } own_cases[] = {
-	{"${P#*/}", '\\', "a/b/c.tar.gz"},
-	{"${P##*/}", '\\', "c.tar.gz"},
-	{"${P%.*}", '\\', "/a/b/c.tar"},
-	{"${P%%.*}", '\\', "/a/b/c"},
-	{"${P#/a}", '\\', "/b/c.tar.gz"},
-	{"${P#x}", '\\', "/a/b/c.tar.gz"},
-	{"${P%/*}", '\\', "/a/b"},
-	{"${P%%/*}", '\\', ""},
-	{"${P#?}", '\\', "a/b/c.tar.gz"},
-	{"${P#\\/a}", '\\', "/b/c.tar.gz"},
-	{"${S#\\*}", '\\', "x*"},
-	{"${S%\\*}", '\\', "*x"},
-	{"${UNSET#a}", '\\', ""},
-	{"${P/b/X}", '\\', "/a/X/c.tar.gz"},
-	{"${P//\\//_}", '\\', "_a_b_c.tar.gz"},
-	{"${P//a/}", '\\', "//b/c.tr.gz"},
-	{"${P/*./X}", '\\', "Xgz"},
-	{"${P/nope/X}", '\\', "/a/b/c.tar.gz"},
-	{"${K/국/-}", '\\', "한-어"},
-	{"${K#?}", '\\', "국어"},
-	{"${P/a}", '\\', NULL},
-	{"${P:#a}", '\\', NULL},
-	{"${P:%a}", '\\', NULL},
-	{"${P#\\q}", '\\', NULL},
-	{"${E:?}", '\\', NULL},
-	{"${E?}", '\\', ""},
-	{"${U?}", '\\', NULL},
-	{"${U:?custom message}", '\\', NULL},
-	{"${P:?x}", '\\', "/a/b/c.tar.gz"},
-	{"${U-d}${E-d}${E:-d}", '\\', "dd"},
-	{"${U+d}${E+d}${E:+d}${P:+d}", '\\', "dd"},
-	{"${D}", '\\', "last"},
-	/* a backtick escape character: '\' is then an ordinary character */
-	{"a`$P\\b", '`', "a$P\\b"},
-	{"\"`\"x`\"\"", '`', "\"x\""},
-	{"c:\\dir\\$E", '`', "c:\\dir\\"},
-	{"a`", '`', "a"},
-	{"x", 'x', NULL},
+    {"${P#*/}", '\\', "a/b/c.tar.gz"},
+    {"${P##*/}", '\\', "c.tar.gz"},
+    {"${P%.*}", '\\', "/a/b/c.tar"},
+    {"${P%%.*}", '\\', "/a/b/c"},
+    {"${P#/a}", '\\', "/b/c.tar.gz"},
+    {"${P#x}", '\\', "/a/b/c.tar.gz"},
+    {"${P%/*}", '\\', "/a/b"},
+    {"${P%%/*}", '\\', ""},
+    {"${P#?}", '\\', "a/b/c.tar.gz"},
+    {"${P#\\/a}", '\\', "/b/c.tar.gz"},
+    {"${S#\\*}", '\\', "x*"},
+    {"${S%\\*}", '\\', "*x"},
+    {"${UNSET#a}", '\\', ""},
+    {"${P/b/X}", '\\', "/a/X/c.tar.gz"},
+    {"${P//\\//_}", '\\', "_a_b_c.tar.gz"},
+    {"${P//a/}", '\\', "//b/c.tr.gz"},
+    {"${P/*./X}", '\\', "Xgz"},
+    {"${P/nope/X}", '\\', "/a/b/c.tar.gz"},
+    {"${K/국/-}", '\\', "한-어"},
+    {"${K#?}", '\\', "국어"},
+    {"${P/a}", '\\', NULL},
+    {"${P:#a}", '\\', NULL},
+    {"${P:%a}", '\\', NULL},
+    {"${P#\\q}", '\\', NULL},
+    {"${E:?}", '\\', NULL},
+    {"${E?}", '\\', ""},
+    {"${U?}", '\\', NULL},
+    {"${U:?custom message}", '\\', NULL},
+    {"${P:?x}", '\\', "/a/b/c.tar.gz"},
+    {"${U-d}${E-d}${E:-d}", '\\', "dd"},
+    {"${U+d}${E+d}${E:+d}${P:+d}", '\\', "dd"},
+    {"${D}", '\\', "last"},
+    /* a backtick escape character: '\' is then an ordinary character */
+    {"a`$P\\b", '`', "a$P\\b"},
+    {"\"`\"x`\"\"", '`', "\"x\""},
+    {"c:\\dir\\$E", '`', "c:\\dir\\"},
+    {"a`", '`', "a"},
+    {"x", 'x', NULL},
 };
 
 TEST(own_expansion_table)
 {
-	static const char *const envs[] = {"P=/a/b/c.tar.gz", "S=*x*", "E=", "K=한국어",
-					   "D=first", "D=last", NULL};
+	static const char *const envs[] = {"P=/a/b/c.tar.gz", "S=*x*",  "E=", "K=한국어",
+	                                   "D=first",         "D=last", NULL};
 	cleanup_strv char **env = mkenv(envs);
 	int ok = 0, n = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(own_cases); i++) {
@@ -229,8 +229,8 @@ TEST(own_expansion_table)
 			ok++;
 		else
 			test_note("'%s': got %s '%s', expected '%s'", own_cases[i].in,
-				  r < 0 ? "error" : "", r < 0 ? kiln_err_msg(err) : got,
-				  want ? want : "an error");
+			          r < 0 ? "error" : "", r < 0 ? kiln_err_msg(err) : got,
+			          want ? want : "an error");
 	}
 	test_note("own expansion cases: %d/%d", ok, n);
 	ASSERT_EQ(ok, n);
@@ -243,13 +243,13 @@ TEST(error_messages)
 	static const struct {
 		const char *in, *msg;
 	} cases[] = {
-		{"${U?}", "U: is not allowed to be unset"},
-		{"${E:?}", "E: is not allowed to be empty"},
-		{"${U:?give U a value}", "U: give U a value"},
-		{"${U", "syntax error: missing '}'"},
-		{"${}", "syntax error: bad substitution"},
-		{"'a", "unexpected end of statement while looking for matching single-quote"},
-		{"\"a", "unexpected end of statement while looking for matching double-quote"},
+	    {"${U?}", "U: is not allowed to be unset"},
+	    {"${E:?}", "E: is not allowed to be empty"},
+	    {"${U:?give U a value}", "U: give U a value"},
+	    {"${U", "syntax error: missing '}'"},
+	    {"${}", "syntax error: bad substitution"},
+	    {"'a", "unexpected end of statement while looking for matching single-quote"},
+	    {"\"a", "unexpected end of statement while looking for matching double-quote"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		cleanup_free char *got = NULL;
