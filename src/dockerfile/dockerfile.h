@@ -45,8 +45,8 @@ struct df_instr {
 	bool legacy_kv;
 	struct df_heredoc *heredocs;
 	size_t n_heredocs;
-	struct df_instr
-	    *sub; /* ONBUILD: the nested instruction (allocated), NULL for bare ONBUILD */
+	/* ONBUILD: the nested instruction (allocated), NULL for a bare ONBUILD */
+	struct df_instr *sub;
 };
 
 struct dockerfile {
