@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* key=value flags (--registry-certificate, --registry-client-cert): a repeated key overwrites */
