@@ -38,21 +38,21 @@ void build_opts_init(struct build_opts *o)
 	const char *kdir = getenv("KANIKO_DIR");
 
 	*o = (struct build_opts){
-		.verbosity = xstrdup("info"),
-		.log_format = xstrdup("color"),
-		.dockerfile = xstrdup("Dockerfile"),
-		.context = xstrdup("/workspace/"),
-		.custom_platform = host_platform(),
-		.compression_level = -1,
-		.cache_dir = xstrdup("/cache"),
-		.cache_ttl_ns = 336LL * 3600 * 1000000000LL,
-		.cache_run_layers = true,
-		.compressed_caching = true,
-		.snapshot_mode = xstrdup("full"),
-		.ignore_var_run = true,
-		/* kaniko reads KANIKO_DIR once at start; --kaniko-dir overrides it */
-		.kaniko_dir = xstrdup(kdir && *kdir ? kdir : "/kaniko"),
-		.isolation = xstrdup("auto"),
+	    .verbosity = xstrdup("info"),
+	    .log_format = xstrdup("color"),
+	    .dockerfile = xstrdup("Dockerfile"),
+	    .context = xstrdup("/workspace/"),
+	    .custom_platform = host_platform(),
+	    .compression_level = -1,
+	    .cache_dir = xstrdup("/cache"),
+	    .cache_ttl_ns = 336LL * 3600 * 1000000000LL,
+	    .cache_run_layers = true,
+	    .compressed_caching = true,
+	    .snapshot_mode = xstrdup("full"),
+	    .ignore_var_run = true,
+	    /* kaniko reads KANIKO_DIR once at start; --kaniko-dir overrides it */
+	    .kaniko_dir = xstrdup(kdir && *kdir ? kdir : "/kaniko"),
+	    .isolation = xstrdup("auto"),
 	};
 }
 

@@ -69,152 +69,150 @@ struct parse_state {
  * when given explicitly. To enable a flag, add IMPL to its row.
  */
 static const struct opt opts_table[] = {
-	/* global */
-	{"verbosity", 'v', T_STRING, O(verbosity), "info", IMPL,
-	 "Log level (trace, debug, info, warn, error, fatal, panic)"},
-	{"log-format", 0, T_STRING, O(log_format), "color", IMPL, "Log format (text, color, json)"},
-	{"log-timestamp", 0, T_BOOL, O(log_timestamp), NULL, IMPL, "Timestamp in log output"},
-	{"force", 0, T_BOOL, O(force), NULL, IMPL, "Force building outside of a container"},
-	{"help", 'h', T_BOOL, ST(help), NULL, IMPL, "help for executor"},
+    /* global */
+    {"verbosity", 'v', T_STRING, O(verbosity), "info", IMPL,
+     "Log level (trace, debug, info, warn, error, fatal, panic)"},
+    {"log-format", 0, T_STRING, O(log_format), "color", IMPL, "Log format (text, color, json)"},
+    {"log-timestamp", 0, T_BOOL, O(log_timestamp), NULL, IMPL, "Timestamp in log output"},
+    {"force", 0, T_BOOL, O(force), NULL, IMPL, "Force building outside of a container"},
+    {"help", 'h', T_BOOL, ST(help), NULL, IMPL, "help for executor"},
 
-	/* build input */
-	{"dockerfile", 'f', T_STRING, O(dockerfile), "Dockerfile", IMPL,
-	 "Path to the dockerfile to be built."},
-	{"context", 'c', T_STRING, O(context), "/workspace/", IMPL,
-	 "Path to the dockerfile build context."},
-	{"context-sub-path", 0, T_STRING, O(context_sub_path), NULL, 0,
-	 "Sub path within the given context."},
-	{"bucket", 'b', T_STRING, O(bucket), NULL, HIDDEN,
-	 "Name of the GCS bucket from which to access build context as tarball."},
-	{"git", 0, T_GIT, O(git), "branch=,single-branch=false,recurse-submodules=false", 0,
-	 "Branch to clone if build context is a git repository"},
-	{"build-arg", 0, T_MULTI, O(build_args), NULL, IMPL,
-	 "This flag allows you to pass in ARG values at build time. Set it repeatedly for "
-	 "multiple values."},
-	{"target", 0, T_STRING, O(target), NULL, IMPL, "Set the target build stage to build"},
-	{"skip-unused-stages", 0, T_BOOL, O(skip_unused_stages), NULL, IMPL,
-	 "Build only used stages if defined to true. Otherwise it builds by default all stages, "
-	 "even the unnecessaries ones until it reaches the target stage / end of Dockerfile"},
-	{"custom-platform", 0, T_STRING, O(custom_platform), NULL, IMPL,
-	 "Specify the build platform if different from the current host"},
-	{"customPlatform", 0, T_STRING, ST(custom_platform_deprecated), NULL, IMPL,
-	 "This flag is deprecated. Please use '--custom-platform'."},
-	{"label", 0, T_MULTI, O(labels), NULL, IMPL,
-	 "Set metadata for an image. Set it repeatedly for multiple labels."},
+    /* build input */
+    {"dockerfile", 'f', T_STRING, O(dockerfile), "Dockerfile", IMPL,
+     "Path to the dockerfile to be built."},
+    {"context", 'c', T_STRING, O(context), "/workspace/", IMPL,
+     "Path to the dockerfile build context."},
+    {"context-sub-path", 0, T_STRING, O(context_sub_path), NULL, 0,
+     "Sub path within the given context."},
+    {"bucket", 'b', T_STRING, O(bucket), NULL, HIDDEN,
+     "Name of the GCS bucket from which to access build context as tarball."},
+    {"git", 0, T_GIT, O(git), "branch=,single-branch=false,recurse-submodules=false", 0,
+     "Branch to clone if build context is a git repository"},
+    {"build-arg", 0, T_MULTI, O(build_args), NULL, IMPL,
+     "This flag allows you to pass in ARG values at build time. Set it repeatedly for "
+     "multiple values."},
+    {"target", 0, T_STRING, O(target), NULL, IMPL, "Set the target build stage to build"},
+    {"skip-unused-stages", 0, T_BOOL, O(skip_unused_stages), NULL, IMPL,
+     "Build only used stages if defined to true. Otherwise it builds by default all stages, "
+     "even the unnecessaries ones until it reaches the target stage / end of Dockerfile"},
+    {"custom-platform", 0, T_STRING, O(custom_platform), NULL, IMPL,
+     "Specify the build platform if different from the current host"},
+    {"customPlatform", 0, T_STRING, ST(custom_platform_deprecated), NULL, IMPL,
+     "This flag is deprecated. Please use '--custom-platform'."},
+    {"label", 0, T_MULTI, O(labels), NULL, IMPL,
+     "Set metadata for an image. Set it repeatedly for multiple labels."},
 
-	/* destinations and outputs */
-	{"destination", 'd', T_MULTI, O(destinations), NULL, IMPL,
-	 "Registry the final image should be pushed to. Set it repeatedly for multiple "
-	 "destinations."},
-	{"no-push", 0, T_BOOL, O(no_push), NULL, IMPL, "Do not push the image to the registry"},
-	{"no-push-cache", 0, T_BOOL, O(no_push_cache), NULL, IMPL,
-	 "Do not push the cache layers to the registry"},
-	{"tar-path", 0, T_STRING, O(tar_path), NULL, IMPL,
-	 "Path to save the image in as a tarball instead of pushing"},
-	/* kaniko binds --tarPath to the same field, so its warning is never printed (⚠ §1.2) */
-	{"tarPath", 0, T_STRING, O(tar_path), NULL, IMPL,
-	 "This flag is deprecated. Please use '--tar-path'."},
-	{"oci-layout-path", 0, T_STRING, O(oci_layout_path), NULL, IMPL,
-	 "Path to save the OCI image layout of the built image."},
-	{"digest-file", 0, T_STRING, O(digest_file), NULL, IMPL,
-	 "Specify a file to save the digest of the built image to."},
-	{"image-name-with-digest-file", 0, T_STRING, O(image_name_with_digest_file), NULL, IMPL,
-	 "Specify a file to save the image name w/ digest of the built image to."},
-	{"image-name-tag-with-digest-file", 0, T_STRING, O(image_name_tag_with_digest_file), NULL,
-	 IMPL, "Specify a file to save the image name w/ image tag w/ digest of the built image to."},
-	{"compression", 0, T_COMPRESSION, O(compression), NULL, IMPL,
-	 "Compression algorithm (gzip, zstd)"},
-	{"compression-level", 0, T_INT, O(compression_level), "-1", IMPL, "Compression level"},
-	{"reproducible", 0, T_BOOL, O(reproducible), NULL, IMPL,
-	 "Strip timestamps out of the image to make it reproducible"},
-	{"push-retry", 0, T_INT, O(push_retry), NULL, IMPL,
-	 "Number of retries for the push operation"},
-	{"push-ignore-immutable-tag-errors", 0, T_BOOL, O(push_ignore_immutable_tag_errors), NULL,
-	 0, "If true, known tag immutability errors are ignored and the push finishes with "
-	    "success."},
-	{"skip-push-permission-check", 0, T_BOOL, O(skip_push_permission_check), NULL, IMPL,
-	 "Skip check of the push permission"},
+    /* destinations and outputs */
+    {"destination", 'd', T_MULTI, O(destinations), NULL, IMPL,
+     "Registry the final image should be pushed to. Set it repeatedly for multiple "
+     "destinations."},
+    {"no-push", 0, T_BOOL, O(no_push), NULL, IMPL, "Do not push the image to the registry"},
+    {"no-push-cache", 0, T_BOOL, O(no_push_cache), NULL, IMPL,
+     "Do not push the cache layers to the registry"},
+    {"tar-path", 0, T_STRING, O(tar_path), NULL, IMPL,
+     "Path to save the image in as a tarball instead of pushing"},
+    /* kaniko binds --tarPath to the same field, so its warning is never printed (⚠ §1.2) */
+    {"tarPath", 0, T_STRING, O(tar_path), NULL, IMPL,
+     "This flag is deprecated. Please use '--tar-path'."},
+    {"oci-layout-path", 0, T_STRING, O(oci_layout_path), NULL, IMPL,
+     "Path to save the OCI image layout of the built image."},
+    {"digest-file", 0, T_STRING, O(digest_file), NULL, IMPL,
+     "Specify a file to save the digest of the built image to."},
+    {"image-name-with-digest-file", 0, T_STRING, O(image_name_with_digest_file), NULL, IMPL,
+     "Specify a file to save the image name w/ digest of the built image to."},
+    {"image-name-tag-with-digest-file", 0, T_STRING, O(image_name_tag_with_digest_file), NULL, IMPL,
+     "Specify a file to save the image name w/ image tag w/ digest of the built image to."},
+    {"compression", 0, T_COMPRESSION, O(compression), NULL, IMPL,
+     "Compression algorithm (gzip, zstd)"},
+    {"compression-level", 0, T_INT, O(compression_level), "-1", IMPL, "Compression level"},
+    {"reproducible", 0, T_BOOL, O(reproducible), NULL, IMPL,
+     "Strip timestamps out of the image to make it reproducible"},
+    {"push-retry", 0, T_INT, O(push_retry), NULL, IMPL, "Number of retries for the push operation"},
+    {"push-ignore-immutable-tag-errors", 0, T_BOOL, O(push_ignore_immutable_tag_errors), NULL, 0,
+     "If true, known tag immutability errors are ignored and the push finishes with "
+     "success."},
+    {"skip-push-permission-check", 0, T_BOOL, O(skip_push_permission_check), NULL, IMPL,
+     "Skip check of the push permission"},
 
-	/* caching */
-	{"cache", 0, T_BOOL, O(cache), NULL, IMPL_FALSE_ONLY, "Use cache when building image"},
-	{"cache-repo", 0, T_STRING, O(cache_repo), NULL, 0,
-	 "Specify a repository to use as a cache, otherwise one will be inferred from the "
-	 "destination provided; when prefixed with 'oci:' the repository will be written in OCI "
-	 "image layout format at the path provided"},
-	{"cache-dir", 0, T_STRING, O(cache_dir), "/cache", 0,
-	 "Specify a local directory to use as a cache."},
-	{"cache-ttl", 0, T_DURATION, O(cache_ttl_ns), "336h0m0s", 0,
-	 "Cache timeout, requires value and unit of duration -> ex: 6h. Defaults to two weeks."},
-	{"cache-copy-layers", 0, T_BOOL, O(cache_copy_layers), NULL, 0, "Caches copy layers"},
-	{"cache-run-layers", 0, T_BOOL, O(cache_run_layers), "true", 0, "Caches run layers"},
-	{"compressed-caching", 0, T_BOOL, O(compressed_caching), "true", 0,
-	 "Compress the cached layers. Decreases build time, but increases memory usage."},
+    /* caching */
+    {"cache", 0, T_BOOL, O(cache), NULL, IMPL_FALSE_ONLY, "Use cache when building image"},
+    {"cache-repo", 0, T_STRING, O(cache_repo), NULL, 0,
+     "Specify a repository to use as a cache, otherwise one will be inferred from the "
+     "destination provided; when prefixed with 'oci:' the repository will be written in OCI "
+     "image layout format at the path provided"},
+    {"cache-dir", 0, T_STRING, O(cache_dir), "/cache", 0,
+     "Specify a local directory to use as a cache."},
+    {"cache-ttl", 0, T_DURATION, O(cache_ttl_ns), "336h0m0s", 0,
+     "Cache timeout, requires value and unit of duration -> ex: 6h. Defaults to two weeks."},
+    {"cache-copy-layers", 0, T_BOOL, O(cache_copy_layers), NULL, 0, "Caches copy layers"},
+    {"cache-run-layers", 0, T_BOOL, O(cache_run_layers), "true", 0, "Caches run layers"},
+    {"compressed-caching", 0, T_BOOL, O(compressed_caching), "true", 0,
+     "Compress the cached layers. Decreases build time, but increases memory usage."},
 
-	/* snapshotting and filesystem */
-	{"snapshot-mode", 0, T_STRING, O(snapshot_mode), "full", IMPL,
-	 "Change the file attributes inspected during snapshotting"},
-	{"snapshotMode", 0, T_STRING, ST(snapshot_mode_deprecated), NULL, IMPL,
-	 "This flag is deprecated. Please use '--snapshot-mode'."},
-	{"single-snapshot", 0, T_BOOL, O(single_snapshot), NULL, IMPL,
-	 "Take a single snapshot at the end of the build."},
-	{"use-new-run", 0, T_BOOL, O(use_new_run), NULL, IMPL,
-	 "Use the experimental run implementation for detecting changes without requiring file "
-	 "system snapshots."},
-	{"ignore-var-run", 0, T_BOOL, O(ignore_var_run), "true", IMPL,
-	 "Ignore /var/run directory when taking image snapshot. Set it to false to preserve "
-	 "/var/run/ in destination image."},
-	{"whitelist-var-run", 0, T_BOOL, O(ignore_var_run), "true", IMPL | HIDDEN,
-	 "Ignore /var/run directory when taking image snapshot. Set it to false to preserve "
-	 "/var/run/ in destination image.",
-	 .deprecated = "Please use ignore-var-run instead."},
-	{"ignore-path", 0, T_MULTI, O(ignore_paths), NULL, 0,
-	 "Ignore these paths when taking a snapshot. Set it repeatedly for multiple paths."},
-	{"force-build-metadata", 0, T_BOOL, O(force_build_metadata), NULL, 0,
-	 "Force add metadata layers to build image"},
-	{"cleanup", 0, T_BOOL, O(cleanup), NULL, IMPL, "Clean the filesystem at the end"},
-	{"kaniko-dir", 0, T_STRING, O(kaniko_dir), "/kaniko", IMPL,
-	 "Path to the kaniko directory, this takes precedence over the KANIKO_DIR environment "
-	 "variable."},
-	{"image-fs-extract-retry", 0, T_INT, O(image_fs_extract_retry), NULL, 0,
-	 "Number of retries for image FS extraction"},
-	{"image-download-retry", 0, T_INT, O(image_download_retry), NULL, IMPL,
-	 "Number of retries for downloading the remote image"},
-	{"isolation", 0, T_ISOLATION, O(isolation), "auto", IMPL,
-	 "Where RUN executes: auto, chroot (a private root directory per stage) or inplace "
-	 "(the container's own root, as kaniko does)"},
+    /* snapshotting and filesystem */
+    {"snapshot-mode", 0, T_STRING, O(snapshot_mode), "full", IMPL,
+     "Change the file attributes inspected during snapshotting"},
+    {"snapshotMode", 0, T_STRING, ST(snapshot_mode_deprecated), NULL, IMPL,
+     "This flag is deprecated. Please use '--snapshot-mode'."},
+    {"single-snapshot", 0, T_BOOL, O(single_snapshot), NULL, IMPL,
+     "Take a single snapshot at the end of the build."},
+    {"use-new-run", 0, T_BOOL, O(use_new_run), NULL, IMPL,
+     "Use the experimental run implementation for detecting changes without requiring file "
+     "system snapshots."},
+    {"ignore-var-run", 0, T_BOOL, O(ignore_var_run), "true", IMPL,
+     "Ignore /var/run directory when taking image snapshot. Set it to false to preserve "
+     "/var/run/ in destination image."},
+    {"whitelist-var-run", 0, T_BOOL, O(ignore_var_run), "true", IMPL | HIDDEN,
+     "Ignore /var/run directory when taking image snapshot. Set it to false to preserve "
+     "/var/run/ in destination image.",
+     .deprecated = "Please use ignore-var-run instead."},
+    {"ignore-path", 0, T_MULTI, O(ignore_paths), NULL, 0,
+     "Ignore these paths when taking a snapshot. Set it repeatedly for multiple paths."},
+    {"force-build-metadata", 0, T_BOOL, O(force_build_metadata), NULL, 0,
+     "Force add metadata layers to build image"},
+    {"cleanup", 0, T_BOOL, O(cleanup), NULL, IMPL, "Clean the filesystem at the end"},
+    {"kaniko-dir", 0, T_STRING, O(kaniko_dir), "/kaniko", IMPL,
+     "Path to the kaniko directory, this takes precedence over the KANIKO_DIR environment "
+     "variable."},
+    {"image-fs-extract-retry", 0, T_INT, O(image_fs_extract_retry), NULL, 0,
+     "Number of retries for image FS extraction"},
+    {"image-download-retry", 0, T_INT, O(image_download_retry), NULL, IMPL,
+     "Number of retries for downloading the remote image"},
+    {"isolation", 0, T_ISOLATION, O(isolation), "auto", IMPL,
+     "Where RUN executes: auto, chroot (a private root directory per stage) or inplace "
+     "(the container's own root, as kaniko does)"},
 
-	/* registry access */
-	{"insecure", 0, T_BOOL, O(insecure), NULL, IMPL,
-	 "Push to insecure registry using plain HTTP"},
-	{"insecure-pull", 0, T_BOOL, O(insecure_pull), NULL, IMPL,
-	 "Pull from insecure registry using plain HTTP"},
-	{"insecure-registry", 0, T_MULTI, O(insecure_registries), NULL, IMPL,
-	 "Insecure registry using plain HTTP to push and pull. Set it repeatedly for multiple "
-	 "registries."},
-	{"skip-tls-verify", 0, T_BOOL, O(skip_tls_verify), NULL, IMPL,
-	 "Push to insecure registry ignoring TLS verify"},
-	{"skip-tls-verify-pull", 0, T_BOOL, O(skip_tls_verify_pull), NULL, IMPL,
-	 "Pull from insecure registry ignoring TLS verify"},
-	{"skip-tls-verify-registry", 0, T_MULTI, O(skip_tls_verify_registries), NULL, IMPL,
-	 "Insecure registry ignoring TLS verify to push and pull. Set it repeatedly for multiple "
-	 "registries."},
-	{"registry-certificate", 0, T_KV, O(registry_certificates), NULL, IMPL,
-	 "Use the provided certificate for TLS communication with the given registry. Expected "
-	 "format is 'my.registry.url=/path/to/the/server/certificate'.",
-	 .off_n = offsetof(struct build_opts, n_registry_certificates)},
-	{"registry-client-cert", 0, T_KV, O(registry_client_certs), NULL, IMPL,
-	 "Use the provided client certificate for mutual TLS (mTLS) communication with the given "
-	 "registry. Expected format is 'my.registry.url=/path/to/client/cert,/path/to/client/key'.",
-	 .off_n = offsetof(struct build_opts, n_registry_client_certs)},
-	{"registry-map", 0, T_KMV, O(registry_maps), NULL, 0,
-	 "Registry map of mirror to use as pull-through cache instead. Expected format is "
-	 "'orignal.registry=new.registry;other-original.registry=other-remap.registry'"},
-	{"registry-mirror", 0, T_MULTI, O(registry_mirrors), NULL, 0,
-	 "Registry mirror to use as pull-through cache instead of docker.io. Set it repeatedly for "
-	 "multiple mirrors."},
-	{"skip-default-registry-fallback", 0, T_BOOL, O(skip_default_registry_fallback), NULL, 0,
-	 "If an image is not found on any mirrors (defined with registry-mirror) do not fallback "
-	 "to the default registry. If registry-mirror is not defined, this flag is ignored."},
+    /* registry access */
+    {"insecure", 0, T_BOOL, O(insecure), NULL, IMPL, "Push to insecure registry using plain HTTP"},
+    {"insecure-pull", 0, T_BOOL, O(insecure_pull), NULL, IMPL,
+     "Pull from insecure registry using plain HTTP"},
+    {"insecure-registry", 0, T_MULTI, O(insecure_registries), NULL, IMPL,
+     "Insecure registry using plain HTTP to push and pull. Set it repeatedly for multiple "
+     "registries."},
+    {"skip-tls-verify", 0, T_BOOL, O(skip_tls_verify), NULL, IMPL,
+     "Push to insecure registry ignoring TLS verify"},
+    {"skip-tls-verify-pull", 0, T_BOOL, O(skip_tls_verify_pull), NULL, IMPL,
+     "Pull from insecure registry ignoring TLS verify"},
+    {"skip-tls-verify-registry", 0, T_MULTI, O(skip_tls_verify_registries), NULL, IMPL,
+     "Insecure registry ignoring TLS verify to push and pull. Set it repeatedly for multiple "
+     "registries."},
+    {"registry-certificate", 0, T_KV, O(registry_certificates), NULL, IMPL,
+     "Use the provided certificate for TLS communication with the given registry. Expected "
+     "format is 'my.registry.url=/path/to/the/server/certificate'.",
+     .off_n = offsetof(struct build_opts, n_registry_certificates)},
+    {"registry-client-cert", 0, T_KV, O(registry_client_certs), NULL, IMPL,
+     "Use the provided client certificate for mutual TLS (mTLS) communication with the given "
+     "registry. Expected format is 'my.registry.url=/path/to/client/cert,/path/to/client/key'.",
+     .off_n = offsetof(struct build_opts, n_registry_client_certs)},
+    {"registry-map", 0, T_KMV, O(registry_maps), NULL, 0,
+     "Registry map of mirror to use as pull-through cache instead. Expected format is "
+     "'orignal.registry=new.registry;other-original.registry=other-remap.registry'"},
+    {"registry-mirror", 0, T_MULTI, O(registry_mirrors), NULL, 0,
+     "Registry mirror to use as pull-through cache instead of docker.io. Set it repeatedly for "
+     "multiple mirrors."},
+    {"skip-default-registry-fallback", 0, T_BOOL, O(skip_default_registry_fallback), NULL, 0,
+     "If an image is not found on any mirrors (defined with registry-mirror) do not fallback "
+     "to the default registry. If registry-mirror is not defined, this flag is ignored."},
 };
 
 #undef O
@@ -226,9 +224,9 @@ static const struct {
 	const char *short_help;
 	bool suggest; /* cobra never suggests its own help command */
 } commands[] = {
-	{"debug", "Inspect kiln's view of a build (debug parse FILE: dump the Dockerfile)", true},
-	{"help", "Help about any command", false},
-	{"version", "Print the version number of kiln", true},
+    {"debug", "Inspect kiln's view of a build (debug parse FILE: dump the Dockerfile)", true},
+    {"help", "Help about any command", false},
+    {"version", "Print the version number of kiln", true},
 };
 
 /* ---- Go-compatible value parsing ------------------------------------------------------- */
@@ -354,14 +352,14 @@ static int go_parse_duration(const char *orig, int64_t *ret, char **ret_msg)
 		const char *unit;
 		uint64_t ns;
 	} units[] = {
-		{"ns", 1},
-		{"us", 1000},
-		{"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
-		{"\xce\xbcs", 1000}, /* U+03BC Greek mu */
-		{"ms", 1000000},
-		{"s", 1000000000ULL},
-		{"m", 60ULL * 1000000000ULL},
-		{"h", 3600ULL * 1000000000ULL},
+	    {"ns", 1},
+	    {"us", 1000},
+	    {"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
+	    {"\xce\xbcs", 1000}, /* U+03BC Greek mu */
+	    {"ms", 1000000},
+	    {"s", 1000000000ULL},
+	    {"m", 60ULL * 1000000000ULL},
+	    {"h", 3600ULL * 1000000000ULL},
 	};
 	const uint64_t max = 1ULL << 63;
 	const char *s = orig;
@@ -492,8 +490,8 @@ static int kmv_add(char ***list, const char *value, char **ret_msg)
 		if (len > 0) {
 			cleanup_free char *pair = xstrndup(p, len);
 			if (!strchr(pair, '=')) {
-				*ret_msg = xasprintf("invalid argument value. expect key=value, got %s",
-						     pair);
+				*ret_msg = xasprintf(
+				    "invalid argument value. expect key=value, got %s", pair);
 				return -1;
 			}
 			strv_push(list, TAKE_PTR(pair));
@@ -514,11 +512,10 @@ static int git_check(const char *value, char **ret_msg)
 		return -1;
 	}
 	size_t klen = (size_t)(eq - value);
-	bool boolean_key = (klen == STRLEN("single-branch") && startswith(value, "single-branch")) ||
-			   (klen == STRLEN("recurse-submodules") &&
-			    startswith(value, "recurse-submodules")) ||
-			   (klen == STRLEN("insecure-skip-tls") &&
-			    startswith(value, "insecure-skip-tls"));
+	bool boolean_key =
+	    (klen == STRLEN("single-branch") && startswith(value, "single-branch")) ||
+	    (klen == STRLEN("recurse-submodules") && startswith(value, "recurse-submodules")) ||
+	    (klen == STRLEN("insecure-skip-tls") && startswith(value, "insecure-skip-tls"));
 	if (boolean_key && go_parse_bool(eq + 1, &b) < 0) {
 		cleanup_free char *q = go_quote(eq + 1);
 		*ret_msg = xasprintf("strconv.ParseBool: parsing %s: invalid syntax", q);
@@ -529,7 +526,7 @@ static int git_check(const char *value, char **ret_msg)
 
 /* pflag's FlagSet.Set: store value, or fail with pflag's "invalid argument" message */
 static int opt_set(const struct opt *o, const char *value, struct build_opts *opts,
-		   struct parse_state *st, struct cli_parsed *res, struct kiln_err **err)
+                   struct parse_state *st, struct cli_parsed *res, struct kiln_err **err)
 {
 	void *field = opt_field(o, opts, st);
 	cleanup_free char *why = NULL;
@@ -598,14 +595,14 @@ static int opt_set(const struct opt *o, const char *value, struct build_opts *op
 	if (why) {
 		cleanup_free char *q = go_quote(value);
 		if (o->shorthand)
-			return kiln_err_set(err, "invalid argument %s for \"-%c, --%s\" flag: %s", q,
-					    o->shorthand, o->name, why);
+			return kiln_err_set(err, "invalid argument %s for \"-%c, --%s\" flag: %s",
+			                    q, o->shorthand, o->name, why);
 		return kiln_err_set(err, "invalid argument %s for \"--%s\" flag: %s", q, o->name,
-				    why);
+		                    why);
 	}
 	if (o->deprecated)
 		strv_pushf(&res->notices, "Flag --%s has been deprecated, %s", o->name,
-			   o->deprecated);
+		           o->deprecated);
 	return 0;
 }
 
@@ -647,9 +644,9 @@ static size_t positional_words(int argc, char **argv, size_t *ret_idx)
 		if (streq(s, "--"))
 			break;
 		bool takes_value =
-			(startswith(s, "--") && !strchr(s, '=') && !long_is_bool(s + 2)) ||
-			(s[0] == '-' && !strchr(s, '=') && strlen(s) == 2 &&
-			 !(find_short(s[1]) && opt_is_bool(find_short(s[1]))));
+		    (startswith(s, "--") && !strchr(s, '=') && !long_is_bool(s + 2)) ||
+		    (s[0] == '-' && !strchr(s, '=') && strlen(s) == 2 &&
+		     !(find_short(s[1]) && opt_is_bool(find_short(s[1]))));
 		if (takes_value) {
 			/* cobra stops looking when the value is the last word */
 			if (argc - i - 1 <= 1)
@@ -698,7 +695,7 @@ static int unknown_command(const char *word, struct kiln_err **err)
 			kiln_buf_addf(&sugg, "\t%s\n", commands[i].name);
 	}
 	return kiln_err_set(err, "unknown command \"%s\" for \"executor\"%s%s", word,
-			    sugg.len ? "\n\nDid you mean this?\n" : "", sugg.ptr);
+	                    sugg.len ? "\n\nDid you mean this?\n" : "", sugg.ptr);
 }
 
 /* ---- validations (kaniko's PersistentPreRunE order) ------------------------------------ */
@@ -713,14 +710,15 @@ static int check_platform(const char *p, struct kiln_err **err)
 		slashes += p[i] == '/';
 	if (slashes > 2) {
 		cleanup_free char *q = go_quote(p);
-		kiln_err_set(err, "Invalid platform %s: too many slashes in platform spec: %s", q, p);
+		kiln_err_set(err, "Invalid platform %s: too many slashes in platform spec: %s", q,
+		             p);
 		return CLI_ERR_FATAL;
 	}
 	return 0;
 }
 
 static int validate(struct build_opts *o, struct parse_state *st, struct cli_parsed *res,
-		    bool *ret_env_mirror, bool *ret_env_map, struct kiln_err **err)
+                    bool *ret_env_mirror, bool *ret_env_map, struct kiln_err **err)
 {
 	const char *env;
 
@@ -731,21 +729,22 @@ static int validate(struct build_opts *o, struct parse_state *st, struct cli_par
 	}
 	if (log_format_parse(o->log_format) < 0) {
 		cleanup_free char *q = go_quote(o->log_format);
-		return kiln_err_set(err,
-				    "not a valid log format: %s. Please specify one of (text, color, "
-				    "json)",
-				    q);
+		return kiln_err_set(
+		    err,
+		    "not a valid log format: %s. Please specify one of (text, color, "
+		    "json)",
+		    q);
 	}
 
 	/* 2: deprecated aliases, environment overrides, mirrors, platform */
 	if (st->custom_platform_deprecated && *st->custom_platform_deprecated) {
 		strv_push(&res->warnings,
-			  xstrdup("Flag --customPlatform is deprecated. Use: --custom-platform"));
+		          xstrdup("Flag --customPlatform is deprecated. Use: --custom-platform"));
 		set_string(&o->custom_platform, st->custom_platform_deprecated);
 	}
 	if (st->snapshot_mode_deprecated && *st->snapshot_mode_deprecated) {
 		strv_push(&res->warnings,
-			  xstrdup("Flag --snapshotMode is deprecated. Use: --snapshot-mode"));
+		          xstrdup("Flag --snapshotMode is deprecated. Use: --snapshot-mode"));
 		set_string(&o->snapshot_mode, st->snapshot_mode_deprecated);
 	}
 	env = getenv("KANIKO_REGISTRY_MIRROR");
@@ -766,7 +765,7 @@ static int validate(struct build_opts *o, struct parse_state *st, struct cli_par
 		kmv_add(&o->registry_maps, env, &ignored); /* kaniko ignores this error too */
 		*ret_env_map = true;
 	}
-	strv_foreach(m, o->registry_mirrors)
+	strv_foreach (m, o->registry_mirrors)
 		strv_pushf(&o->registry_maps, "index.docker.io=%s", m);
 	if (!o->custom_platform || !*o->custom_platform) {
 		/* build_opts_init() is the one place that knows the host platform */
@@ -796,19 +795,18 @@ static int validate(struct build_opts *o, struct parse_state *st, struct cli_par
 		return kiln_err_set(err, "you must provide --destination, or use --no-push");
 	if (o->cache && o->no_push && (!o->cache_repo || !*o->cache_repo))
 		return kiln_err_set(err, "cache flags invalid: if using cache with --no-push, "
-					 "specify cache repo with --cache-repo");
+		                         "specify cache repo with --cache-repo");
 
 	/* 9 (7 and 8, context and Dockerfile, belong to the build) */
 	if (!have_dest && o->image_name_with_digest_file && *o->image_name_with_digest_file)
-		return kiln_err_set(err,
-				    "you must provide --destination if setting ImageNameDigestFile");
-	if (!have_dest && o->image_name_tag_with_digest_file &&
-	    *o->image_name_tag_with_digest_file)
-		return kiln_err_set(err,
-				    "you must provide --destination if setting ImageNameTagDigestFile");
+		return kiln_err_set(
+		    err, "you must provide --destination if setting ImageNameDigestFile");
+	if (!have_dest && o->image_name_tag_with_digest_file && *o->image_name_tag_with_digest_file)
+		return kiln_err_set(
+		    err, "you must provide --destination if setting ImageNameTagDigestFile");
 
 	/* checked by kaniko only once the build uses them; cheap to check up front */
-	strv_foreach(l, o->labels) {
+	strv_foreach (l, o->labels) {
 		if (!strchr(l, '='))
 			return kiln_err_set(err, "labels must be of the form key=value, got %s", l);
 	}
@@ -816,10 +814,11 @@ static int validate(struct build_opts *o, struct parse_state *st, struct cli_par
 		const struct opt_kv *kv = &o->registry_client_certs[i];
 		const char *comma = strchr(kv->value, ',');
 		if (!comma || strchr(comma + 1, ','))
-			return kiln_err_set(err,
-					    "failed to load client certificate/key '%s=%s', expected "
-					    "format: %s=/path/to/cert,/path/to/key",
-					    kv->key, kv->value, kv->key);
+			return kiln_err_set(
+			    err,
+			    "failed to load client certificate/key '%s=%s', expected "
+			    "format: %s=/path/to/cert,/path/to/key",
+			    kv->key, kv->value, kv->key);
 	}
 	return 0;
 }
@@ -836,7 +835,7 @@ struct parse_run {
 };
 
 static int apply(struct parse_run *run, const struct opt *o, const char *value, int argi,
-		 struct kiln_err **err)
+                 struct kiln_err **err)
 {
 	size_t i = (size_t)(o - opts_table);
 	if (!run->first_use[i])
@@ -901,7 +900,7 @@ static int parse_short(struct parse_run *run, int argc, char **argv, int i, stru
 
 /* pflag's parseArgs over argv, skipping the words cobra took as command names */
 static int parse_flags(struct parse_run *run, int argc, char **argv, const bool *skip,
-		       struct kiln_err **err)
+                       struct kiln_err **err)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i];
@@ -918,7 +917,7 @@ static int parse_flags(struct parse_run *run, int argc, char **argv, const bool 
 			break;
 		}
 		used = s[1] == '-' ? parse_long(run, argc, argv, i, err)
-				   : parse_short(run, argc, argv, i, err);
+		                   : parse_short(run, argc, argv, i, err);
 		if (used < 0)
 			return -1;
 		i += used;
@@ -927,7 +926,7 @@ static int parse_flags(struct parse_run *run, int argc, char **argv, const bool 
 }
 
 static int check_implemented(struct parse_run *run, bool env_mirror, bool env_map,
-			     struct kiln_err **err)
+                             struct kiln_err **err)
 {
 	const struct opt *first = NULL;
 	int first_at = INT_MAX;
@@ -961,7 +960,7 @@ static void parse_run_release(struct parse_run *run)
 }
 
 int cli_parse(int argc, char **argv, struct build_opts *opts, struct cli_parsed *ret,
-	      struct kiln_err **err)
+              struct kiln_err **err)
 {
 	struct parse_run run __attribute__((cleanup(parse_run_release))) = {.opts = opts};
 	cleanup_free size_t *pos = xcalloc((size_t)argc + 1, sizeof(*pos));
@@ -984,10 +983,11 @@ int cli_parse(int argc, char **argv, struct build_opts *opts, struct cli_parsed 
 		} else if (streq(w, "debug")) {
 			if (npos < 2)
 				return kiln_err_set(err, "debug: missing subcommand, expected "
-							 "'debug parse FILE'");
+				                         "'debug parse FILE'");
 			if (!streq(argv[pos[1]], "parse"))
-				return kiln_err_set(err, "unknown command \"%s\" for \"executor debug\"",
-						    argv[pos[1]]);
+				return kiln_err_set(err,
+				                    "unknown command \"%s\" for \"executor debug\"",
+				                    argv[pos[1]]);
 			skip[pos[1]] = true;
 			action = CLI_DEBUG_PARSE;
 		} else {
@@ -1075,8 +1075,8 @@ static void write_flags(FILE *out)
 		const struct opt *o = sorted[i];
 		const char *tw = type_word(o->type);
 		if (o->shorthand)
-			left[i] = xasprintf("  -%c, --%s%s%s", o->shorthand, o->name, *tw ? " " : "",
-					    tw);
+			left[i] =
+			    xasprintf("  -%c, --%s%s%s", o->shorthand, o->name, *tw ? " " : "", tw);
 		else
 			left[i] = xasprintf("      --%s%s%s", o->name, *tw ? " " : "", tw);
 		maxlen = MAX(maxlen, strlen(left[i]));
@@ -1122,13 +1122,13 @@ void cli_option_get(size_t i, struct cli_option_info *ret)
 {
 	const struct opt *o = &opts_table[i];
 	*ret = (struct cli_option_info){
-		.name = o->name,
-		.shorthand = o->shorthand,
-		.type_word = type_word(o->type),
-		.def = o->def,
-		.help = o->help,
-		.is_bool = opt_is_bool(o),
-		.hidden = (o->flags & HIDDEN) || o->deprecated,
-		.implemented = o->flags & (IMPL | IMPL_FALSE_ONLY),
+	    .name = o->name,
+	    .shorthand = o->shorthand,
+	    .type_word = type_word(o->type),
+	    .def = o->def,
+	    .help = o->help,
+	    .is_bool = opt_is_bool(o),
+	    .hidden = (o->flags & HIDDEN) || o->deprecated,
+	    .implemented = o->flags & (IMPL | IMPL_FALSE_ONLY),
 	};
 }

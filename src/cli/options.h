@@ -42,7 +42,7 @@ struct cli_parsed {
  * WITHOUT the "Error: " prefix (the caller prints "Error: <msg>" and cli_usage()), or
  * CLI_ERR_FATAL (the caller logs *err as a FATA line and exits 1 without usage). */
 int cli_parse(int argc, char **argv, struct build_opts *opts, struct cli_parsed *ret,
-	      struct kiln_err **err);
+              struct kiln_err **err);
 void cli_parsed_release(struct cli_parsed *p);
 
 /* cobra's usage text in kaniko's layout: Usage:, Available Commands:, Flags: (sorted, short

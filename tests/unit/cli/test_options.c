@@ -48,7 +48,7 @@ static int fx_parsev(struct fx *f, char **args)
 {
 	cleanup_strv char **argv = NULL;
 	strv_push(&argv, xstrdup("executor"));
-	strv_foreach(a, args)
+	strv_foreach (a, args)
 		strv_push(&argv, xstrdup(a));
 	memset(f, 0, sizeof(*f));
 	build_opts_init(&f->o);
@@ -68,19 +68,19 @@ static int fx_parse(struct fx *f, ...)
 	return fx_parsev(f, args);
 }
 
-#define PARSE_OK(f, ...)                                                                           \
-	do {                                                                                       \
-		if (fx_parse(f, __VA_ARGS__, (const char *)NULL) < 0) {                            \
-			test_fail(__FILE__, __LINE__, "parse failed: %s", fx_msg(f));              \
-			return;                                                                    \
-		}                                                                                  \
+#define PARSE_OK(f, ...)                                                              \
+	do {                                                                          \
+		if (fx_parse(f, __VA_ARGS__, (const char *)NULL) < 0) {               \
+			test_fail(__FILE__, __LINE__, "parse failed: %s", fx_msg(f)); \
+			return;                                                       \
+		}                                                                     \
 	} while (0)
 
-#define PARSE_ERR(f, want, ...)                                                                    \
-	do {                                                                                       \
-		fx_parse(f, __VA_ARGS__, (const char *)NULL);                                      \
-		ASSERT_TRUE((f)->r < 0);                                                           \
-		ASSERT_STREQ((f)->err->msg, want);                                                 \
+#define PARSE_ERR(f, want, ...)                               \
+	do {                                                  \
+		fx_parse(f, __VA_ARGS__, (const char *)NULL); \
+		ASSERT_TRUE((f)->r < 0);                      \
+		ASSERT_STREQ((f)->err->msg, want);            \
 	} while (0)
 
 /* what fn writes, as a heap string */
@@ -108,15 +108,15 @@ static const char *sample_value(const struct cli_option_info *i)
 	static const struct {
 		const char *name, *value;
 	} special[] = {
-		{"verbosity", "debug"},
-		{"log-format", "json"},
-		{"custom-platform", "linux/arm64"},
-		{"customPlatform", "linux/arm64"},
-		{"snapshot-mode", "redo"},
-		{"snapshotMode", "redo"},
-		{"isolation", "chroot"},
-		{"registry-client-cert", "reg=/c.pem,/k.pem"},
-		{"label", "k=v"},
+	    {"verbosity", "debug"},
+	    {"log-format", "json"},
+	    {"custom-platform", "linux/arm64"},
+	    {"customPlatform", "linux/arm64"},
+	    {"snapshot-mode", "redo"},
+	    {"snapshotMode", "redo"},
+	    {"isolation", "chroot"},
+	    {"registry-client-cert", "reg=/c.pem,/k.pem"},
+	    {"label", "k=v"},
 	};
 	for (size_t k = 0; k < ARRAY_SIZE(special); k++) {
 		if (streq(i->name, special[k].name))
@@ -181,7 +181,7 @@ TEST(every_flag_parses)
 				ASSERT_EQ(f.p.action, CLI_BUILD);
 			} else {
 				cleanup_free char *want =
-					xasprintf("flag --%s is not implemented yet in kiln", i.name);
+				    xasprintf("flag --%s is not implemented yet in kiln", i.name);
 				ASSERT_TRUE(f.r < 0);
 				ASSERT_STREQ(f.err->msg, want);
 			}
@@ -193,19 +193,18 @@ TEST(values_land_in_their_fields)
 {
 	cleanup_fx struct fx f;
 	clear_env();
-	PARSE_OK(&f, "--dockerfile", "a/Dockerfile", "--context=dir:///ctx", "--target", "final",
-		 "--tar-path=/out/img.tar", "--oci-layout-path", "/out/oci", "--digest-file",
-		 "/out/d", "--image-name-with-digest-file", "/out/n",
-		 "--image-name-tag-with-digest-file", "/out/t", "--push-retry", "2",
-		 "--image-download-retry=4", "--compression", "zstd", "--compression-level", "9",
-		 "--snapshot-mode=time", "--kaniko-dir", "/k2", "--isolation", "inplace",
-		 "--registry-certificate", "r1=/ca1", "--registry-certificate", "r2=/ca2",
-		 "--registry-certificate", "r1=/ca3", "--insecure-registry", "r1",
-		 "--skip-tls-verify-registry", "r2", "--reproducible", "--single-snapshot",
-		 "--cleanup", "--use-new-run", "--skip-unused-stages", "--insecure",
-		 "--insecure-pull", "--skip-tls-verify", "--skip-tls-verify-pull",
-		 "--skip-push-permission-check", "--no-push-cache", "--log-timestamp", "--force",
-		 "-d", "r1/img");
+	PARSE_OK(
+	    &f, "--dockerfile", "a/Dockerfile", "--context=dir:///ctx", "--target", "final",
+	    "--tar-path=/out/img.tar", "--oci-layout-path", "/out/oci", "--digest-file", "/out/d",
+	    "--image-name-with-digest-file", "/out/n", "--image-name-tag-with-digest-file",
+	    "/out/t", "--push-retry", "2", "--image-download-retry=4", "--compression", "zstd",
+	    "--compression-level", "9", "--snapshot-mode=time", "--kaniko-dir", "/k2",
+	    "--isolation", "inplace", "--registry-certificate", "r1=/ca1", "--registry-certificate",
+	    "r2=/ca2", "--registry-certificate", "r1=/ca3", "--insecure-registry", "r1",
+	    "--skip-tls-verify-registry", "r2", "--reproducible", "--single-snapshot", "--cleanup",
+	    "--use-new-run", "--skip-unused-stages", "--insecure", "--insecure-pull",
+	    "--skip-tls-verify", "--skip-tls-verify-pull", "--skip-push-permission-check",
+	    "--no-push-cache", "--log-timestamp", "--force", "-d", "r1/img");
 	ASSERT_STREQ(f.o.dockerfile, "a/Dockerfile");
 	ASSERT_STREQ(f.o.context, "dir:///ctx");
 	ASSERT_STREQ(f.o.target, "final");
@@ -265,11 +264,13 @@ TEST(defaults_match_kaniko_and_the_help_text)
 	struct {
 		const char *name, *def;
 	} shown[] = {
-		{"verbosity", "info"},        {"log-format", "color"},   {"dockerfile", "Dockerfile"},
-		{"context", "/workspace/"},   {"cache-dir", "/cache"},   {"snapshot-mode", "full"},
-		{"kaniko-dir", "/kaniko"},    {"isolation", "auto"},     {"compression-level", "-1"},
-		{"cache-ttl", "336h0m0s"},    {"cache-run-layers", "true"},
-		{"compressed-caching", "true"}, {"ignore-var-run", "true"},
+	    {"verbosity", "info"},        {"log-format", "color"},
+	    {"dockerfile", "Dockerfile"}, {"context", "/workspace/"},
+	    {"cache-dir", "/cache"},      {"snapshot-mode", "full"},
+	    {"kaniko-dir", "/kaniko"},    {"isolation", "auto"},
+	    {"compression-level", "-1"},  {"cache-ttl", "336h0m0s"},
+	    {"cache-run-layers", "true"}, {"compressed-caching", "true"},
+	    {"ignore-var-run", "true"},
 	};
 	size_t found = 0;
 	for (size_t n = 0; n < cli_option_count(); n++) {
@@ -322,7 +323,7 @@ TEST(short_forms)
 	{
 		cleanup_fx struct fx f;
 		PARSE_ERR(&f, "flag --bucket is not implemented yet in kiln", "--no-push", "-b",
-			  "bkt");
+		          "bkt");
 		ASSERT_STREQ(f.o.bucket, "bkt");
 	}
 	{
@@ -338,48 +339,48 @@ TEST(syntax_errors)
 	struct {
 		const char *a, *b, *msg;
 	} cases[] = {
-		{"--bogus", NULL, "unknown flag: --bogus"},
-		{"--bogus=1", NULL, "unknown flag: --bogus"},
-		{"--tar-path image.tar", NULL, "unknown flag: --tar-path image.tar"},
-		{"-q", NULL, "unknown shorthand flag: 'q' in -q"},
-		{"-d", NULL, "flag needs an argument: 'd' in -d"},
-		{"--destination", NULL, "flag needs an argument: --destination"},
-		{"---x", NULL, "bad flag syntax: ---x"},
-		{"--=x", NULL, "bad flag syntax: --=x"},
-		{"--no-push", "false", "unknown command \"false\" for \"executor\""},
-		{"build", NULL, "unknown command \"build\" for \"executor\""},
-		{"versio", NULL,
-		 "unknown command \"versio\" for \"executor\"\n\nDid you mean this?\n\tversion\n"},
-		{"--no-push=maybe", NULL,
-		 "invalid argument \"maybe\" for \"--no-push\" flag: strconv.ParseBool: parsing "
-		 "\"maybe\": invalid syntax"},
-		{"--no-push=", NULL,
-		 "invalid argument \"\" for \"--no-push\" flag: strconv.ParseBool: parsing \"\": "
-		 "invalid syntax"},
-		{"--push-retry", "x",
-		 "invalid argument \"x\" for \"--push-retry\" flag: strconv.ParseInt: parsing \"x\": "
-		 "invalid syntax"},
-		{"--push-retry", "99999999999",
-		 "invalid argument \"99999999999\" for \"--push-retry\" flag: strconv.ParseInt: "
-		 "parsing \"99999999999\": value out of range"},
-		{"--compression", "xz",
-		 "invalid argument \"xz\" for \"--compression\" flag: must be either \"gzip\" or "
-		 "\"zstd\""},
-		{"--isolation", "vm",
-		 "invalid argument \"vm\" for \"--isolation\" flag: must be one of \"auto\", "
-		 "\"chroot\" or \"inplace\""},
-		{"--git", "branch",
-		 "invalid argument \"branch\" for \"--git\" flag: invalid git flag, must be in the "
-		 "key=value format"},
-		{"--git", "single-branch=yes",
-		 "invalid argument \"single-branch=yes\" for \"--git\" flag: strconv.ParseBool: "
-		 "parsing \"yes\": invalid syntax"},
-		{"--registry-certificate", "foo",
-		 "invalid argument \"foo\" for \"--registry-certificate\" flag: invalid argument "
-		 "value. expect key=value, got foo"},
-		{"--registry-map", "a=b;c",
-		 "invalid argument \"a=b;c\" for \"--registry-map\" flag: invalid argument value. "
-		 "expect key=value, got c"},
+	    {"--bogus", NULL, "unknown flag: --bogus"},
+	    {"--bogus=1", NULL, "unknown flag: --bogus"},
+	    {"--tar-path image.tar", NULL, "unknown flag: --tar-path image.tar"},
+	    {"-q", NULL, "unknown shorthand flag: 'q' in -q"},
+	    {"-d", NULL, "flag needs an argument: 'd' in -d"},
+	    {"--destination", NULL, "flag needs an argument: --destination"},
+	    {"---x", NULL, "bad flag syntax: ---x"},
+	    {"--=x", NULL, "bad flag syntax: --=x"},
+	    {"--no-push", "false", "unknown command \"false\" for \"executor\""},
+	    {"build", NULL, "unknown command \"build\" for \"executor\""},
+	    {"versio", NULL,
+	     "unknown command \"versio\" for \"executor\"\n\nDid you mean this?\n\tversion\n"},
+	    {"--no-push=maybe", NULL,
+	     "invalid argument \"maybe\" for \"--no-push\" flag: strconv.ParseBool: parsing "
+	     "\"maybe\": invalid syntax"},
+	    {"--no-push=", NULL,
+	     "invalid argument \"\" for \"--no-push\" flag: strconv.ParseBool: parsing \"\": "
+	     "invalid syntax"},
+	    {"--push-retry", "x",
+	     "invalid argument \"x\" for \"--push-retry\" flag: strconv.ParseInt: parsing \"x\": "
+	     "invalid syntax"},
+	    {"--push-retry", "99999999999",
+	     "invalid argument \"99999999999\" for \"--push-retry\" flag: strconv.ParseInt: "
+	     "parsing \"99999999999\": value out of range"},
+	    {"--compression", "xz",
+	     "invalid argument \"xz\" for \"--compression\" flag: must be either \"gzip\" or "
+	     "\"zstd\""},
+	    {"--isolation", "vm",
+	     "invalid argument \"vm\" for \"--isolation\" flag: must be one of \"auto\", "
+	     "\"chroot\" or \"inplace\""},
+	    {"--git", "branch",
+	     "invalid argument \"branch\" for \"--git\" flag: invalid git flag, must be in the "
+	     "key=value format"},
+	    {"--git", "single-branch=yes",
+	     "invalid argument \"single-branch=yes\" for \"--git\" flag: strconv.ParseBool: "
+	     "parsing \"yes\": invalid syntax"},
+	    {"--registry-certificate", "foo",
+	     "invalid argument \"foo\" for \"--registry-certificate\" flag: invalid argument "
+	     "value. expect key=value, got foo"},
+	    {"--registry-map", "a=b;c",
+	     "invalid argument \"a=b;c\" for \"--registry-map\" flag: invalid argument value. "
+	     "expect key=value, got c"},
 	};
 	for (size_t k = 0; k < ARRAY_SIZE(cases); k++) {
 		cleanup_fx struct fx f;
@@ -417,7 +418,7 @@ TEST(booleans)
 	}
 	cleanup_fx struct fx f;
 	PARSE_ERR(&f, "you must provide --destination, or use --no-push", "--no-push",
-		  "--no-push=false");
+	          "--no-push=false");
 }
 
 TEST(double_dash_ends_flags)
@@ -433,7 +434,7 @@ TEST(repeatable_flags_append_without_comma_splitting)
 	cleanup_fx struct fx f;
 	clear_env();
 	PARSE_OK(&f, "-d", "a,b", "--destination=c", "--build-arg", "X=1,Y=2", "--build-arg=Z=3",
-		 "--label", "a=1", "--label=b=2=3");
+	         "--label", "a=1", "--label=b=2=3");
 	ASSERT_EQ(strv_length(f.o.destinations), 2);
 	ASSERT_STREQ(f.o.destinations[0], "a,b");
 	ASSERT_STREQ(f.o.destinations[1], "c");
@@ -451,11 +452,20 @@ TEST(durations)
 		const char *in;
 		long long ns;
 	} ok[] = {
-		{"6h", 6 * 3600 * s},       {"336h0m0s", 336 * 3600 * s}, {"1h30m", 5400 * s},
-		{"1.5h", 5400 * s},         {"0", 0},                     {"-1m", -60 * s},
-		{"+2s", 2 * s},             {"300ms", 300000000LL},       {"1us", 1000},
-		{"1\xc2\xb5s", 1000},       {"7ns", 7},                   {".5s", 500000000LL},
-		{"1h1m1s1ms1us1ns", 3661 * s + 1001001},                  {"2562047h", 2562047LL * 3600 * s},
+	    {"6h", 6 * 3600 * s},
+	    {"336h0m0s", 336 * 3600 * s},
+	    {"1h30m", 5400 * s},
+	    {"1.5h", 5400 * s},
+	    {"0", 0},
+	    {"-1m", -60 * s},
+	    {"+2s", 2 * s},
+	    {"300ms", 300000000LL},
+	    {"1us", 1000},
+	    {"1\xc2\xb5s", 1000},
+	    {"7ns", 7},
+	    {".5s", 500000000LL},
+	    {"1h1m1s1ms1us1ns", 3661 * s + 1001001},
+	    {"2562047h", 2562047LL * 3600 * s},
 	};
 	for (size_t k = 0; k < ARRAY_SIZE(ok); k++) {
 		cleanup_fx struct fx f;
@@ -470,14 +480,14 @@ TEST(durations)
 	struct {
 		const char *in, *why;
 	} bad[] = {
-		{"", "time: invalid duration \"\""},
-		{"1", "time: missing unit in duration \"1\""},
-		{"1x", "time: unknown unit \"x\" in duration \"1x\""},
-		{"h", "time: invalid duration \"h\""},
-		{"1.h", NULL},
-		{".h", "time: invalid duration \".h\""},
-		{"-", "time: invalid duration \"-\""},
-		{"9999999999h", "time: invalid duration \"9999999999h\""},
+	    {"", "time: invalid duration \"\""},
+	    {"1", "time: missing unit in duration \"1\""},
+	    {"1x", "time: unknown unit \"x\" in duration \"1x\""},
+	    {"h", "time: invalid duration \"h\""},
+	    {"1.h", NULL},
+	    {".h", "time: invalid duration \".h\""},
+	    {"-", "time: invalid duration \"-\""},
+	    {"9999999999h", "time: invalid duration \"9999999999h\""},
 	};
 	for (size_t k = 0; k < ARRAY_SIZE(bad); k++) {
 		cleanup_fx struct fx f;
@@ -488,7 +498,7 @@ TEST(durations)
 			continue;
 		}
 		cleanup_free char *want = xasprintf(
-			"invalid argument \"%s\" for \"--cache-ttl\" flag: %s", bad[k].in, bad[k].why);
+		    "invalid argument \"%s\" for \"--cache-ttl\" flag: %s", bad[k].in, bad[k].why);
 		ASSERT_STREQ(fx_msg(&f), want);
 	}
 }
@@ -499,9 +509,17 @@ TEST(go_integers)
 	struct {
 		const char *in;
 		int v;
-	} ok[] = {{"0", 0},    {"7", 7},     {"-1", -1},    {"+3", 3},
-		  {"0x10", 16}, {"010", 8},   {"0o17", 15},  {"0b101", 5},
-		  {"1_000", 1000}, {"0_7", 7}, {"2147483647", 2147483647}};
+	} ok[] = {{"0", 0},
+	          {"7", 7},
+	          {"-1", -1},
+	          {"+3", 3},
+	          {"0x10", 16},
+	          {"010", 8},
+	          {"0o17", 15},
+	          {"0b101", 5},
+	          {"1_000", 1000},
+	          {"0_7", 7},
+	          {"2147483647", 2147483647}};
 	for (size_t k = 0; k < ARRAY_SIZE(ok); k++) {
 		cleanup_fx struct fx f;
 		PARSE_OK(&f, "--no-push", "--push-retry", ok[k].in);
@@ -511,9 +529,9 @@ TEST(go_integers)
 	for (size_t k = 0; k < ARRAY_SIZE(bad); k++) {
 		cleanup_fx struct fx f;
 		cleanup_free char *want = xasprintf("invalid argument \"%s\" for \"--push-retry\" "
-						    "flag: strconv.ParseInt: parsing \"%s\": "
-						    "invalid syntax",
-						    bad[k], bad[k]);
+		                                    "flag: strconv.ParseInt: parsing \"%s\": "
+		                                    "invalid syntax",
+		                                    bad[k], bad[k]);
 		fx_parse(&f, "--no-push", "--push-retry", bad[k], (const char *)NULL);
 		ASSERT_STREQ(fx_msg(&f), want);
 	}
@@ -580,8 +598,8 @@ TEST(registry_mirror_becomes_map_entry)
 	clear_env();
 	setenv("KANIKO_REGISTRY_MIRROR", "env-mirror.example", 1);
 	fx_parse(&f, "--no-push", "--registry-mirror", "m1.example", "--registry-map",
-		 "gcr.io=m2.example;quay.io=m3.example/quay", "--registry-map=gcr.io=m4.example",
-		 (const char *)NULL);
+	         "gcr.io=m2.example;quay.io=m3.example/quay", "--registry-map=gcr.io=m4.example",
+	         (const char *)NULL);
 	ASSERT_STREQ(fx_msg(&f), "flag --registry-mirror is not implemented yet in kiln");
 	ASSERT_EQ(strv_length(f.o.registry_mirrors), 2);
 	ASSERT_STREQ(f.o.registry_mirrors[1], "env-mirror.example");
@@ -618,7 +636,7 @@ TEST(bare_build_arg_from_environment)
 	setenv("KILN_TEST_ARG", "from env", 1);
 	unsetenv("KILN_TEST_UNSET");
 	PARSE_OK(&f, "--no-push", "--build-arg", "KILN_TEST_ARG", "--build-arg", "KILN_TEST_UNSET",
-		 "--build-arg", "KILN_TEST_ARG=given", "--build-arg", "E=");
+	         "--build-arg", "KILN_TEST_ARG=given", "--build-arg", "E=");
 	ASSERT_STREQ(f.o.build_args[0], "KILN_TEST_ARG=from env");
 	ASSERT_STREQ(f.o.build_args[1], "KILN_TEST_UNSET=");
 	ASSERT_STREQ(f.o.build_args[2], "KILN_TEST_ARG=given");
@@ -635,36 +653,35 @@ TEST(validation_messages)
 		const char *msg;
 		const char *args[6];
 	} cases[] = {
-		{"you must provide --destination, or use --no-push", {NULL}},
-		{"parsing log level: not a valid logrus Level: \"loud\"",
-		 {"--no-push", "-v", "loud"}},
-		{"not a valid log format: \"xml\". Please specify one of (text, color, json)",
-		 {"--no-push", "--log-format", "xml"}},
-		{"not a valid log format: \"JSON\". Please specify one of (text, color, json)",
-		 {"--no-push", "--log-format", "JSON"}},
-		{"cache flags invalid: if using cache with --no-push, specify cache repo with "
-		 "--cache-repo",
-		 {"--no-push", "--cache"}},
-		{"you must provide --destination if setting ImageNameDigestFile",
-		 {"--no-push", "--image-name-with-digest-file", "f"}},
-		{"you must provide --destination if setting ImageNameTagDigestFile",
-		 {"--no-push", "--image-name-tag-with-digest-file", "f"}},
-		{"labels must be of the form key=value, got novalue",
-		 {"--no-push", "--label", "a=1", "--label", "novalue"}},
-		{"failed to load client certificate/key 'reg=/only-cert', expected format: "
-		 "reg=/path/to/cert,/path/to/key",
-		 {"--no-push", "--registry-client-cert", "reg=/only-cert"}},
-		{"failed to load client certificate/key 'reg=/a,/b,/c', expected format: "
-		 "reg=/path/to/cert,/path/to/key",
-		 {"--no-push", "--registry-client-cert", "reg=/a,/b,/c"}},
-		/* order: the log level is checked before anything else */
-		{"parsing log level: not a valid logrus Level: \"x\"", {"-v", "x"}},
-		/* order: destination before cache, cache before digest files */
-		{"you must provide --destination, or use --no-push",
-		 {"--cache", "--image-name-with-digest-file", "f"}},
-		{"cache flags invalid: if using cache with --no-push, specify cache repo with "
-		 "--cache-repo",
-		 {"--no-push", "--cache", "--image-name-with-digest-file", "f"}},
+	    {"you must provide --destination, or use --no-push", {NULL}},
+	    {"parsing log level: not a valid logrus Level: \"loud\"", {"--no-push", "-v", "loud"}},
+	    {"not a valid log format: \"xml\". Please specify one of (text, color, json)",
+	     {"--no-push", "--log-format", "xml"}},
+	    {"not a valid log format: \"JSON\". Please specify one of (text, color, json)",
+	     {"--no-push", "--log-format", "JSON"}},
+	    {"cache flags invalid: if using cache with --no-push, specify cache repo with "
+	     "--cache-repo",
+	     {"--no-push", "--cache"}},
+	    {"you must provide --destination if setting ImageNameDigestFile",
+	     {"--no-push", "--image-name-with-digest-file", "f"}},
+	    {"you must provide --destination if setting ImageNameTagDigestFile",
+	     {"--no-push", "--image-name-tag-with-digest-file", "f"}},
+	    {"labels must be of the form key=value, got novalue",
+	     {"--no-push", "--label", "a=1", "--label", "novalue"}},
+	    {"failed to load client certificate/key 'reg=/only-cert', expected format: "
+	     "reg=/path/to/cert,/path/to/key",
+	     {"--no-push", "--registry-client-cert", "reg=/only-cert"}},
+	    {"failed to load client certificate/key 'reg=/a,/b,/c', expected format: "
+	     "reg=/path/to/cert,/path/to/key",
+	     {"--no-push", "--registry-client-cert", "reg=/a,/b,/c"}},
+	    /* order: the log level is checked before anything else */
+	    {"parsing log level: not a valid logrus Level: \"x\"", {"-v", "x"}},
+	    /* order: destination before cache, cache before digest files */
+	    {"you must provide --destination, or use --no-push",
+	     {"--cache", "--image-name-with-digest-file", "f"}},
+	    {"cache flags invalid: if using cache with --no-push, specify cache repo with "
+	     "--cache-repo",
+	     {"--no-push", "--cache", "--image-name-with-digest-file", "f"}},
 	};
 	for (size_t k = 0; k < ARRAY_SIZE(cases); k++) {
 		cleanup_fx struct fx f;
@@ -681,8 +698,8 @@ TEST(validation_messages)
 
 TEST(log_level_is_case_insensitive)
 {
-	const char *levels[] = {"panic", "FATAL", "Error", "warn", "warning", "info", "debug",
-				"trace"};
+	const char *levels[] = {"panic",   "FATAL", "Error", "warn",
+	                        "warning", "info",  "debug", "trace"};
 	clear_env();
 	for (size_t k = 0; k < ARRAY_SIZE(levels); k++) {
 		cleanup_fx struct fx f;
@@ -695,10 +712,11 @@ TEST(custom_platform)
 	clear_env();
 	{
 		cleanup_fx struct fx f;
-		fx_parse(&f, "--no-push", "--custom-platform", "linux/arm/v7/x", (const char *)NULL);
+		fx_parse(&f, "--no-push", "--custom-platform", "linux/arm/v7/x",
+		         (const char *)NULL);
 		ASSERT_EQ(f.r, CLI_ERR_FATAL);
 		ASSERT_STREQ(f.err->msg, "Invalid platform \"linux/arm/v7/x\": too many slashes in "
-					 "platform spec: linux/arm/v7/x");
+		                         "platform spec: linux/arm/v7/x");
 	}
 	{
 		cleanup_fx struct fx f;
@@ -724,14 +742,14 @@ TEST(deprecated_aliases)
 	{
 		cleanup_fx struct fx f;
 		PARSE_OK(&f, "--no-push", "--custom-platform", "linux/amd64", "--customPlatform",
-			 "linux/s390x", "--snapshotMode=redo");
+		         "linux/s390x", "--snapshotMode=redo");
 		ASSERT_STREQ(f.o.custom_platform, "linux/s390x");
 		ASSERT_STREQ(f.o.snapshot_mode, "redo");
 		ASSERT_EQ(strv_length(f.p.warnings), 2);
 		ASSERT_STREQ(f.p.warnings[0],
-			     "Flag --customPlatform is deprecated. Use: --custom-platform");
+		             "Flag --customPlatform is deprecated. Use: --custom-platform");
 		ASSERT_STREQ(f.p.warnings[1],
-			     "Flag --snapshotMode is deprecated. Use: --snapshot-mode");
+		             "Flag --snapshotMode is deprecated. Use: --snapshot-mode");
 	}
 	{
 		/* --tarPath writes the same field and (as in kaniko) warns nothing */
@@ -747,7 +765,7 @@ TEST(deprecated_aliases)
 		ASSERT_FALSE(f.o.ignore_var_run);
 		ASSERT_EQ(strv_length(f.p.notices), 2);
 		ASSERT_STREQ(f.p.notices[0], "Flag --whitelist-var-run has been deprecated, Please "
-					     "use ignore-var-run instead.");
+		                             "use ignore-var-run instead.");
 		ASSERT_TRUE(f.p.warnings == NULL);
 	}
 }
@@ -760,13 +778,13 @@ TEST(unimplemented_flags)
 	{
 		cleanup_fx struct fx f;
 		PARSE_ERR(&f, "flag --cache-repo is not implemented yet in kiln", "--no-push",
-			  "--cache-repo", "r/cache");
+		          "--cache-repo", "r/cache");
 	}
 	{
 		/* the first one on the command line is named */
 		cleanup_fx struct fx f;
 		PARSE_ERR(&f, "flag --ignore-path is not implemented yet in kiln", "--no-push",
-			  "--ignore-path", "/x", "--context-sub-path", "s");
+		          "--ignore-path", "/x", "--context-sub-path", "s");
 	}
 	{
 		/* --cache=false is what kiln does anyway */
@@ -775,7 +793,8 @@ TEST(unimplemented_flags)
 	}
 	{
 		cleanup_fx struct fx f;
-		PARSE_ERR(&f, "flag --cache is not implemented yet in kiln", "-d", "r/i", "--cache");
+		PARSE_ERR(&f, "flag --cache is not implemented yet in kiln", "-d", "r/i",
+		          "--cache");
 	}
 	{
 		/* defaults of unimplemented flags are fine: cache-run-layers is true by default */
@@ -787,7 +806,7 @@ TEST(unimplemented_flags)
 		/* kaniko's own validations come first */
 		cleanup_fx struct fx f;
 		PARSE_ERR(&f, "you must provide --destination, or use --no-push", "--cache-repo",
-			  "r/cache");
+		          "r/cache");
 	}
 }
 
@@ -843,10 +862,10 @@ TEST(help_lists_every_visible_flag_and_no_hidden_one)
 {
 	cleanup_free char *text = help_text();
 	ASSERT_TRUE(startswith(text, "Usage:\n  executor [flags]\n  executor [command]\n\n"
-				     "Available Commands:\n"));
+	                             "Available Commands:\n"));
 	ASSERT_TRUE(strstr(text, "\n  help        Help about any command\n") != NULL);
 	ASSERT_TRUE(strstr(text, "\n\nUse \"executor [command] --help\" for more information "
-				 "about a command.\n") != NULL);
+	                         "about a command.\n") != NULL);
 	for (size_t n = 0; n < cli_option_count(); n++) {
 		struct cli_option_info i;
 		cli_option_get(n, &i);
@@ -881,7 +900,7 @@ static void check_help_layout(const char *text)
 	cleanup_free char *prev = xstrdup("");
 	size_t column = 0, n = 0;
 	ASSERT_TRUE(lines != NULL);
-	strv_foreach(l, lines) {
+	strv_foreach (l, lines) {
 		const char *name = strstr(l, "--") + 2;
 		cleanup_free char *cur = xstrndup(name, strcspn(name, " "));
 		/* sorted by name, the short form in front */
@@ -889,7 +908,7 @@ static void check_help_layout(const char *text)
 		free(prev);
 		prev = TAKE_PTR(cur);
 		ASSERT_TRUE(startswith(l, "      --") ||
-			    (l[2] == '-' && l[4] == ',' && startswith(l + 5, " --")));
+		            (l[2] == '-' && l[4] == ',' && startswith(l + 5, " --")));
 		/* every help text starts in one column, three spaces after the longest flag */
 		size_t col = (size_t)(strstr(name, "   ") - l);
 		while (l[col] == ' ')
@@ -902,8 +921,8 @@ static void check_help_layout(const char *text)
 	ASSERT_EQ(n, 60); /* 62 options less --bucket and --whitelist-var-run */
 	ASSERT_TRUE(strstr(text, "\n  -f, --dockerfile string ") != NULL);
 	ASSERT_TRUE(strstr(text, "\n      --build-arg multi-arg type                  This flag "
-				 "allows you to pass in ARG values at build time. Set it "
-				 "repeatedly for multiple values.\n") != NULL);
+	                         "allows you to pass in ARG values at build time. Set it "
+	                         "repeatedly for multiple values.\n") != NULL);
 	ASSERT_TRUE(strstr(text, "Path to the dockerfile to be built. (default \"Dockerfile\")\n"));
 	ASSERT_TRUE(strstr(text, "Defaults to two weeks. (default 336h0m0s)\n"));
 	ASSERT_TRUE(strstr(text, "Caches run layers (default true)\n"));
@@ -938,17 +957,52 @@ TEST(help_has_description)
 TEST(implemented_flags_are_the_agreed_list)
 {
 	static const char *const agreed[] = {
-		"verbosity", "log-format", "log-timestamp", "force", "help", "dockerfile", "context",
-		"build-arg", "target", "custom-platform", "customPlatform", "label", "destination",
-		"no-push", "tar-path", "tarPath", "digest-file", "image-name-with-digest-file",
-		"image-name-tag-with-digest-file", "oci-layout-path", "reproducible",
-		"snapshot-mode", "snapshotMode", "single-snapshot", "kaniko-dir", "isolation",
-		"insecure", "insecure-pull", "insecure-registry", "skip-tls-verify",
-		"skip-tls-verify-pull", "skip-tls-verify-registry", "registry-certificate",
-		"registry-client-cert", "skip-push-permission-check", "push-retry",
-		"image-download-retry", "ignore-var-run", "whitelist-var-run", "cleanup",
-		"use-new-run", "compression", "compression-level", "no-push-cache",
-		"cache" /* false only */, "skip-unused-stages",
+	    "verbosity",
+	    "log-format",
+	    "log-timestamp",
+	    "force",
+	    "help",
+	    "dockerfile",
+	    "context",
+	    "build-arg",
+	    "target",
+	    "custom-platform",
+	    "customPlatform",
+	    "label",
+	    "destination",
+	    "no-push",
+	    "tar-path",
+	    "tarPath",
+	    "digest-file",
+	    "image-name-with-digest-file",
+	    "image-name-tag-with-digest-file",
+	    "oci-layout-path",
+	    "reproducible",
+	    "snapshot-mode",
+	    "snapshotMode",
+	    "single-snapshot",
+	    "kaniko-dir",
+	    "isolation",
+	    "insecure",
+	    "insecure-pull",
+	    "insecure-registry",
+	    "skip-tls-verify",
+	    "skip-tls-verify-pull",
+	    "skip-tls-verify-registry",
+	    "registry-certificate",
+	    "registry-client-cert",
+	    "skip-push-permission-check",
+	    "push-retry",
+	    "image-download-retry",
+	    "ignore-var-run",
+	    "whitelist-var-run",
+	    "cleanup",
+	    "use-new-run",
+	    "compression",
+	    "compression-level",
+	    "no-push-cache",
+	    "cache" /* false only */,
+	    "skip-unused-stages",
 	};
 	size_t n_impl = 0;
 	for (size_t n = 0; n < cli_option_count(); n++) {
