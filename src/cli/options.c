@@ -481,21 +481,22 @@ static void kv_set(struct opt_kv **arr, size_t *n, const char *key, const char *
 	(*n)++;
 }
 
-/* multiKeyMultiValueArg.Set: ';'-separated key=value pairs; pairs before a bad one stay */
+/* multiKeyMultiValueArg.Set: ';'-separated key=value pairs. An empty value adds nothing, but an
+ * empty pair ("a=b;") is an error; pairs before a bad one stay, as in kaniko. */
 static int kmv_add(char ***list, const char *value, char **ret_msg)
 {
 	const char *p = value;
+	if (!*value)
+		return 0;
 	for (;;) {
 		size_t len = strcspn(p, ";");
-		if (len > 0) {
-			cleanup_free char *pair = xstrndup(p, len);
-			if (!strchr(pair, '=')) {
-				*ret_msg = xasprintf(
-				    "invalid argument value. expect key=value, got %s", pair);
-				return -1;
-			}
-			strv_push(list, TAKE_PTR(pair));
+		cleanup_free char *pair = xstrndup(p, len);
+		if (!strchr(pair, '=')) {
+			*ret_msg =
+			    xasprintf("invalid argument value. expect key=value, got %s", pair);
+			return -1;
 		}
+		strv_push(list, TAKE_PTR(pair));
 		if (!p[len])
 			return 0;
 		p += len + 1;

@@ -378,6 +378,9 @@ TEST(syntax_errors)
 	    {"--registry-certificate", "foo",
 	     "invalid argument \"foo\" for \"--registry-certificate\" flag: invalid argument "
 	     "value. expect key=value, got foo"},
+	    {"--registry-map", "a=b;",
+	     "invalid argument \"a=b;\" for \"--registry-map\" flag: invalid argument value. "
+	     "expect key=value, got "},
 	    {"--registry-map", "a=b;c",
 	     "invalid argument \"a=b;c\" for \"--registry-map\" flag: invalid argument value. "
 	     "expect key=value, got c"},
