@@ -59,7 +59,7 @@ static void stage_free(struct stage *s)
 	free(s->created);
 	strv_free(s->args);
 	strv_free(s->used_build_args);
-	fs_index_free(s->index);
+	fs_index_free(s->fsindex);
 	free(s);
 }
 
@@ -263,7 +263,7 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 static bool stage_used_later(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx)
 {
 	const char *name = srcs[idx].name;
-	char num[16];
+	char num[24];
 	snprintf(num, sizeof(num), "%zu", idx);
 	for (size_t j = idx + 1; j < n; j++) {
 		const struct df_instr *from = srcs[j].from;

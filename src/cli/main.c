@@ -106,17 +106,23 @@ int main(int argc, char **argv)
 	struct cli_parsed p = {0};
 	cleanup_err struct kiln_err *err = NULL;
 	const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-	if (cli_parse(argc, argv, &o, &p, &err) < 0) {
+	int pr = cli_parse(argc, argv, &o, &p, &err);
+	if (pr == CLI_ERR_FATAL) {
+		log_msg(LOG_FATAL, "%s", kiln_err_msg(err));
+		build_opts_release(&o);
+		return 1;
+	}
+	if (pr < 0) {
 		fprintf(stderr, "Error: %s\n", kiln_err_msg(err));
 		cli_usage(stderr, prog);
 		build_opts_release(&o);
-		cli_parsed_release(&p);
 		return 1;
 	}
+	strv_foreach(n, p.notices) fprintf(stderr, "%s\n", n);
 	int status = 0;
 	switch (p.action) {
 	case CLI_HELP:
-		cli_usage(stdout, prog);
+		cli_help(stdout, prog);
 		break;
 	case CLI_VERSION:
 		printf("kiln version :  v%s (kaniko executor compatible)\n", KILN_VERSION);

@@ -38,7 +38,7 @@ struct stage {
 	char **used_build_args; /* names of build args some ARG consumed */
 	bool cmd_set;         /* a CMD appeared in this stage */
 
-	struct fs_index *index; /* NULL until the first RUN needs it */
+	struct fs_index *fsindex; /* NULL until the first RUN needs it */
 	bool index_stale;       /* something but RUN changed the root since the index was taken */
 	enum fs_compression compression;
 	int compression_level;

@@ -156,11 +156,10 @@ static int add_port(struct stage *s, const struct df_instr *in, json_t *ports, c
 		    struct kiln_err **err)
 {
 	cleanup_free char *p = xstrdup(spec);
-	char *proto = strchr(p, '/');
-	if (proto)
-		*proto++ = '\0';
-	else
-		proto = (char *)"tcp";
+	char *slash = strchr(p, '/');
+	if (slash)
+		*slash = '\0';
+	cleanup_free char *proto = xstrdup(slash ? slash + 1 : "tcp");
 	for (char *c = proto; *c; c++)
 		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
 	if (!streq(proto, "tcp") && !streq(proto, "udp") && !streq(proto, "sctp"))

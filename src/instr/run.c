@@ -10,13 +10,13 @@
 
 int stage_index_sync(struct stage *s, struct kiln_err **err)
 {
-	if (!s->index)
-		return fs_index_build(s->rootfd, NULL, NULL, &s->index, err);
+	if (!s->fsindex)
+		return fs_index_build(s->rootfd, NULL, NULL, &s->fsindex, err);
 	if (!s->index_stale)
 		return 0;
 	/* COPY/WORKDIR changed the root and already committed their layers: absorb them */
 	struct fs_changes ch = {0};
-	int r = fs_index_diff(s->index, s->rootfd, "redo", &ch, err);
+	int r = fs_index_diff(s->fsindex, s->rootfd, "redo", &ch, err);
 	fs_changes_release(&ch);
 	if (r < 0)
 		return r;
@@ -152,7 +152,7 @@ int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 	cleanup_free char *created_by = xasprintf("RUN %s # buildkit", all);
 	log_info("Taking snapshot of full filesystem...");
 	struct fs_changes ch = {0};
-	r = fs_index_diff(s->index, s->rootfd, s->snapshot_mode, &ch, err);
+	r = fs_index_diff(s->fsindex, s->rootfd, s->snapshot_mode, &ch, err);
 	if (r < 0)
 		return r;
 	s->index_stale = false;

@@ -46,7 +46,7 @@ static int name_digest_file(const struct build_opts *o, const char *path, bool t
 	return write_small(path, b.ptr, err);
 }
 
-static int push_one(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
+static int push_one(struct blobstore *bs, struct registry *reg,
 		    const struct build_result *res, const struct image_ref *ref,
 		    struct kiln_err **err)
 {
@@ -79,7 +79,7 @@ static int push_all(const struct build_opts *o, struct blobstore *bs, struct reg
 		unsigned delay = 1;
 		for (int attempt = 0;; attempt++) {
 			cleanup_err struct kiln_err *e = NULL;
-			r = push_one(o, bs, reg, res, ref, &e);
+			r = push_one(bs, reg, res, ref, &e);
 			if (r >= 0)
 				break;
 			if (attempt >= o->push_retry) {

@@ -24,4 +24,4 @@ static inline void strv_freep(char ***v)
 }
 #define cleanup_strv _cleanup_(strv_freep)
 
-#define strv_foreach(s, v) for (char *const *_sp = (v), *s; _sp && (s = *_sp); _sp++)
+#define strv_foreach(s, v) for (char *const *s##_p = (v), *s; s##_p && (s = *s##_p); s##_p++)
