@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# deps.sh — installs, with apt, everything kiln's build and tests need on a fresh Debian 12
+# root machine. Idempotent: when every package is already present it touches nothing.
+set -euo pipefail
+
+PACKAGES=(
+	meson ninja-build pkg-config gcc clang clang-format
+	libcurl4-openssl-dev libssl-dev libarchive-dev libjansson-dev zlib1g-dev libzstd-dev
+	libdeflate-dev
+	docker-registry skopeo umoci busybox-static debootstrap openssl apache2-utils runc
+	jq ca-certificates curl python3 xz-utils
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing packages (${missing[*]}); run as root to install them" >&2
+	exit 1
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian's docker-registry package starts a system service on :5000; the tests start their own
+systemctl disable --now docker-registry >/dev/null 2>&1 || true
