@@ -28,11 +28,13 @@ bool chase_uses_openat2(void)
 	return __atomic_load_n(&openat2_state, __ATOMIC_RELAXED) >= 0;
 }
 
-static int chase_openat2(int rootfd, const char *rel, int oflags, bool nofollow_last)
+static int chase_openat2(int rootfd, const char *rel, int oflags, unsigned flags)
 {
 	struct open_how how = {
-		.flags = (unsigned)(oflags | O_CLOEXEC | (nofollow_last ? O_NOFOLLOW : 0)),
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+		.flags = (unsigned)(oflags | O_CLOEXEC |
+				    ((flags & CHASE_NOFOLLOW_LAST) ? O_NOFOLLOW : 0)),
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS |
+			   ((flags & CHASE_NO_SYMLINKS) ? RESOLVE_NO_SYMLINKS : 0),
 	};
 	const char *p = *rel ? rel : ".";
 	for (int attempt = 0;; attempt++) {
@@ -70,7 +72,7 @@ static void walk_reset(struct walk *w)
 		walk_pop(w);
 }
 
-static int chase_walk(int rootfd, const char *rel, int oflags, bool nofollow_last)
+static int chase_walk(int rootfd, const char *rel, int oflags, unsigned flags)
 {
 	struct walk w = {0};
 	XGROW(w.fds, 1, w.cap);
@@ -119,7 +121,12 @@ static int chase_walk(int rootfd, const char *rel, int oflags, bool nofollow_las
 			close(fd);
 			break;
 		}
-		if (S_ISLNK(st.st_mode) && !(last && nofollow_last)) {
+		if (S_ISLNK(st.st_mode) && (flags & CHASE_NO_SYMLINKS)) {
+			close(fd);
+			r = -ELOOP;
+			break;
+		}
+		if (S_ISLNK(st.st_mode) && !(last && (flags & CHASE_NOFOLLOW_LAST))) {
 			char target[4096];
 			ssize_t n = readlinkat(fd, "", target, sizeof(target) - 1);
 			close(fd);
@@ -176,12 +183,12 @@ static int chase_walk(int rootfd, const char *rel, int oflags, bool nofollow_las
 	return r;
 }
 
-int chase_open(int rootfd, const char *rel, int oflags, bool nofollow_last)
+int chase_open(int rootfd, const char *rel, int oflags, unsigned flags)
 {
 	if (chase_uses_openat2()) {
-		int r = chase_openat2(rootfd, rel, oflags, nofollow_last);
+		int r = chase_openat2(rootfd, rel, oflags, flags);
 		if (r != -ENOSYS)
 			return r;
 	}
-	return chase_walk(rootfd, rel, oflags, nofollow_last);
+	return chase_walk(rootfd, rel, oflags, flags);
 }

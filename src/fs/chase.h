@@ -5,11 +5,15 @@
 
 #include <stdbool.h>
 
+enum {
+	CHASE_NOFOLLOW_LAST = 1 << 0, /* the last component is not followed (O_PATH gets the link) */
+	CHASE_NO_SYMLINKS = 1 << 1,   /* any symlink on the way is an error (-ELOOP) */
+};
+
 /* opens rel (relative to rootfd, no leading '/'; "" is the root itself) with oflags (O_PATH,
- * O_DIRECTORY, O_RDONLY...; O_CLOEXEC is added). Symlinks met on the way, including '..', never
- * leave the root. With nofollow_last the last component is not followed (use O_PATH to get the
- * link itself). Returns an fd, or -errno. */
-int chase_open(int rootfd, const char *rel, int oflags, bool nofollow_last);
+ * O_DIRECTORY, O_RDONLY...; O_CLOEXEC is added). Symlinks met on the way, and '..', never
+ * leave the root. flags: CHASE_*. Returns an fd, or -errno. */
+int chase_open(int rootfd, const char *rel, int oflags, unsigned flags);
 
 /* true when openat2 is in use (not forced off and not missing) */
 bool chase_uses_openat2(void);

@@ -229,7 +229,7 @@ static int get_parent(struct extract *x, const char *rel, bool create, struct ki
 	if (x->cached_parent && streq(x->cached_parent, rel))
 		return x->cached_fd;
 	x_invalidate(x);
-	int fd = chase_open(x->rootfd, rel, O_PATH | O_DIRECTORY, false);
+	int fd = chase_open(x->rootfd, rel, O_PATH | O_DIRECTORY, 0);
 	if (fd == -ENOENT && create) {
 		/* create what is missing, one component at a time, each resolved inside the root */
 		size_t len = strlen(rel);
@@ -237,14 +237,14 @@ static int get_parent(struct extract *x, const char *rel, bool create, struct ki
 			if (rel[i] != '/' && rel[i] != '\0')
 				continue;
 			cleanup_free char *prefix = xstrndup(rel, i);
-			cleanup_close int pfd = chase_open(x->rootfd, prefix, O_PATH | O_DIRECTORY, false);
+			cleanup_close int pfd = chase_open(x->rootfd, prefix, O_PATH | O_DIRECTORY, 0);
 			if (pfd >= 0)
 				continue;
 			if (pfd != -ENOENT)
 				return x_fail(x, err, -pfd, "open parent directory");
 			const char *base;
 			cleanup_free char *pp = split_parent(prefix, &base);
-			cleanup_close int ppfd = chase_open(x->rootfd, pp, O_PATH | O_DIRECTORY, false);
+			cleanup_close int ppfd = chase_open(x->rootfd, pp, O_PATH | O_DIRECTORY, 0);
 			if (ppfd < 0)
 				return x_fail(x, err, -ppfd, "open parent directory");
 			if (mkdirat(ppfd, base, 0755) < 0) {
@@ -255,7 +255,7 @@ static int get_parent(struct extract *x, const char *rel, bool create, struct ki
 			}
 			pathset_add_with_ancestors(&x->keep, prefix);
 		}
-		fd = chase_open(x->rootfd, rel, O_PATH | O_DIRECTORY, false);
+		fd = chase_open(x->rootfd, rel, O_PATH | O_DIRECTORY, 0);
 	}
 	if (fd == -ENOENT && !create)
 		return -ENOENT;
@@ -472,7 +472,7 @@ static int write_hardlink(struct extract *x, struct archive_entry *e, int dfd, c
 		return 0;
 	const char *tbase;
 	cleanup_free char *tparent = split_parent(target.ptr, &tbase);
-	cleanup_close int tfd = chase_open(x->rootfd, tparent, O_PATH | O_DIRECTORY, false);
+	cleanup_close int tfd = chase_open(x->rootfd, tparent, O_PATH | O_DIRECTORY, 0);
 	if (tfd < 0)
 		return x_fail(x, err, -tfd, "open hardlink target directory");
 	/* no AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself */
@@ -550,9 +550,15 @@ static int apply_opaque(struct extract *x, const char *dir, struct kiln_err **er
 {
 	if (*dir)
 		pathset_add_with_ancestors(&x->keep, dir);
-	cleanup_close int fd = chase_open(x->rootfd, dir, O_RDONLY | O_DIRECTORY, false);
-	if (fd == -ENOENT)
+	/* no symlinks on the way: a marker under a symlink names no directory of the image */
+	cleanup_close int fd = chase_open(x->rootfd, dir, O_RDONLY | O_DIRECTORY, CHASE_NO_SYMLINKS);
+	if (fd == -ENOENT || fd == -ENOTDIR)
 		return 0;
+	if (fd == -ELOOP) {
+		log_debug("extract layer %s: entry '%s': opaque marker under a symlink ignored",
+			  x->layer, x->entry);
+		return 0;
+	}
 	if (fd < 0)
 		return x_fail(x, err, -fd, "open opaque directory");
 	x_invalidate(x);
@@ -567,14 +573,19 @@ static int apply_whiteout(struct extract *x, const char *parent, const char *nam
 	cleanup_free char *target = *parent ? xasprintf("%s/%s", parent, name) : xstrdup(name);
 	if (pathset_has(&x->keep, target))
 		return 0;
-	int dfd = get_parent(x, parent, false, err);
-	if (dfd == -ENOENT)
+	/* no symlinks on the way: a whiteout under a symlink names no path of the image */
+	cleanup_close int dfd = chase_open(x->rootfd, parent, O_PATH | O_DIRECTORY, CHASE_NO_SYMLINKS);
+	if (dfd == -ENOENT || dfd == -ENOTDIR)
 		return 0;
+	if (dfd == -ELOOP) {
+		log_debug("extract layer %s: entry '%s': whiteout under a symlink ignored", x->layer,
+			  x->entry);
+		return 0;
+	}
 	if (dfd < 0)
-		return dfd;
-	int r = remove_tree(x, dfd, name, target, err);
+		return x_fail(x, err, -dfd, "open whiteout directory");
 	x_invalidate(x);
-	return r;
+	return remove_tree(x, dfd, name, target, err);
 }
 
 static int apply_dir_meta(struct extract *x, struct kiln_err **err)
@@ -589,7 +600,7 @@ static int apply_dir_meta(struct extract *x, struct kiln_err **err)
 			base = ".";
 			dfd = dup(x->rootfd);
 		} else {
-			dfd = chase_open(x->rootfd, parent, O_PATH | O_DIRECTORY, false);
+			dfd = chase_open(x->rootfd, parent, O_PATH | O_DIRECTORY, 0);
 		}
 		if (dfd < 0)
 			continue; /* removed later in the same layer */

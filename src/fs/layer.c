@@ -329,7 +329,7 @@ static int parent_fd(struct layer_writer *lw, int rootfd, const char *parent, co
 		close(lw->cached_fd);
 	free(lw->cached_parent);
 	lw->cached_parent = NULL;
-	lw->cached_fd = chase_open(rootfd, parent, O_PATH | O_DIRECTORY, false);
+	lw->cached_fd = chase_open(rootfd, parent, O_PATH | O_DIRECTORY, 0);
 	if (lw->cached_fd < 0) {
 		int e = -lw->cached_fd;
 		lw->cached_fd = -1;

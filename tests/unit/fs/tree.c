@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <archive.h>
+#include <archive_entry.h>
 
 char *tree_tmpdir(void)
 {
@@ -231,4 +233,52 @@ char *tree_file_digest(const char *path, bool decompress)
 	}
 	sha256_final_digest(&h, dg);
 	return xstrdup(dg);
+}
+
+int tree_make_tar(const char *path, const struct tar_ent *ents, bool gz)
+{
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	if (gz)
+		archive_write_add_filter_gzip(a);
+	if (archive_write_open_filename(a, path) != ARCHIVE_OK) {
+		archive_write_free(a);
+		return -1;
+	}
+	struct archive_entry *e = archive_entry_new();
+	int r = 0;
+	for (const struct tar_ent *t = ents; t->type && r == 0; t++) {
+		archive_entry_clear(e);
+		archive_entry_copy_pathname(e, t->name);
+		archive_entry_set_mtime(e, t->mtime, 0);
+		size_t size = 0;
+		switch (t->type) {
+		case 'f':
+			archive_entry_set_filetype(e, AE_IFREG);
+			size = t->arg ? strlen(t->arg) : 0;
+			break;
+		case 'd':
+			archive_entry_set_filetype(e, AE_IFDIR);
+			break;
+		case 'l':
+			archive_entry_set_filetype(e, AE_IFLNK);
+			archive_entry_copy_symlink(e, t->arg);
+			break;
+		case 'h':
+			archive_entry_set_filetype(e, AE_IFREG);
+			archive_entry_copy_hardlink(e, t->arg);
+			break;
+		}
+		archive_entry_set_perm(e, t->mode ? t->mode : t->type == 'd' ? 0755 : 0644);
+		archive_entry_set_size(e, (la_int64_t)size);
+		if (archive_write_header(a, e) < ARCHIVE_WARN)
+			r = -1;
+		if (size && archive_write_data(a, t->arg, size) < 0)
+			r = -1;
+	}
+	archive_entry_free(e);
+	if (archive_write_close(a) != ARCHIVE_OK)
+		r = -1;
+	archive_write_free(a);
+	return r;
 }

@@ -18,3 +18,15 @@ int tree_write(const char *path, const char *content, unsigned mode);
 char *tree_file_digest(const char *path, bool decompress);
 /* number of entries directly in dir, -1 if missing */
 int tree_count(const char *dir);
+
+/* one entry of a hand-made tar: type 'f' file (arg: content), 'd' directory, 'l' symlink
+ * (arg: target), 'h' hardlink (arg: target); names are written verbatim */
+struct tar_ent {
+	char type;
+	const char *name;
+	const char *arg;
+	unsigned mode; /* 0: 0644 / 0755 */
+	long long mtime;
+};
+/* writes a plain PAX tar of the entries (terminated by type 0); gzip when gz */
+int tree_make_tar(const char *path, const struct tar_ent *ents, bool gz);
