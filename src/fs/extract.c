@@ -116,6 +116,7 @@ struct extract {
 	size_t ndirs, dirs_cap;
 	char *cached_parent; /* the relative path whose fd is cached_fd */
 	int cached_fd;
+	bool stale; /* something was removed: the cached resolution may be wrong from now on */
 	const char *entry; /* the entry being applied, for messages */
 };
 
@@ -226,8 +227,9 @@ static int remove_tree(struct extract *x, int dfd, const char *name, const char 
  * Returns a borrowed fd (the cache owns it), -ENOENT when missing and !create. */
 static int get_parent(struct extract *x, const char *rel, bool create, struct kiln_err **err)
 {
-	if (x->cached_parent && streq(x->cached_parent, rel))
+	if (!x->stale && x->cached_parent && streq(x->cached_parent, rel))
 		return x->cached_fd;
+	x->stale = false;
 	x_invalidate(x);
 	int fd = chase_open(x->rootfd, rel, O_PATH | O_DIRECTORY, 0);
 	if (fd == -ENOENT && create) {
@@ -335,8 +337,8 @@ static int clear_path(struct extract *x, int dfd, const char *name, const char *
 		int r = remove_tree(x, dfd, name, rel, err);
 		if (r < 0)
 			return r;
-		/* the directory may have held the cached parent */
-		x_invalidate(x);
+		/* it may have been on the way to the cached parent */
+		x->stale = true;
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			return x_fail(x, err, ENOTEMPTY, "replace directory holding ignored paths");
 		return 0;
@@ -344,7 +346,7 @@ static int clear_path(struct extract *x, int dfd, const char *name, const char *
 	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 		return x_fail(x, err, errno, "remove existing path");
 	if (S_ISLNK(st.st_mode))
-		x_invalidate(x);
+		x->stale = true;
 	return 0;
 }
 
@@ -412,7 +414,7 @@ static int write_dir(struct extract *x, struct archive_entry *e, int dfd, const 
 		} else {
 			if (unlinkat(dfd, name, 0) < 0)
 				return x_fail(x, err, errno, "remove existing path");
-			x_invalidate(x);
+			x->stale = true;
 		}
 	}
 	if (!exists && mkdirat(dfd, name, 0700) < 0)
@@ -561,7 +563,7 @@ static int apply_opaque(struct extract *x, const char *dir, struct kiln_err **er
 	}
 	if (fd < 0)
 		return x_fail(x, err, -fd, "open opaque directory");
-	x_invalidate(x);
+	x->stale = true;
 	return clear_lower(x, fd, dir, err);
 }
 
@@ -584,7 +586,7 @@ static int apply_whiteout(struct extract *x, const char *parent, const char *nam
 	}
 	if (dfd < 0)
 		return x_fail(x, err, -dfd, "open whiteout directory");
-	x_invalidate(x);
+	x->stale = true;
 	return remove_tree(x, dfd, name, target, err);
 }
 
@@ -668,10 +670,6 @@ static int apply_entry(struct extract *x, struct archive *a, struct archive_entr
 		r = clear_path(x, dfd, base, rel->ptr, err);
 		if (r < 0)
 			return r;
-		/* clear_path may have dropped the cached parent fd */
-		dfd = get_parent(x, parent, true, err);
-		if (dfd < 0)
-			return dfd;
 		switch (type) {
 		case 0:
 			r = write_hardlink(x, e, dfd, base, rel->ptr, err);
