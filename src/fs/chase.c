@@ -31,10 +31,10 @@ bool chase_uses_openat2(void)
 static int chase_openat2(int rootfd, const char *rel, int oflags, unsigned flags)
 {
 	struct open_how how = {
-		.flags = (unsigned)(oflags | O_CLOEXEC |
-				    ((flags & CHASE_NOFOLLOW_LAST) ? O_NOFOLLOW : 0)),
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS |
-			   ((flags & CHASE_NO_SYMLINKS) ? RESOLVE_NO_SYMLINKS : 0),
+	    .flags =
+	        (unsigned)(oflags | O_CLOEXEC | ((flags & CHASE_NOFOLLOW_LAST) ? O_NOFOLLOW : 0)),
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS |
+	               ((flags & CHASE_NO_SYMLINKS) ? RESOLVE_NO_SYMLINKS : 0),
 	};
 	const char *p = *rel ? rel : ".";
 	for (int attempt = 0;; attempt++) {

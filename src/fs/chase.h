@@ -6,8 +6,9 @@
 #include <stdbool.h>
 
 enum {
-	CHASE_NOFOLLOW_LAST = 1 << 0, /* the last component is not followed (O_PATH gets the link) */
-	CHASE_NO_SYMLINKS = 1 << 1,   /* any symlink on the way is an error (-ELOOP) */
+	CHASE_NOFOLLOW_LAST =
+	    1 << 0,                 /* the last component is not followed (O_PATH gets the link) */
+	CHASE_NO_SYMLINKS = 1 << 1, /* any symlink on the way is an error (-ELOOP) */
 };
 
 /* opens rel (relative to rootfd, no leading '/'; "" is the root itself) with oflags (O_PATH,

@@ -124,7 +124,7 @@ static int x_fail(struct extract *x, struct kiln_err **err, int errnum, const ch
 {
 	if (errnum)
 		return kiln_err_errnum(err, errnum, "extract layer %s: entry '%s': %s", x->layer,
-				       x->entry, what);
+		                       x->entry, what);
 	return kiln_err_set(err, "extract layer %s: entry '%s': %s", x->layer, x->entry, what);
 }
 
@@ -188,7 +188,7 @@ static char *split_parent(const char *rel, const char **ret_base)
 
 /* Removes dfd/name and everything under it, except ignored paths (and so their ancestors). */
 static int remove_tree(struct extract *x, int dfd, const char *name, const char *rel,
-		       struct kiln_err **err)
+                       struct kiln_err **err)
 {
 	if (x_ignored(x, rel))
 		return 0;
@@ -239,7 +239,8 @@ static int get_parent(struct extract *x, const char *rel, bool create, struct ki
 			if (rel[i] != '/' && rel[i] != '\0')
 				continue;
 			cleanup_free char *prefix = xstrndup(rel, i);
-			cleanup_close int pfd = chase_open(x->rootfd, prefix, O_PATH | O_DIRECTORY, 0);
+			cleanup_close int pfd =
+			    chase_open(x->rootfd, prefix, O_PATH | O_DIRECTORY, 0);
 			if (pfd >= 0)
 				continue;
 			if (pfd != -ENOENT)
@@ -252,7 +253,7 @@ static int get_parent(struct extract *x, const char *rel, bool create, struct ki
 			if (mkdirat(ppfd, base, 0755) < 0) {
 				if (errno == EEXIST)
 					return x_fail(x, err, 0,
-						      "parent directory is a dangling symlink");
+					              "parent directory is a dangling symlink");
 				return x_fail(x, err, errno, "create parent directory");
 			}
 			pathset_add_with_ancestors(&x->keep, prefix);
@@ -275,7 +276,7 @@ static bool xattr_skippable(int e)
 
 /* fd: an open (non-O_PATH) fd of the file, or -1 to go through /proc/self/fd/<dfd>/<name> */
 static int apply_xattrs(struct extract *x, struct archive_entry *e, int fd, int dfd,
-			const char *name, struct kiln_err **err)
+                        const char *name, struct kiln_err **err)
 {
 	if (archive_entry_xattr_reset(e) == 0)
 		return 0;
@@ -288,11 +289,12 @@ static int apply_xattrs(struct extract *x, struct archive_entry *e, int fd, int 
 	while (archive_entry_xattr_next(e, &key, &val, &size) == ARCHIVE_OK) {
 		if (!key || !*key)
 			continue;
-		int r = fd >= 0 ? fsetxattr(fd, key, val, size, 0) : lsetxattr(proc, key, val, size, 0);
+		int r =
+		    fd >= 0 ? fsetxattr(fd, key, val, size, 0) : lsetxattr(proc, key, val, size, 0);
 		if (r < 0) {
 			if (xattr_skippable(errno)) {
 				log_debug("extract layer %s: entry '%s': xattr '%s' not set: %s",
-					  x->layer, x->entry, key, strerror(errno));
+				          x->layer, x->entry, key, strerror(errno));
 				continue;
 			}
 			cleanup_free char *what = xasprintf("set xattr '%s'", key);
@@ -303,12 +305,12 @@ static int apply_xattrs(struct extract *x, struct archive_entry *e, int fd, int 
 }
 
 static int apply_owner(struct extract *x, struct archive_entry *e, int dfd, const char *name,
-		       struct kiln_err **err)
+                       struct kiln_err **err)
 {
 	if (x->opts && x->opts->no_chown)
 		return 0;
 	if (fchownat(dfd, name, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e),
-		     AT_SYMLINK_NOFOLLOW) < 0)
+	             AT_SYMLINK_NOFOLLOW) < 0)
 		return x_fail(x, err, errno, "chown");
 	return 0;
 }
@@ -325,7 +327,7 @@ static void entry_times(struct archive_entry *e, struct timespec ts[2])
 /* makes room for a non-directory at dfd/name: whatever is there goes (a directory with its
  * content, except ignored paths) */
 static int clear_path(struct extract *x, int dfd, const char *name, const char *rel,
-		      struct kiln_err **err)
+                      struct kiln_err **err)
 {
 	struct stat st;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -351,10 +353,10 @@ static int clear_path(struct extract *x, int dfd, const char *name, const char *
 }
 
 static int write_regular(struct extract *x, struct archive *a, struct archive_entry *e, int dfd,
-			 const char *name, struct kiln_err **err)
+                         const char *name, struct kiln_err **err)
 {
 	cleanup_close int fd =
-		openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	    openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return x_fail(x, err, errno, "create file");
 	const void *buf;
@@ -404,7 +406,7 @@ static int write_regular(struct extract *x, struct archive *a, struct archive_en
 }
 
 static int write_dir(struct extract *x, struct archive_entry *e, int dfd, const char *name,
-		     const char *rel, struct kiln_err **err)
+                     const char *rel, struct kiln_err **err)
 {
 	struct stat st;
 	bool exists = false;
@@ -424,7 +426,7 @@ static int write_dir(struct extract *x, struct archive_entry *e, int dfd, const 
 		return r;
 	if (archive_entry_xattr_count(e) > 0) {
 		cleanup_close int fd =
-			openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		    openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return x_fail(x, err, errno, "open directory");
 		r = apply_xattrs(x, e, fd, dfd, name, err);
@@ -437,12 +439,12 @@ static int write_dir(struct extract *x, struct archive_entry *e, int dfd, const 
 	struct timespec ts[2];
 	entry_times(e, ts);
 	x->dirs[x->ndirs++] = (struct dirmeta){
-		.rel = xstrdup(rel), .mode = archive_entry_perm(e) & 07777, .mtime = ts[1]};
+	    .rel = xstrdup(rel), .mode = archive_entry_perm(e) & 07777, .mtime = ts[1]};
 	return 0;
 }
 
 static int write_symlink(struct extract *x, struct archive_entry *e, int dfd, const char *name,
-			 struct kiln_err **err)
+                         struct kiln_err **err)
 {
 	const char *target = archive_entry_symlink(e);
 	if (!target)
@@ -463,7 +465,7 @@ static int write_symlink(struct extract *x, struct archive_entry *e, int dfd, co
 }
 
 static int write_hardlink(struct extract *x, struct archive_entry *e, int dfd, const char *name,
-			  const char *rel, struct kiln_err **err)
+                          const char *rel, struct kiln_err **err)
 {
 	cleanup_buf struct kiln_buf target = KILN_BUF_INIT;
 	if (normalize_name(archive_entry_hardlink(e), &target) < 0 || !target.len)
@@ -486,14 +488,14 @@ static int write_hardlink(struct extract *x, struct archive_entry *e, int dfd, c
 }
 
 static int write_node(struct extract *x, struct archive_entry *e, int dfd, const char *name,
-		      struct kiln_err **err)
+                      struct kiln_err **err)
 {
 	mode_t type = archive_entry_filetype(e);
 	dev_t dev = makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
 	if (mknodat(dfd, name, type | 0600, type == AE_IFIFO ? 0 : dev) < 0) {
 		if (errno == EPERM) {
 			log_debug("extract layer %s: entry '%s': device node skipped: %s", x->layer,
-				  x->entry, strerror(errno));
+			          x->entry, strerror(errno));
 			return 0;
 		}
 		return x_fail(x, err, errno, "create device node");
@@ -530,12 +532,12 @@ static int clear_lower(struct extract *x, int dfd, const char *rel, struct kiln_
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
 		cleanup_free char *child =
-			*rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
+		    *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
 		if (!pathset_has(&x->keep, child)) {
 			r = remove_tree(x, dirfd(d), de->d_name, child, err);
 		} else if (de->d_type == DT_DIR) {
-			cleanup_close int cfd = openat(dirfd(d), de->d_name,
-						       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			cleanup_close int cfd = openat(
+			    dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (cfd < 0)
 				r = x_fail(x, err, errno, "open directory");
 			else
@@ -553,12 +555,13 @@ static int apply_opaque(struct extract *x, const char *dir, struct kiln_err **er
 	if (*dir)
 		pathset_add_with_ancestors(&x->keep, dir);
 	/* no symlinks on the way: a marker under a symlink names no directory of the image */
-	cleanup_close int fd = chase_open(x->rootfd, dir, O_RDONLY | O_DIRECTORY, CHASE_NO_SYMLINKS);
+	cleanup_close int fd =
+	    chase_open(x->rootfd, dir, O_RDONLY | O_DIRECTORY, CHASE_NO_SYMLINKS);
 	if (fd == -ENOENT || fd == -ENOTDIR)
 		return 0;
 	if (fd == -ELOOP) {
 		log_debug("extract layer %s: entry '%s': opaque marker under a symlink ignored",
-			  x->layer, x->entry);
+		          x->layer, x->entry);
 		return 0;
 	}
 	if (fd < 0)
@@ -568,7 +571,7 @@ static int apply_opaque(struct extract *x, const char *dir, struct kiln_err **er
 }
 
 static int apply_whiteout(struct extract *x, const char *parent, const char *name,
-			  struct kiln_err **err)
+                          struct kiln_err **err)
 {
 	if (!*name || streq(name, ".") || streq(name, ".."))
 		return x_fail(x, err, 0, "invalid whiteout name");
@@ -576,12 +579,13 @@ static int apply_whiteout(struct extract *x, const char *parent, const char *nam
 	if (pathset_has(&x->keep, target))
 		return 0;
 	/* no symlinks on the way: a whiteout under a symlink names no path of the image */
-	cleanup_close int dfd = chase_open(x->rootfd, parent, O_PATH | O_DIRECTORY, CHASE_NO_SYMLINKS);
+	cleanup_close int dfd =
+	    chase_open(x->rootfd, parent, O_PATH | O_DIRECTORY, CHASE_NO_SYMLINKS);
 	if (dfd == -ENOENT || dfd == -ENOTDIR)
 		return 0;
 	if (dfd == -ELOOP) {
-		log_debug("extract layer %s: entry '%s': whiteout under a symlink ignored", x->layer,
-			  x->entry);
+		log_debug("extract layer %s: entry '%s': whiteout under a symlink ignored",
+		          x->layer, x->entry);
 		return 0;
 	}
 	if (dfd < 0)
@@ -619,7 +623,7 @@ static int apply_dir_meta(struct extract *x, struct kiln_err **err)
 }
 
 static int apply_entry(struct extract *x, struct archive *a, struct archive_entry *e,
-		       struct kiln_buf *rel, struct kiln_err **err)
+                       struct kiln_buf *rel, struct kiln_err **err)
 {
 	const char *raw = archive_entry_pathname(e);
 	if (!raw)
@@ -650,13 +654,13 @@ static int apply_entry(struct extract *x, struct archive *a, struct archive_entr
 			return x_fail(x, err, 0, "the root must be a directory");
 		if (!(x->opts && x->opts->no_chown) &&
 		    fchownat(x->rootfd, ".", (uid_t)archive_entry_uid(e),
-			     (gid_t)archive_entry_gid(e), 0) < 0)
+		             (gid_t)archive_entry_gid(e), 0) < 0)
 			return x_fail(x, err, errno, "chown");
 		XGROW(x->dirs, x->ndirs + 1, x->dirs_cap);
 		struct timespec ts[2];
 		entry_times(e, ts);
 		x->dirs[x->ndirs++] = (struct dirmeta){
-			.rel = xstrdup(""), .mode = archive_entry_perm(e) & 07777, .mtime = ts[1]};
+		    .rel = xstrdup(""), .mode = archive_entry_perm(e) & 07777, .mtime = ts[1]};
 		return 0;
 	}
 
@@ -697,7 +701,7 @@ static int apply_entry(struct extract *x, struct archive *a, struct archive_entr
 }
 
 int fs_extract_layer(int rootfd, int layer_fd, const char *layer_name,
-		     const struct extract_opts *opts, struct kiln_err **err)
+                     const struct extract_opts *opts, struct kiln_err **err)
 {
 	struct archive *a = archive_read_new();
 	if (!a)
@@ -708,7 +712,7 @@ int fs_extract_layer(int rootfd, int layer_fd, const char *layer_name,
 	/* names are bytes: no conversion through the (C) locale */
 	archive_read_set_options(a, "hdrcharset=BINARY");
 	struct extract x = {
-		.rootfd = rootfd, .layer = layer_name, .opts = opts, .cached_fd = -1, .entry = ""};
+	    .rootfd = rootfd, .layer = layer_name, .opts = opts, .cached_fd = -1, .entry = ""};
 	cleanup_buf struct kiln_buf rel = KILN_BUF_INIT;
 	int r = 0;
 	if (archive_read_open_fd(a, layer_fd, 128 * 1024) != ARCHIVE_OK) {
@@ -721,7 +725,7 @@ int fs_extract_layer(int rootfd, int layer_fd, const char *layer_name,
 				break;
 			if (ar < ARCHIVE_WARN) {
 				r = kiln_err_set(err, "extract layer %s: %s", layer_name,
-						 archive_error_string(a));
+				                 archive_error_string(a));
 				break;
 			}
 			r = apply_entry(&x, a, e, &rel, err);

@@ -26,4 +26,4 @@ struct extract_opts {
  * layers, never entries of this same layer. Device nodes that cannot be created (EPERM) and
  * xattrs the filesystem refuses (ENOTSUP, EPERM) are skipped with a debug log line. */
 int fs_extract_layer(int rootfd, int layer_fd, const char *layer_name,
-		     const struct extract_opts *opts, struct kiln_err **err);
+                     const struct extract_opts *opts, struct kiln_err **err);

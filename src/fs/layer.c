@@ -40,7 +40,7 @@ struct layer_writer {
 	char *copybuf;
 	bool reproducible;
 	int64_t sde;
-	bool discard;    /* being freed without finish: the callback drops everything */
+	bool discard; /* being freed without finish: the callback drops everything */
 	bool finished;
 	struct kiln_err *cb_err; /* failure inside the archive callback */
 	struct ino_slot *inos;
@@ -70,18 +70,20 @@ static int compress_bytes(struct layer_writer *lw, const void *buf, size_t len, 
 			int zr = deflate(&lw->z, finish ? Z_FINISH : Z_NO_FLUSH);
 			if (zr == Z_STREAM_ERROR)
 				return kiln_err_set(&lw->cb_err, "gzip: %s",
-						    lw->z.msg ? lw->z.msg : "stream error");
+				                    lw->z.msg ? lw->z.msg : "stream error");
 			lw->out_len = OUT_CAP - lw->z.avail_out;
 			if (lw->out_len == OUT_CAP && flush_out(lw) < 0)
 				return -1;
-			if (finish ? zr == Z_STREAM_END : lw->z.avail_in == 0 && lw->z.avail_out != 0)
+			if (finish ? zr == Z_STREAM_END
+			           : lw->z.avail_in == 0 && lw->z.avail_out != 0)
 				return 0;
 		}
 	}
 	ZSTD_inBuffer in = {.src = buf, .size = len, .pos = 0};
 	for (;;) {
 		ZSTD_outBuffer o = {.dst = lw->out, .size = OUT_CAP, .pos = lw->out_len};
-		size_t zr = ZSTD_compressStream2(lw->zs, &o, &in, finish ? ZSTD_e_end : ZSTD_e_continue);
+		size_t zr =
+		    ZSTD_compressStream2(lw->zs, &o, &in, finish ? ZSTD_e_end : ZSTD_e_continue);
 		if (ZSTD_isError(zr))
 			return kiln_err_set(&lw->cb_err, "zstd: %s", ZSTD_getErrorName(zr));
 		lw->out_len = o.pos;
@@ -104,7 +106,7 @@ static la_ssize_t tar_write_cb(struct archive *a _unused_, void *ud, const void 
 }
 
 int layer_writer_new(struct blobstore *bs, enum fs_compression c, int level,
-		     struct layer_writer **ret, struct kiln_err **err)
+                     struct layer_writer **ret, struct kiln_err **err)
 {
 	_cleanup_(layer_writer_freep) struct layer_writer *lw = xcalloc(1, sizeof(*lw));
 	lw->comp = c;
@@ -170,7 +172,8 @@ static int check_path(const char *path, const char **ret_rel, struct kiln_err **
 	const char *p = path + 1;
 	while (*p) {
 		size_t len = strcspn(p, "/");
-		if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+		if (len == 0 || (len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.'))
 			return kiln_err_set(err, "layer path '%s' is not canonical", path);
 		p += len;
 		if (*p == '/' && !p[1])
@@ -185,8 +188,8 @@ static int check_path(const char *path, const char **ret_rel, struct kiln_err **
 static int tar_fail(struct layer_writer *lw, const char *name, struct kiln_err **err)
 {
 	if (lw->cb_err) {
-		int r = kiln_err_set(err, "write layer entry '%s': %s", name,
-				     kiln_err_msg(lw->cb_err));
+		int r =
+		    kiln_err_set(err, "write layer entry '%s': %s", name, kiln_err_msg(lw->cb_err));
 		lw->cb_err = kiln_err_free(lw->cb_err);
 		return r;
 	}
@@ -225,13 +228,14 @@ static void entry_fill(struct layer_writer *lw, const char *rel, const struct st
 
 /* xattrs of the file: through fd when >= 0, else through /proc/self/fd/<dfd>/<name> */
 static int entry_xattrs(struct layer_writer *lw, int fd, int dfd, const char *name,
-			const char *path, struct kiln_err **err)
+                        const char *path, struct kiln_err **err)
 {
 	char proc[64 + LIMIT_PATH];
 	if (fd < 0)
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dfd, name);
 	char list[4096];
-	ssize_t n = fd >= 0 ? flistxattr(fd, list, sizeof(list)) : llistxattr(proc, list, sizeof(list));
+	ssize_t n =
+	    fd >= 0 ? flistxattr(fd, list, sizeof(list)) : llistxattr(proc, list, sizeof(list));
 	if (n < 0) {
 		if (errno == ENOTSUP || errno == EOPNOTSUPP || errno == ENOENT)
 			return 0;
@@ -244,7 +248,7 @@ static int entry_xattrs(struct layer_writer *lw, int fd, int dfd, const char *na
 			continue;
 		char val[65536];
 		ssize_t vn = fd >= 0 ? fgetxattr(fd, key, val, sizeof(val))
-				     : lgetxattr(proc, key, val, sizeof(val));
+		                     : lgetxattr(proc, key, val, sizeof(val));
 		if (vn < 0) {
 			if (errno == ENODATA)
 				continue;
@@ -265,7 +269,7 @@ static int write_header(struct layer_writer *lw, const char *path, struct kiln_e
 }
 
 static int write_content(struct layer_writer *lw, int fd, uint64_t size, const char *path,
-			 struct kiln_err **err)
+                         struct kiln_err **err)
 {
 	uint64_t left = size;
 	while (left) {
@@ -295,7 +299,8 @@ static struct ino_slot *ino_find(struct layer_writer *lw, uint64_t dev, uint64_t
 {
 	if (!lw->inos_cap)
 		return NULL;
-	for (size_t i = ino_hash(dev, ino) & (lw->inos_cap - 1);; i = (i + 1) & (lw->inos_cap - 1)) {
+	for (size_t i = ino_hash(dev, ino) & (lw->inos_cap - 1);;
+	     i = (i + 1) & (lw->inos_cap - 1)) {
 		struct ino_slot *s = &lw->inos[i];
 		if (!s->name || (s->dev == dev && s->ino == ino))
 			return s;
@@ -321,7 +326,7 @@ static void ino_add(struct layer_writer *lw, uint64_t dev, uint64_t ino, const c
 
 /* borrowed fd of the parent directory of rel inside rootfd (cached: callers add sorted) */
 static int parent_fd(struct layer_writer *lw, int rootfd, const char *parent, const char *path,
-		     struct kiln_err **err)
+                     struct kiln_err **err)
 {
 	if (lw->cached_fd >= 0 && lw->cached_rootfd == rootfd && streq(lw->cached_parent, parent))
 		return lw->cached_fd;
@@ -341,7 +346,7 @@ static int parent_fd(struct layer_writer *lw, int rootfd, const char *parent, co
 }
 
 int layer_writer_add_path(struct layer_writer *lw, int rootfd, const char *path,
-			  struct kiln_err **err)
+                          struct kiln_err **err)
 {
 	const char *rel;
 	int r = check_path(path, &rel, err);
@@ -422,9 +427,9 @@ int layer_writer_add_whiteout(struct layer_writer *lw, const char *path, struct 
 	if (!*rel)
 		return kiln_err_set(err, "cannot write a whiteout for the root");
 	const char *slash = strrchr(rel, '/');
-	cleanup_free char *name =
-		slash ? xasprintf("%.*s/.wh.%s", (int)(slash - rel), rel, slash + 1)
-		      : xasprintf(".wh.%s", rel);
+	cleanup_free char *name = slash
+	                              ? xasprintf("%.*s/.wh.%s", (int)(slash - rel), rel, slash + 1)
+	                              : xasprintf(".wh.%s", rel);
 	struct archive_entry *e = lw->e;
 	archive_entry_clear(e);
 	archive_entry_copy_pathname(e, name);
@@ -443,7 +448,7 @@ int layer_writer_add_whiteout(struct layer_writer *lw, const char *path, struct 
 }
 
 int layer_writer_add_entry(struct layer_writer *lw, const char *path, const struct stat *st,
-			   const char *link_target, int fd, struct kiln_err **err)
+                           const char *link_target, int fd, struct kiln_err **err)
 {
 	const char *rel;
 	int r = check_path(path, &rel, err);

@@ -27,7 +27,7 @@ struct layer_writer;
 /* level <= 0: the default — gzip 1 (kaniko's: go-containerregistry writes gzip.BestSpeed),
  * zstd 3 */
 int layer_writer_new(struct blobstore *bs, enum fs_compression c, int level,
-		     struct layer_writer **ret, struct kiln_err **err);
+                     struct layer_writer **ret, struct kiln_err **err);
 
 /* with reproducible, every mtime is written as 0 (or source_date_epoch when > 0) */
 void layer_writer_set_times(struct layer_writer *lw, bool reproducible, int64_t source_date_epoch);
@@ -44,7 +44,7 @@ void layer_writer_set_times(struct layer_writer *lw, bool reproducible, int64_t 
  * file with nlink > 1 whose (dev, ino) was already written in this layer becomes a hardlink
  * entry whose target is relative to the root. Sockets are skipped. */
 int layer_writer_add_path(struct layer_writer *lw, int rootfd, const char *path,
-			  struct kiln_err **err);
+                          struct kiln_err **err);
 
 /* adds a whiteout entry for path (".wh.<base>" in its parent), mode 0, uid/gid 0, mtime 0 */
 int layer_writer_add_whiteout(struct layer_writer *lw, const char *path, struct kiln_err **err);
@@ -54,7 +54,7 @@ int layer_writer_add_whiteout(struct layer_writer *lw, const char *path, struct 
  * symlinks link_target is the target; for a regular file a non-NULL link_target (absolute in
  * the root) makes a hardlink entry; otherwise fd is read for st_size bytes. */
 int layer_writer_add_entry(struct layer_writer *lw, const char *path, const struct stat *st,
-			   const char *link_target, int fd, struct kiln_err **err);
+                           const char *link_target, int fd, struct kiln_err **err);
 
 /* finishes the tar, flushes the compressor, commits the blob; fills info */
 int layer_writer_finish(struct layer_writer *lw, struct layer_info *ret, struct kiln_err **err);

@@ -106,16 +106,16 @@ static int walk_entry(struct walker *w, int dfd, const char *name, struct kiln_e
 	struct ix_state *st = w->st;
 	XGROW(st->v, st->n + 1, st->cap);
 	st->v[st->n++] = (struct ix_ent){
-		.path = st->pool.len,
-		.size = (uint64_t)s.st_size,
-		.ino = (uint64_t)s.st_ino,
-		.mtime = ts_ns(s.st_mtim),
-		.ctime = ts_ns(s.st_ctim),
-		.mode = s.st_mode,
-		.uid = s.st_uid,
-		.gid = s.st_gid,
-		.nlink = (uint32_t)s.st_nlink,
-		.has_xattrs = has_xattrs_at(dfd, name),
+	    .path = st->pool.len,
+	    .size = (uint64_t)s.st_size,
+	    .ino = (uint64_t)s.st_ino,
+	    .mtime = ts_ns(s.st_mtim),
+	    .ctime = ts_ns(s.st_ctim),
+	    .mode = s.st_mode,
+	    .uid = s.st_uid,
+	    .gid = s.st_gid,
+	    .nlink = (uint32_t)s.st_nlink,
+	    .has_xattrs = has_xattrs_at(dfd, name),
 	};
 	kiln_buf_add(&st->pool, w->path.ptr, w->path.len + 1);
 	if (!S_ISDIR(s.st_mode))
@@ -166,7 +166,7 @@ static int walk_dir(struct walker *w, int dfd, struct kiln_err **err)
 	closedir(d);
 	if (e)
 		return kiln_err_errnum(err, e, "read directory '%s'",
-				       w->path.len ? w->path.ptr : "/");
+		                       w->path.len ? w->path.ptr : "/");
 	if (!count)
 		return 0;
 	cleanup_free char **v = xreallocarray(NULL, count, sizeof(char *));
@@ -192,7 +192,7 @@ static void ix_state_release(struct ix_state *st)
 }
 
 static int walk_root(int rootfd, bool (*ignored)(const char *path, void *ud), void *ud,
-		     struct ix_state *ret, struct kiln_err **err)
+                     struct ix_state *ret, struct kiln_err **err)
 {
 	struct ix_state st = {.pool = KILN_BUF_INIT};
 	struct walker w = {.st = &st, .ignored = ignored, .ud = ud, .path = KILN_BUF_INIT};
@@ -208,7 +208,7 @@ static int walk_root(int rootfd, bool (*ignored)(const char *path, void *ud), vo
 }
 
 int fs_index_build(int rootfd, bool (*ignored)(const char *path, void *ud), void *ud,
-		   struct fs_index **ret, struct kiln_err **err)
+                   struct fs_index **ret, struct kiln_err **err)
 {
 	struct ix_state st;
 	int r = walk_root(rootfd, ignored, ud, &st, err);
@@ -284,7 +284,7 @@ static bool under(const char *path, const char *dir, size_t dirlen)
 }
 
 int fs_index_diff(struct fs_index *ix, int rootfd, const char *mode, struct fs_changes *ret,
-		  struct kiln_err **err)
+                  struct kiln_err **err)
 {
 	enum diff_mode m;
 	if (!mode || streq(mode, "full"))
@@ -338,7 +338,8 @@ int fs_index_diff(struct fs_index *ix, int rootfd, const char *mode, struct fs_c
 			j++;
 		}
 	}
-	qsort(cl.v, cl.n, sizeof(*cl.v), change_cmp);
+	if (cl.n)
+		qsort(cl.v, cl.n, sizeof(*cl.v), change_cmp);
 	ix_state_release(&ix->st);
 	ix->st = now;
 	*ret = (struct fs_changes){.v = cl.v, .n = cl.n};

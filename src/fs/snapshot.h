@@ -13,7 +13,7 @@ struct fs_index;
 
 /* ignore: same callback shape as extract; ignored paths (and their subtrees) are not indexed */
 int fs_index_build(int rootfd, bool (*ignored)(const char *path, void *ud), void *ud,
-		   struct fs_index **ret, struct kiln_err **err);
+                   struct fs_index **ret, struct kiln_err **err);
 struct fs_index *fs_index_free(struct fs_index *ix);
 /* number of indexed paths */
 size_t fs_index_size(const struct fs_index *ix);
@@ -53,7 +53,7 @@ struct fs_changes {
  * Directories are compared on type, mode, uid, gid, mtime and inode in every mode except
  * "time" (their ctime moves with every child). */
 int fs_index_diff(struct fs_index *ix, int rootfd, const char *mode, struct fs_changes *ret,
-		  struct kiln_err **err);
+                  struct kiln_err **err);
 void fs_changes_release(struct fs_changes *c);
 
 DEFINE_FREEP(struct fs_index, fs_index_free)

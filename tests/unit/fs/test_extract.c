@@ -14,12 +14,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define F(n, c)    {'f', n, c, 0, 0}
-#define D(n)       {'d', n, NULL, 0, 0}
-#define DT(n, t)   {'d', n, NULL, 0, t}
-#define L(n, t)    {'l', n, t, 0, 0}
-#define H(n, t)    {'h', n, t, 0, 0}
-#define END        {0, NULL, NULL, 0, 0}
+#define F(n, c)                 \
+	{                       \
+		'f', n, c, 0, 0 \
+	}
+#define D(n)                       \
+	{                          \
+		'd', n, NULL, 0, 0 \
+	}
+#define DT(n, t)                   \
+	{                          \
+		'd', n, NULL, 0, t \
+	}
+#define L(n, t)                 \
+	{                       \
+		'l', n, t, 0, 0 \
+	}
+#define H(n, t)                 \
+	{                       \
+		'h', n, t, 0, 0 \
+	}
+#define END                         \
+	{                           \
+		0, NULL, NULL, 0, 0 \
+	}
 
 struct fixture {
 	char *dir, *root;
@@ -92,40 +110,42 @@ TEST(extract_whiteouts_and_opaque)
 	cleanup_fixture struct fixture f = fixture_new();
 	cleanup_err struct kiln_err *err = NULL;
 	const struct tar_ent lower[] = {
-		D("a"), F("a/x", "x"), F("a/y", "y"), D("b"), F("b/old", "o"), D("b/sub"),
-		F("b/sub/deep", "d"), D("c"), F("c/kept", "k"), F("keep", "k"), END,
+	    D("a"),     F("a/x", "x"),        F("a/y", "y"), D("b"),           F("b/old", "o"),
+	    D("b/sub"), F("b/sub/deep", "d"), D("c"),        F("c/kept", "k"), F("keep", "k"),
+	    END,
 	};
 	ASSERT_OK(apply(&f, lower, true, &err), err);
 	const struct tar_ent upper[] = {
-		F("a/.wh.x", ""),
-		D("b"),
-		F("b/-first", "1"), /* sorts before the marker: must survive it */
-		F("b/.wh..wh..opq", ""),
-		D("b/sub"),         /* this layer's b/sub: the lower b/sub/deep is hidden */
-		F("b/sub/new", "n"),
-		F("b/zlast", "z"),
-		F(".wh.nope", ""), /* whiteout of something that does not exist */
-		F("c/new", "n"),
-		F("c/.wh.new", ""), /* same layer: does not remove c/new */
-		END,
+	    F("a/.wh.x", ""),
+	    D("b"),
+	    F("b/-first", "1"), /* sorts before the marker: must survive it */
+	    F("b/.wh..wh..opq", ""),
+	    D("b/sub"), /* this layer's b/sub: the lower b/sub/deep is hidden */
+	    F("b/sub/new", "n"),
+	    F("b/zlast", "z"),
+	    F(".wh.nope", ""), /* whiteout of something that does not exist */
+	    F("c/new", "n"),
+	    F("c/.wh.new", ""), /* same layer: does not remove c/new */
+	    END,
 	};
 	ASSERT_OK(apply(&f, upper, false, &err), err);
 	cleanup_free char *got = paths(&f);
 	ASSERT_STREQ(got, "/a\n/a/y\n/b\n/b/-first\n/b/sub\n/b/sub/new\n/b/zlast\n/c\n/c/kept\n"
-			  "/c/new\n/keep\n");
+	                  "/c/new\n/keep\n");
 }
 
 TEST(extract_type_changes)
 {
 	cleanup_fixture struct fixture f = fixture_new();
 	cleanup_err struct kiln_err *err = NULL;
-	const struct tar_ent l1[] = {D("d"), F("d/child", "c"), F("f", "file"), D("s"),
-				     F("s/in", "i"), F("orig", "a"), END};
+	const struct tar_ent l1[] = {
+	    D("d"), F("d/child", "c"), F("f", "file"), D("s"), F("s/in", "i"), F("orig", "a"), END};
 	ASSERT_OK(apply(&f, l1, false, &err), err);
 	/* dir -> file, file -> dir, dir -> symlink, and a write to a hardlink's name does not
 	 * write through to the other name */
-	const struct tar_ent l2[] = {F("d", "now a file"), D("f"), F("f/inner", "in"),
-				    L("s", "/tmp"), H("hl", "orig"), F("hl", "b"), END};
+	const struct tar_ent l2[] = {
+	    F("d", "now a file"), D("f"), F("f/inner", "in"), L("s", "/tmp"), H("hl", "orig"),
+	    F("hl", "b"),         END};
 	ASSERT_OK(apply(&f, l2, false, &err), err);
 	cleanup_free char *got = paths(&f);
 	ASSERT_STREQ(got, "/d\n/f\n/f/inner\n/hl\n/orig\n/s -> /tmp\n");
@@ -151,7 +171,7 @@ TEST(extract_hardlinks_and_parents)
 	cleanup_err struct kiln_err *err = NULL;
 	/* parents missing from the tar are created; a hardlink to an earlier entry */
 	const struct tar_ent l[] = {F("usr/bin/perl", "#!"), H("usr/bin/perl5", "usr/bin/perl"),
-				    H("./usr/bin/perl6", "/usr/bin/perl"), END};
+	                            H("./usr/bin/perl6", "/usr/bin/perl"), END};
 	ASSERT_OK(apply(&f, l, false, &err), err);
 	struct stat a, b, c;
 	cleanup_free char *pa = path_join(f.root, "usr/bin/perl");
@@ -195,8 +215,11 @@ TEST(extract_dir_mtime_and_mode_after_content)
 {
 	cleanup_fixture struct fixture f = fixture_new();
 	cleanup_err struct kiln_err *err = NULL;
-	struct tar_ent l[] = {DT("d", 1000000000), {'f', "d/f", "x", 0600, 1100000000},
-			      DT("d/e", 1200000000), {'f', "d/e/g", "y", 0, 5}, END};
+	struct tar_ent l[] = {DT("d", 1000000000),
+	                      {'f', "d/f", "x", 0600, 1100000000},
+	                      DT("d/e", 1200000000),
+	                      {'f', "d/e/g", "y", 0, 5},
+	                      END};
 	l[0].mode = 0555;
 	ASSERT_OK(apply(&f, l, false, &err), err);
 	struct stat st;
@@ -218,8 +241,8 @@ TEST(extract_root_entry_and_garbage)
 	cleanup_fixture struct fixture f = fixture_new();
 	cleanup_err struct kiln_err *err = NULL;
 	/* kaniko layers start with an entry for the root itself */
-	struct tar_ent l[] = {{'d', "/", NULL, 0750, 0}, {'d', "./", NULL, 0750, 0}, F("x", "x"),
-			      END};
+	struct tar_ent l[] = {
+	    {'d', "/", NULL, 0750, 0}, {'d', "./", NULL, 0750, 0}, F("x", "x"), END};
 	ASSERT_OK(apply(&f, l, true, &err), err);
 	struct stat st;
 	ASSERT_EQ(fstat(f.rootfd, &st), 0);
@@ -227,7 +250,7 @@ TEST(extract_root_entry_and_garbage)
 	/* not a tar at all */
 	cleanup_free char *junk = path_join(f.dir, "junk");
 	ASSERT_EQ(tree_write(junk, "this is not a layer, just some text that is long enough", 0644),
-		  0);
+	          0);
 	cleanup_close int fd = open(junk, O_RDONLY | O_CLOEXEC);
 	ASSERT_FAIL(fs_extract_layer(f.rootfd, fd, "sha256:junk", NULL, &err));
 	ASSERT_TRUE(strstr(kiln_err_msg(err), "sha256:junk") != NULL);

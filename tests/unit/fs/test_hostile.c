@@ -21,45 +21,64 @@ struct hostile {
 	const char *name;
 	struct tar_ent ents[MAX_ENTS];
 	bool fails;
-	const char *inside; /* a path that must exist inside the root afterwards */
+	const char *inside;   /* a path that must exist inside the root afterwards */
 	const char *pre_link; /* created in the root before: "evil" -> this (OUT replaced) */
 };
 
-#define F(n, c) {'f', n, c, 0, 0}
-#define D(n)    {'d', n, NULL, 0, 0}
-#define L(n, t) {'l', n, t, 0, 0}
-#define H(n, t) {'h', n, t, 0, 0}
+#define F(n, c)                 \
+	{                       \
+		'f', n, c, 0, 0 \
+	}
+#define D(n)                       \
+	{                          \
+		'd', n, NULL, 0, 0 \
+	}
+#define L(n, t)                 \
+	{                       \
+		'l', n, t, 0, 0 \
+	}
+#define H(n, t)                 \
+	{                       \
+		'h', n, t, 0, 0 \
+	}
 
 static const struct hostile cases[] = {
-	{"dotdot", {F("../kiln-hostile-x", "x")}, true, NULL, NULL},
-	{"nested_dotdot", {F("a/../../kiln-hostile-x", "x")}, true, NULL, NULL},
-	{"dotdot_dir", {D("..")}, true, NULL, NULL},
-	{"file_named_dotdot", {D("x"), F("x/..", "x")}, true, NULL, NULL},
-	{"absolute_name", {F("/etc/kiln-hostile-x", "x")}, false, "etc/kiln-hostile-x", NULL},
-	{"symlink_root_then_write", {L("l", "/"), F("l/etc/kiln-hostile-x", "x")}, false,
-	 "etc/kiln-hostile-x", NULL},
-	{"symlink_dotdot_then_write", {L("l", ".."), F("l/kiln-hostile-x", "x")}, false,
-	 "kiln-hostile-x", NULL},
-	{"symlink_deep_dotdot", {D("a"), L("a/l", "../../../../.."), F("a/l/kiln-hostile-x", "x")},
-	 false, "kiln-hostile-x", NULL},
-	{"symlink_outside_then_write", {L("l", OUT), F("l/victim", "pwned")}, true, NULL, NULL},
-	{"symlink_outside_then_mkdir", {L("l", OUT "/dir"), D("l/sub")}, true, NULL, NULL},
-	{"symlink_loop", {L("a", "b"), L("b", "a"), F("a/x", "x")}, true, NULL, NULL},
-	{"hardlink_dotdot", {H("h", "../../etc/passwd")}, true, NULL, NULL},
-	{"hardlink_absolute", {H("h", "/etc/passwd")}, true, NULL, NULL},
-	{"hardlink_through_symlink", {L("l", OUT), H("h", "l/victim")}, true, NULL, NULL},
-	{"whiteout_dot", {F(".wh..", "")}, true, NULL, NULL},
-	{"whiteout_dotdot", {F(".wh...", "")}, true, NULL, NULL},
-	{"whiteout_in_parent", {F("../.wh.outside", "")}, true, NULL, NULL},
-	{"whiteout_through_symlink", {L("l", OUT), F("l/.wh.victim", "")}, false, "l", NULL},
-	{"whiteout_through_dotdot_symlink", {L("l", ".."), F("l/.wh.outside", "")}, false, "l",
-	 NULL},
-	{"opaque_through_symlink", {L("l", OUT), F("l/.wh..wh..opq", "")}, false, "l", NULL},
-	{"opaque_through_dotdot_symlink", {L("l", "../.."), F("l/.wh..wh..opq", "")}, false, "l",
-	 NULL},
-	{"replace_symlink_to_outside", {F("evil", "pwned")}, false, "evil", OUT "/victim"},
-	{"write_under_symlink_to_outside", {F("evil/victim", "pwned")}, true, NULL, OUT},
-	{"hardlink_to_symlink_to_outside", {H("h", "evil")}, false, "h", OUT "/victim"},
+    {"dotdot", {F("../kiln-hostile-x", "x")}, true, NULL, NULL},
+    {"nested_dotdot", {F("a/../../kiln-hostile-x", "x")}, true, NULL, NULL},
+    {"dotdot_dir", {D("..")}, true, NULL, NULL},
+    {"file_named_dotdot", {D("x"), F("x/..", "x")}, true, NULL, NULL},
+    {"absolute_name", {F("/etc/kiln-hostile-x", "x")}, false, "etc/kiln-hostile-x", NULL},
+    {"symlink_root_then_write",
+     {L("l", "/"), F("l/etc/kiln-hostile-x", "x")},
+     false,
+     "etc/kiln-hostile-x",
+     NULL},
+    {"symlink_dotdot_then_write",
+     {L("l", ".."), F("l/kiln-hostile-x", "x")},
+     false,
+     "kiln-hostile-x",
+     NULL},
+    {"symlink_deep_dotdot",
+     {D("a"), L("a/l", "../../../../.."), F("a/l/kiln-hostile-x", "x")},
+     false,
+     "kiln-hostile-x",
+     NULL},
+    {"symlink_outside_then_write", {L("l", OUT), F("l/victim", "pwned")}, true, NULL, NULL},
+    {"symlink_outside_then_mkdir", {L("l", OUT "/dir"), D("l/sub")}, true, NULL, NULL},
+    {"symlink_loop", {L("a", "b"), L("b", "a"), F("a/x", "x")}, true, NULL, NULL},
+    {"hardlink_dotdot", {H("h", "../../etc/passwd")}, true, NULL, NULL},
+    {"hardlink_absolute", {H("h", "/etc/passwd")}, true, NULL, NULL},
+    {"hardlink_through_symlink", {L("l", OUT), H("h", "l/victim")}, true, NULL, NULL},
+    {"whiteout_dot", {F(".wh..", "")}, true, NULL, NULL},
+    {"whiteout_dotdot", {F(".wh...", "")}, true, NULL, NULL},
+    {"whiteout_in_parent", {F("../.wh.outside", "")}, true, NULL, NULL},
+    {"whiteout_through_symlink", {L("l", OUT), F("l/.wh.victim", "")}, false, "l", NULL},
+    {"whiteout_through_dotdot_symlink", {L("l", ".."), F("l/.wh.outside", "")}, false, "l", NULL},
+    {"opaque_through_symlink", {L("l", OUT), F("l/.wh..wh..opq", "")}, false, "l", NULL},
+    {"opaque_through_dotdot_symlink", {L("l", "../.."), F("l/.wh..wh..opq", "")}, false, "l", NULL},
+    {"replace_symlink_to_outside", {F("evil", "pwned")}, false, "evil", OUT "/victim"},
+    {"write_under_symlink_to_outside", {F("evil/victim", "pwned")}, true, NULL, OUT},
+    {"hardlink_to_symlink_to_outside", {H("h", "evil")}, false, "h", OUT "/victim"},
 };
 
 static char *subst(const char *s, const char *out)
@@ -133,7 +152,7 @@ static void run_case(const struct hostile *c, bool no_openat2)
 
 	if (r < 0)
 		test_note("%s%s: %s", c->name, no_openat2 ? " (no openat2)" : "",
-			  kiln_err_msg(err));
+		          kiln_err_msg(err));
 	if (c->fails) {
 		ASSERT_TRUE(r < 0);
 		/* the message names the layer and the entry */

@@ -41,7 +41,8 @@ static int make_tree(const char *root)
 #define P(s) (snprintf(p, sizeof(p), "%s/%s", root, s), p)
 #define Q(s) (snprintf(q, sizeof(q), "%s/%s", root, s), q)
 	if (mkdir(P("dir"), 0755) < 0 || tree_write(P("dir/file"), "hello\n", 0644) < 0 ||
-	    chown(P("dir/file"), 1000, 1001) < 0 || tree_write(P("suid"), "#!/bin/sh\n", 04755) < 0 ||
+	    chown(P("dir/file"), 1000, 1001) < 0 ||
+	    tree_write(P("suid"), "#!/bin/sh\n", 04755) < 0 ||
 	    tree_write(P("sgid"), "x", 02711) < 0 || mkdir(P("sticky"), 0755) < 0 ||
 	    chmod(P("sticky"), 01777) < 0 || tree_write(P("cap"), "ELF", 0755) < 0 ||
 	    tree_write(P("user-xattr"), "u", 0600) < 0 || symlink("dir/file", P("link")) < 0 ||
@@ -107,7 +108,7 @@ static int list_paths(const char *root, struct fs_changes *ret, struct kiln_err 
 }
 
 static int write_tree_layer(struct blobstore *bs, const char *root, enum fs_compression c,
-			    bool reproducible, struct layer_info *info, struct kiln_err **err)
+                            bool reproducible, struct layer_info *info, struct kiln_err **err)
 {
 	struct fs_changes ch = {0};
 	int r = list_paths(root, &ch, err);
@@ -258,9 +259,8 @@ TEST(layer_header_shape)
 		const char *name = archive_entry_pathname(e);
 		n++;
 		const char *un = archive_entry_uname(e), *gn = archive_entry_gname(e);
-		if (name[0] == '/' || (un && *un) || (gn && *gn) ||
-		    archive_entry_atime_is_set(e) || archive_entry_ctime_is_set(e) ||
-		    archive_entry_mtime_nsec(e) != 0) {
+		if (name[0] == '/' || (un && *un) || (gn && *gn) || archive_entry_atime_is_set(e) ||
+		    archive_entry_ctime_is_set(e) || archive_entry_mtime_nsec(e) != 0) {
 			ok = false;
 			snprintf(bad, sizeof(bad), "%s", name);
 		}
@@ -440,8 +440,8 @@ TEST(layer_speed_20k_files)
 		ASSERT_EQ(mkdir(p, 0755), 0);
 		for (int f = 0; f < 100; f++) {
 			snprintf(p, sizeof(p), "%s/d%03d/file-%03d.txt", src, d, f);
-			snprintf(body, sizeof(body), "file %d/%d: some small content, like a config\n",
-				 d, f);
+			snprintf(body, sizeof(body),
+			         "file %d/%d: some small content, like a config\n", d, f);
 			ASSERT_EQ(tree_write(p, body, 0644), 0);
 		}
 	}
@@ -458,7 +458,7 @@ TEST(layer_speed_20k_files)
 	ASSERT_OK(fs_extract_layer(dfd, lfd, info.digest, NULL, &err), err);
 	double t2 = now_s();
 	test_note("20,200 entries: list+write gzip layer %.3f s (%llu bytes), extract %.3f s",
-		  t1 - t0, (unsigned long long)info.size, t2 - t1);
+	          t1 - t0, (unsigned long long)info.size, t2 - t1);
 	snprintf(p, sizeof(p), "%s/d199", dst);
 	ASSERT_EQ(tree_count(p), 100);
 }

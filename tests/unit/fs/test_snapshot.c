@@ -103,41 +103,41 @@ TEST(snapshot_change_kinds)
 
 	struct stat old;
 	ASSERT_EQ(stat(p(&s, "m"), &old), 0);
-	ASSERT_EQ(tree_write(p(&s, "new"), "new", 0644), 0);          /* create */
-	ASSERT_EQ(tree_write(p(&s, "a/f1"), "one more", 0644), 0);    /* content */
-	ASSERT_EQ(chmod(p(&s, "ch"), 0600), 0);                       /* chmod only */
-	ASSERT_EQ(tree_write(p(&s, "m"), "SAME SIZE", 0644), 0);      /* touch -r */
+	ASSERT_EQ(tree_write(p(&s, "new"), "new", 0644), 0);       /* create */
+	ASSERT_EQ(tree_write(p(&s, "a/f1"), "one more", 0644), 0); /* content */
+	ASSERT_EQ(chmod(p(&s, "ch"), 0600), 0);                    /* chmod only */
+	ASSERT_EQ(tree_write(p(&s, "m"), "SAME SIZE", 0644), 0);   /* touch -r */
 	struct timespec ts[2] = {old.st_atim, old.st_mtim};
 	ASSERT_EQ(utimensat(AT_FDCWD, p(&s, "m"), ts, 0), 0);
-	ASSERT_EQ(rename(p(&s, "r"), p(&s, "r2")), 0);                /* rename */
-	ASSERT_EQ(unlink(p(&s, "a/f2")), 0);                          /* delete file */
-	tree_rm(p(&s, "b"));                                          /* delete tree */
-	tree_rm(p(&s, "c"));                                          /* file -> dir */
+	ASSERT_EQ(rename(p(&s, "r"), p(&s, "r2")), 0); /* rename */
+	ASSERT_EQ(unlink(p(&s, "a/f2")), 0);           /* delete file */
+	tree_rm(p(&s, "b"));                           /* delete tree */
+	tree_rm(p(&s, "c"));                           /* file -> dir */
 	ASSERT_EQ(mkdir(p(&s, "c"), 0755), 0);
 	ASSERT_EQ(tree_write(p(&s, "c/z"), "z", 0644), 0);
-	tree_rm(p(&s, "d"));                                          /* dir -> file */
+	tree_rm(p(&s, "d")); /* dir -> file */
 	ASSERT_EQ(tree_write(p(&s, "d"), "now a file", 0644), 0);
-	tree_rm(p(&s, "e"));                                          /* dir -> symlink */
+	tree_rm(p(&s, "e")); /* dir -> symlink */
 	ASSERT_EQ(symlink("keep", p(&s, "e")), 0);
-	ASSERT_EQ(unlink(p(&s, "sl")), 0);                            /* symlink retarget */
+	ASSERT_EQ(unlink(p(&s, "sl")), 0); /* symlink retarget */
 	ASSERT_EQ(symlink("new", p(&s, "sl")), 0);
 
 	cleanup_free char *got = diff(ix, &s, "full", &err);
 	ASSERT_TRUE(got != NULL);
 	ASSERT_STREQ(got, "M /a\n"
-			  "M /a/f1\n"
-			  "D /a/f2\n"
-			  "D /b\n"
-			  "M /c\n"
-			  "A /c/z\n"
-			  "M /ch\n"
-			  "M /d\n"
-			  "M /e\n"
-			  "M /m\n"
-			  "A /new\n"
-			  "D /r\n"
-			  "A /r2\n"
-			  "M /sl\n");
+	                  "M /a/f1\n"
+	                  "D /a/f2\n"
+	                  "D /b\n"
+	                  "M /c\n"
+	                  "A /c/z\n"
+	                  "M /ch\n"
+	                  "M /d\n"
+	                  "M /e\n"
+	                  "M /m\n"
+	                  "A /new\n"
+	                  "D /r\n"
+	                  "A /r2\n"
+	                  "M /sl\n");
 	/* the index now holds the new state */
 	cleanup_free char *again = diff(ix, &s, "full", &err);
 	ASSERT_STREQ(again, "");
@@ -235,6 +235,6 @@ TEST(snapshot_speed_usr)
 	ASSERT_OK(fs_index_diff(ix, fd, "full", &c, &err), err);
 	double t2 = now_s();
 	test_note("/usr: %zu paths, index %.3f s, diff %.3f s, %zu changes", fs_index_size(ix),
-		  t1 - t0, t2 - t1, c.n);
+	          t1 - t0, t2 - t1, c.n);
 	fs_changes_release(&c);
 }

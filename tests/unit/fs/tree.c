@@ -147,8 +147,8 @@ static void describe_dir(struct desc *d, const char *root, const char *rel)
 						first = d->g[k].first;
 				if (!first) {
 					XGROW(d->g, d->ng + 1, d->cap);
-					d->g[d->ng++] = (struct inogroup){st.st_dev, st.st_ino,
-									  xstrdup(r)};
+					d->g[d->ng++] =
+					    (struct inogroup){st.st_dev, st.st_ino, xstrdup(r)};
 					first = r;
 				}
 				kiln_buf_addf(&d->out, " link=%s", first);
