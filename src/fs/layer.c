@@ -1,0 +1,528 @@
+/* layer.c — layer blobs: libarchive writes PAX tar into our callback, which hashes it
+ * (diff_id), compresses it (zlib or libzstd) and streams it into a blob writer (digest). */
+#include "layer.h"
+#include "chase.h"
+
+#include "util/buf.h"
+#include "util/limits.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#define OUT_CAP  (256 * 1024)
+#define COPY_CAP (128 * 1024)
+
+struct ino_slot {
+	uint64_t dev, ino;
+	char *name; /* NULL: empty slot */
+};
+
+struct layer_writer {
+	struct blob_writer *bw;
+	enum fs_compression comp;
+	z_stream z;
+	bool z_init;
+	ZSTD_CCtx *zs;
+	struct sha256 diff;
+	struct archive *a;
+	struct archive_entry *e;
+	unsigned char *out;
+	size_t out_len;
+	char *copybuf;
+	bool reproducible;
+	int64_t sde;
+	bool discard; /* being freed without finish: the callback drops everything */
+	bool finished;
+	struct kiln_err *cb_err; /* failure inside the archive callback */
+	struct ino_slot *inos;
+	size_t inos_n, inos_cap;
+	char *cached_parent;
+	int cached_rootfd, cached_fd;
+};
+
+static int flush_out(struct layer_writer *lw)
+{
+	if (!lw->out_len)
+		return 0;
+	int r = blob_writer_write(lw->bw, lw->out, lw->out_len, &lw->cb_err);
+	lw->out_len = 0;
+	return r;
+}
+
+/* feeds uncompressed bytes to the compressor; finish ends the stream */
+static int compress_bytes(struct layer_writer *lw, const void *buf, size_t len, bool finish)
+{
+	if (lw->comp == FS_GZIP) {
+		lw->z.next_in = (Bytef *)(uintptr_t)buf;
+		lw->z.avail_in = (uInt)len;
+		for (;;) {
+			lw->z.next_out = lw->out + lw->out_len;
+			lw->z.avail_out = (uInt)(OUT_CAP - lw->out_len);
+			int zr = deflate(&lw->z, finish ? Z_FINISH : Z_NO_FLUSH);
+			if (zr == Z_STREAM_ERROR)
+				return kiln_err_set(&lw->cb_err, "gzip: %s",
+				                    lw->z.msg ? lw->z.msg : "stream error");
+			lw->out_len = OUT_CAP - lw->z.avail_out;
+			if (lw->out_len == OUT_CAP && flush_out(lw) < 0)
+				return -1;
+			if (finish ? zr == Z_STREAM_END
+			           : lw->z.avail_in == 0 && lw->z.avail_out != 0)
+				return 0;
+		}
+	}
+	ZSTD_inBuffer in = {.src = buf, .size = len, .pos = 0};
+	for (;;) {
+		ZSTD_outBuffer o = {.dst = lw->out, .size = OUT_CAP, .pos = lw->out_len};
+		size_t zr =
+		    ZSTD_compressStream2(lw->zs, &o, &in, finish ? ZSTD_e_end : ZSTD_e_continue);
+		if (ZSTD_isError(zr))
+			return kiln_err_set(&lw->cb_err, "zstd: %s", ZSTD_getErrorName(zr));
+		lw->out_len = o.pos;
+		if (lw->out_len == OUT_CAP && flush_out(lw) < 0)
+			return -1;
+		if (finish ? zr == 0 : in.pos == in.size)
+			return 0;
+	}
+}
+
+static la_ssize_t tar_write_cb(struct archive *a _unused_, void *ud, const void *buf, size_t len)
+{
+	struct layer_writer *lw = ud;
+	if (lw->discard)
+		return (la_ssize_t)len;
+	sha256_update(&lw->diff, buf, len);
+	if (compress_bytes(lw, buf, len, false) < 0)
+		return -1;
+	return (la_ssize_t)len;
+}
+
+int layer_writer_new(struct blobstore *bs, enum fs_compression c, int level,
+                     struct layer_writer **ret, struct kiln_err **err)
+{
+	_cleanup_(layer_writer_freep) struct layer_writer *lw = xcalloc(1, sizeof(*lw));
+	lw->comp = c;
+	lw->cached_fd = -1;
+	lw->out = xmalloc(OUT_CAP);
+	lw->copybuf = xmalloc(COPY_CAP);
+	sha256_init(&lw->diff);
+	lw->discard = true; /* until the writer is complete */
+	if (c == FS_GZIP) {
+		if (level <= 0)
+			level = 1;
+		if (level > 9)
+			return kiln_err_set(err, "invalid gzip compression level %d", level);
+		/* 15 + 16: a gzip wrapper around the deflate stream */
+		if (deflateInit2(&lw->z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+			return kiln_err_set(err, "gzip: cannot initialise the compressor");
+		lw->z_init = true;
+	} else {
+		if (level <= 0)
+			level = 3;
+		if (level > ZSTD_maxCLevel())
+			return kiln_err_set(err, "invalid zstd compression level %d", level);
+		lw->zs = ZSTD_createCCtx();
+		if (!lw->zs)
+			xalloc_die();
+		size_t zr = ZSTD_CCtx_setParameter(lw->zs, ZSTD_c_compressionLevel, level);
+		if (ZSTD_isError(zr))
+			return kiln_err_set(err, "zstd: %s", ZSTD_getErrorName(zr));
+	}
+	int r = blob_writer_new(bs, &lw->bw, err);
+	if (r < 0)
+		return kiln_err_wrap(err, "create layer blob");
+	lw->a = archive_write_new();
+	lw->e = archive_entry_new();
+	if (!lw->a || !lw->e)
+		xalloc_die();
+	if (archive_write_set_format_pax_restricted(lw->a) != ARCHIVE_OK ||
+	    /* xattrs as SCHILY.xattr.* only (what Docker and containerd read), not doubled */
+	    archive_write_set_format_option(lw->a, "pax", "xattrheader", "SCHILY") < ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(lw->a, 64 * 1024) != ARCHIVE_OK ||
+	    /* no padding after the end-of-archive blocks */
+	    archive_write_set_bytes_in_last_block(lw->a, 1) != ARCHIVE_OK ||
+	    archive_write_open2(lw->a, lw, NULL, tar_write_cb, NULL, NULL) != ARCHIVE_OK)
+		return kiln_err_set(err, "create layer tar: %s", archive_error_string(lw->a));
+	lw->discard = false;
+	*ret = TAKE_PTR(lw);
+	return 0;
+}
+
+void layer_writer_set_times(struct layer_writer *lw, bool reproducible, int64_t source_date_epoch)
+{
+	lw->reproducible = reproducible;
+	lw->sde = source_date_epoch > 0 ? source_date_epoch : 0;
+}
+
+/* checks that path is absolute and canonical; returns the name without the leading '/' */
+static int check_path(const char *path, const char **ret_rel, struct kiln_err **err)
+{
+	if (path[0] != '/')
+		return kiln_err_set(err, "layer path '%s' is not absolute", path);
+	if (strlen(path) > LIMIT_PATH)
+		return kiln_err_set(err, "layer path '%s' is too long", path);
+	const char *p = path + 1;
+	while (*p) {
+		size_t len = strcspn(p, "/");
+		if (len == 0 || (len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.'))
+			return kiln_err_set(err, "layer path '%s' is not canonical", path);
+		p += len;
+		if (*p == '/' && !p[1])
+			return kiln_err_set(err, "layer path '%s' is not canonical", path);
+		if (*p)
+			p++;
+	}
+	*ret_rel = path + 1;
+	return 0;
+}
+
+static int tar_fail(struct layer_writer *lw, const char *name, struct kiln_err **err)
+{
+	if (lw->cb_err) {
+		int r =
+		    kiln_err_set(err, "write layer entry '%s': %s", name, kiln_err_msg(lw->cb_err));
+		lw->cb_err = kiln_err_free(lw->cb_err);
+		return r;
+	}
+	return kiln_err_set(err, "write layer entry '%s': %s", name, archive_error_string(lw->a));
+}
+
+static int64_t entry_mtime(struct layer_writer *lw, const struct stat *st)
+{
+	if (lw->reproducible)
+		return lw->sde;
+	return st->st_mtim.tv_sec;
+}
+
+/* fills lw->e's common fields from st; rel is the name without '/', a '/' is added to dirs */
+static void entry_fill(struct layer_writer *lw, const char *rel, const struct stat *st)
+{
+	struct archive_entry *e = lw->e;
+	archive_entry_clear(e);
+	if (S_ISDIR(st->st_mode)) {
+		cleanup_free char *d = xasprintf("%s/", rel);
+		archive_entry_copy_pathname(e, d);
+	} else {
+		archive_entry_copy_pathname(e, rel);
+	}
+	archive_entry_set_filetype(e, st->st_mode & S_IFMT);
+	archive_entry_set_perm(e, st->st_mode & 07777);
+	archive_entry_set_uid(e, st->st_uid);
+	archive_entry_set_gid(e, st->st_gid);
+	archive_entry_set_mtime(e, entry_mtime(lw, st), 0);
+	archive_entry_set_size(e, S_ISREG(st->st_mode) ? st->st_size : 0);
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
+		archive_entry_set_rdevmajor(e, major(st->st_rdev));
+		archive_entry_set_rdevminor(e, minor(st->st_rdev));
+	}
+}
+
+/* xattrs of the file: through fd when >= 0, else through /proc/self/fd/<dfd>/<name> */
+static int entry_xattrs(struct layer_writer *lw, int fd, int dfd, const char *name,
+                        const char *path, struct kiln_err **err)
+{
+	char proc[64 + LIMIT_PATH];
+	if (fd < 0)
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dfd, name);
+	char list[4096];
+	ssize_t n =
+	    fd >= 0 ? flistxattr(fd, list, sizeof(list)) : llistxattr(proc, list, sizeof(list));
+	if (n < 0) {
+		if (errno == ENOTSUP || errno == EOPNOTSUPP || errno == ENOENT)
+			return 0;
+		return kiln_err_errno(err, "list xattrs of '%s'", path);
+	}
+	for (ssize_t off = 0; off < n; off += (ssize_t)strlen(list + off) + 1) {
+		const char *key = list + off;
+		/* labels of the build host, not of the image */
+		if (streq(key, "security.selinux"))
+			continue;
+		char val[65536];
+		ssize_t vn = fd >= 0 ? fgetxattr(fd, key, val, sizeof(val))
+		                     : lgetxattr(proc, key, val, sizeof(val));
+		if (vn < 0) {
+			if (errno == ENODATA)
+				continue;
+			return kiln_err_errno(err, "read xattr '%s' of '%s'", key, path);
+		}
+		archive_entry_xattr_add_entry(lw->e, key, val, (size_t)vn);
+	}
+	return 0;
+}
+
+static int write_header(struct layer_writer *lw, const char *path, struct kiln_err **err)
+{
+	/* ARCHIVE_WARN: a name that is not valid in the locale's charset is written as raw bytes
+	 * (hdrcharset=BINARY for that entry), which is what a Linux name is */
+	if (archive_write_header(lw->a, lw->e) < ARCHIVE_WARN)
+		return tar_fail(lw, path, err);
+	return 0;
+}
+
+static int write_content(struct layer_writer *lw, int fd, uint64_t size, const char *path,
+                         struct kiln_err **err)
+{
+	uint64_t left = size;
+	while (left) {
+		ssize_t n = read(fd, lw->copybuf, MIN(left, (uint64_t)COPY_CAP));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return kiln_err_errno(err, "read '%s'", path);
+		}
+		if (n == 0)
+			break; /* shrunk while read: libarchive pads the entry with zeros */
+		if (archive_write_data(lw->a, lw->copybuf, (size_t)n) < 0)
+			return tar_fail(lw, path, err);
+		left -= (uint64_t)n;
+	}
+	if (archive_write_finish_entry(lw->a) < ARCHIVE_OK)
+		return tar_fail(lw, path, err);
+	return 0;
+}
+
+static uint64_t ino_hash(uint64_t dev, uint64_t ino)
+{
+	return (ino * 0x9e3779b97f4a7c15ull) ^ (dev * 0xc2b2ae3d27d4eb4full);
+}
+
+static struct ino_slot *ino_find(struct layer_writer *lw, uint64_t dev, uint64_t ino)
+{
+	if (!lw->inos_cap)
+		return NULL;
+	for (size_t i = ino_hash(dev, ino) & (lw->inos_cap - 1);;
+	     i = (i + 1) & (lw->inos_cap - 1)) {
+		struct ino_slot *s = &lw->inos[i];
+		if (!s->name || (s->dev == dev && s->ino == ino))
+			return s;
+	}
+}
+
+static void ino_add(struct layer_writer *lw, uint64_t dev, uint64_t ino, const char *rel)
+{
+	if ((lw->inos_n + 1) * 2 > lw->inos_cap) {
+		size_t old_cap = lw->inos_cap;
+		struct ino_slot *old = lw->inos;
+		lw->inos_cap = old_cap ? old_cap * 2 : 64;
+		lw->inos = xcalloc(lw->inos_cap, sizeof(*lw->inos));
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i].name)
+				*ino_find(lw, old[i].dev, old[i].ino) = old[i];
+		free(old);
+	}
+	struct ino_slot *s = ino_find(lw, dev, ino);
+	*s = (struct ino_slot){.dev = dev, .ino = ino, .name = xstrdup(rel)};
+	lw->inos_n++;
+}
+
+/* borrowed fd of the parent directory of rel inside rootfd (cached: callers add sorted) */
+static int parent_fd(struct layer_writer *lw, int rootfd, const char *parent, const char *path,
+                     struct kiln_err **err)
+{
+	if (lw->cached_fd >= 0 && lw->cached_rootfd == rootfd && streq(lw->cached_parent, parent))
+		return lw->cached_fd;
+	if (lw->cached_fd >= 0)
+		close(lw->cached_fd);
+	free(lw->cached_parent);
+	lw->cached_parent = NULL;
+	lw->cached_fd = chase_open(rootfd, parent, O_PATH | O_DIRECTORY, 0);
+	if (lw->cached_fd < 0) {
+		int e = -lw->cached_fd;
+		lw->cached_fd = -1;
+		return kiln_err_errnum(err, e, "open parent directory of '%s'", path);
+	}
+	lw->cached_parent = xstrdup(parent);
+	lw->cached_rootfd = rootfd;
+	return lw->cached_fd;
+}
+
+int layer_writer_add_path(struct layer_writer *lw, int rootfd, const char *path,
+                          struct kiln_err **err)
+{
+	const char *rel;
+	int r = check_path(path, &rel, err);
+	if (r < 0)
+		return r;
+	if (!*rel)
+		return 0;
+	const char *slash = strrchr(rel, '/');
+	const char *base = slash ? slash + 1 : rel;
+	cleanup_free char *parent = xstrndup(rel, slash ? (size_t)(slash - rel) : 0);
+	int dfd = parent_fd(lw, rootfd, parent, path, err);
+	if (dfd < 0)
+		return dfd;
+	struct stat st;
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return kiln_err_errno(err, "stat '%s'", path);
+	if (S_ISSOCK(st.st_mode)) {
+		log_info("Ignoring socket %s, not adding to tar", base);
+		return 0;
+	}
+	if (S_ISREG(st.st_mode)) {
+		cleanup_close int fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return kiln_err_errno(err, "open '%s'", path);
+		if (fstat(fd, &st) < 0)
+			return kiln_err_errno(err, "stat '%s'", path);
+		entry_fill(lw, rel, &st);
+		if (st.st_nlink > 1) {
+			struct ino_slot *s = ino_find(lw, st.st_dev, st.st_ino);
+			if (s && s->name) {
+				archive_entry_set_size(lw->e, 0);
+				archive_entry_copy_hardlink(lw->e, s->name);
+				r = write_header(lw, path, err);
+				if (r < 0)
+					return r;
+				if (archive_write_finish_entry(lw->a) < ARCHIVE_OK)
+					return tar_fail(lw, path, err);
+				return 0;
+			}
+			ino_add(lw, st.st_dev, st.st_ino, rel);
+		}
+		r = entry_xattrs(lw, fd, dfd, base, path, err);
+		if (r < 0)
+			return r;
+		r = write_header(lw, path, err);
+		if (r < 0)
+			return r;
+		return write_content(lw, fd, (uint64_t)st.st_size, path, err);
+	}
+	entry_fill(lw, rel, &st);
+	if (S_ISLNK(st.st_mode)) {
+		char target[LIMIT_PATH + 1];
+		ssize_t n = readlinkat(dfd, base, target, sizeof(target));
+		if (n < 0)
+			return kiln_err_errno(err, "read link '%s'", path);
+		if ((size_t)n >= sizeof(target))
+			return kiln_err_set(err, "link target of '%s' is too long", path);
+		target[n] = '\0';
+		archive_entry_copy_symlink(lw->e, target);
+	}
+	r = entry_xattrs(lw, -1, dfd, base, path, err);
+	if (r < 0)
+		return r;
+	r = write_header(lw, path, err);
+	if (r < 0)
+		return r;
+	if (archive_write_finish_entry(lw->a) < ARCHIVE_OK)
+		return tar_fail(lw, path, err);
+	return 0;
+}
+
+int layer_writer_add_whiteout(struct layer_writer *lw, const char *path, struct kiln_err **err)
+{
+	const char *rel;
+	int r = check_path(path, &rel, err);
+	if (r < 0)
+		return r;
+	if (!*rel)
+		return kiln_err_set(err, "cannot write a whiteout for the root");
+	const char *slash = strrchr(rel, '/');
+	cleanup_free char *name = slash
+	                              ? xasprintf("%.*s/.wh.%s", (int)(slash - rel), rel, slash + 1)
+	                              : xasprintf(".wh.%s", rel);
+	struct archive_entry *e = lw->e;
+	archive_entry_clear(e);
+	archive_entry_copy_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0);
+	archive_entry_set_uid(e, 0);
+	archive_entry_set_gid(e, 0);
+	archive_entry_set_mtime(e, 0, 0);
+	archive_entry_set_size(e, 0);
+	r = write_header(lw, path, err);
+	if (r < 0)
+		return r;
+	if (archive_write_finish_entry(lw->a) < ARCHIVE_OK)
+		return tar_fail(lw, path, err);
+	return 0;
+}
+
+int layer_writer_add_entry(struct layer_writer *lw, const char *path, const struct stat *st,
+                           const char *link_target, int fd, struct kiln_err **err)
+{
+	const char *rel;
+	int r = check_path(path, &rel, err);
+	if (r < 0)
+		return r;
+	if (!*rel || S_ISSOCK(st->st_mode))
+		return 0;
+	entry_fill(lw, rel, st);
+	if (S_ISLNK(st->st_mode)) {
+		if (!link_target)
+			return kiln_err_set(err, "symlink '%s' without a target", path);
+		archive_entry_copy_symlink(lw->e, link_target);
+	} else if (S_ISREG(st->st_mode) && link_target) {
+		const char *trel;
+		r = check_path(link_target, &trel, err);
+		if (r < 0)
+			return r;
+		archive_entry_set_size(lw->e, 0);
+		archive_entry_copy_hardlink(lw->e, trel);
+	}
+	r = write_header(lw, path, err);
+	if (r < 0)
+		return r;
+	if (S_ISREG(st->st_mode) && !link_target)
+		return write_content(lw, fd, (uint64_t)st->st_size, path, err);
+	if (archive_write_finish_entry(lw->a) < ARCHIVE_OK)
+		return tar_fail(lw, path, err);
+	return 0;
+}
+
+int layer_writer_finish(struct layer_writer *lw, struct layer_info *ret, struct kiln_err **err)
+{
+	if (lw->finished)
+		return kiln_err_set(err, "layer already finished");
+	lw->finished = true;
+	if (archive_write_close(lw->a) != ARCHIVE_OK)
+		return tar_fail(lw, "end of archive", err);
+	if (compress_bytes(lw, NULL, 0, true) < 0 || flush_out(lw) < 0) {
+		int r = kiln_err_set(err, "write layer: %s", kiln_err_msg(lw->cb_err));
+		lw->cb_err = kiln_err_free(lw->cb_err);
+		return r;
+	}
+	struct layer_info info = {0};
+	sha256_final_digest(&lw->diff, info.diff_id);
+	int r = blob_writer_commit(lw->bw, NULL, info.digest, &info.size, err);
+	if (r < 0)
+		return kiln_err_wrap(err, "store layer");
+	*ret = info;
+	return 0;
+}
+
+struct layer_writer *layer_writer_free(struct layer_writer *lw)
+{
+	if (!lw)
+		return NULL;
+	lw->discard = true;
+	if (lw->a)
+		archive_write_free(lw->a);
+	if (lw->e)
+		archive_entry_free(lw->e);
+	if (lw->z_init)
+		deflateEnd(&lw->z);
+	ZSTD_freeCCtx(lw->zs);
+	blob_writer_free(lw->bw);
+	sha256_release(&lw->diff);
+	for (size_t i = 0; i < lw->inos_cap; i++)
+		free(lw->inos[i].name);
+	free(lw->inos);
+	if (lw->cached_fd >= 0)
+		close(lw->cached_fd);
+	free(lw->cached_parent);
+	kiln_err_free(lw->cb_err);
+	free(lw->out);
+	free(lw->copybuf);
+	free(lw);
+	return NULL;
+}

@@ -1,0 +1,65 @@
+/* layer.h — writes a layer blob in one streaming pass: tar entries → compressor → two SHA-256
+ * (uncompressed → diff_id, compressed → digest) → blob store. Memory does not grow with the
+ * layer's size (only with the number of hard-linked inodes). */
+#pragma once
+
+#include "util/blobstore.h"
+#include "util/err.h"
+#include "util/sha256.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+enum fs_compression {
+	FS_GZIP,
+	FS_ZSTD,
+};
+
+struct layer_info {
+	char digest[DIGEST_STRING_LEN + 1];  /* of the compressed blob */
+	char diff_id[DIGEST_STRING_LEN + 1]; /* of the uncompressed tar */
+	uint64_t size;                       /* compressed */
+};
+
+struct layer_writer;
+
+/* level <= 0: the default — gzip 1 (kaniko's: go-containerregistry writes gzip.BestSpeed),
+ * zstd 3 */
+int layer_writer_new(struct blobstore *bs, enum fs_compression c, int level,
+                     struct layer_writer **ret, struct kiln_err **err);
+
+/* with reproducible, every mtime is written as 0 (or source_date_epoch when > 0) */
+void layer_writer_set_times(struct layer_writer *lw, bool reproducible, int64_t source_date_epoch);
+
+/* Entries are written in the order the caller adds them: callers add parents before children
+ * and sorted paths (byte order) for reproducible layers. Headers are deterministic: PAX
+ * (restricted: extended headers only where ustar cannot hold a value), whole-second mtimes, no
+ * atime/ctime, numeric uid/gid only (no uname/gname), names never start with '/', directories
+ * end with '/'. The root itself ("/") is never written. */
+
+/* Adds the path (absolute in the root, e.g. "/etc/passwd") as it is on disk under rootfd
+ * (parent directories resolved inside the root): type, mode, uid, gid, mtime, size, content,
+ * link target, xattrs (all but security.selinux, as SCHILY.xattr.*), device numbers. A regular
+ * file with nlink > 1 whose (dev, ino) was already written in this layer becomes a hardlink
+ * entry whose target is relative to the root. Sockets are skipped. */
+int layer_writer_add_path(struct layer_writer *lw, int rootfd, const char *path,
+                          struct kiln_err **err);
+
+/* adds a whiteout entry for path (".wh.<base>" in its parent), mode 0, uid/gid 0, mtime 0 */
+int layer_writer_add_whiteout(struct layer_writer *lw, const char *path, struct kiln_err **err);
+
+/* Adds an entry with explicit metadata and content from an fd (COPY streams context files
+ * straight into the layer): st supplies type, mode, uid, gid, size, mtime and st_rdev; for
+ * symlinks link_target is the target; for a regular file a non-NULL link_target (absolute in
+ * the root) makes a hardlink entry; otherwise fd is read for st_size bytes. */
+int layer_writer_add_entry(struct layer_writer *lw, const char *path, const struct stat *st,
+                           const char *link_target, int fd, struct kiln_err **err);
+
+/* finishes the tar, flushes the compressor, commits the blob; fills info */
+int layer_writer_finish(struct layer_writer *lw, struct layer_info *ret, struct kiln_err **err);
+
+/* without finish: discards */
+struct layer_writer *layer_writer_free(struct layer_writer *lw);
+
+DEFINE_FREEP(struct layer_writer, layer_writer_free)

@@ -1,0 +1,355 @@
+/* snapshot.c — stat index of a root: a dirfd-relative walk into a sorted array, and a
+ * merge-join of two walks into a minimal change list. */
+#include "snapshot.h"
+
+#include "util/buf.h"
+#include "util/limits.h"
+#include "util/xalloc.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+struct ix_ent {
+	size_t path; /* offset into the pool: "/etc/passwd" */
+	uint64_t size;
+	uint64_t ino;
+	int64_t mtime; /* ns */
+	int64_t ctime; /* ns */
+	uint32_t mode;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t nlink;
+	bool has_xattrs;
+};
+
+/* Entries are kept in walk order: depth first, siblings by byte order. That is the order of
+ * path_cmp() below ('/' sorts before every other byte), which the diff merge-joins on. */
+struct ix_state {
+	struct ix_ent *v;
+	size_t n, cap;
+	struct kiln_buf pool;
+};
+
+struct fs_index {
+	struct ix_state st;
+	bool (*ignored)(const char *path, void *ud);
+	void *ud;
+};
+
+struct walker {
+	struct ix_state *st;
+	bool (*ignored)(const char *path, void *ud);
+	void *ud;
+	struct kiln_buf path;
+};
+
+static int64_t ts_ns(struct timespec t)
+{
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* byte order, except that '/' sorts before every other byte (so a directory's subtree follows
+ * it directly) */
+static int path_cmp(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		unsigned char ca = (unsigned char)*a, cb = (unsigned char)*b;
+		if (ca == cb) {
+			if (!ca)
+				return 0;
+			continue;
+		}
+		if (!ca)
+			return -1;
+		if (!cb)
+			return 1;
+		if (ca == '/')
+			return -1;
+		if (cb == '/')
+			return 1;
+		return ca < cb ? -1 : 1;
+	}
+}
+
+static bool has_xattrs_at(int dfd, const char *name)
+{
+	char proc[64 + LIMIT_PATH];
+	int n = snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dfd, name);
+	if (n < 0 || (size_t)n >= sizeof(proc))
+		return false;
+	return llistxattr(proc, NULL, 0) > 0;
+}
+
+static int walk_dir(struct walker *w, int dfd, struct kiln_err **err);
+
+static int walk_entry(struct walker *w, int dfd, const char *name, struct kiln_err **err)
+{
+	if (w->ignored && w->ignored(w->path.ptr, w->ud))
+		return 0;
+	struct stat s;
+	if (fstatat(dfd, name, &s, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT) /* gone since readdir: not there */
+			return 0;
+		return kiln_err_errno(err, "stat '%s'", w->path.ptr);
+	}
+	struct ix_state *st = w->st;
+	XGROW(st->v, st->n + 1, st->cap);
+	st->v[st->n++] = (struct ix_ent){
+	    .path = st->pool.len,
+	    .size = (uint64_t)s.st_size,
+	    .ino = (uint64_t)s.st_ino,
+	    .mtime = ts_ns(s.st_mtim),
+	    .ctime = ts_ns(s.st_ctim),
+	    .mode = s.st_mode,
+	    .uid = s.st_uid,
+	    .gid = s.st_gid,
+	    .nlink = (uint32_t)s.st_nlink,
+	    .has_xattrs = has_xattrs_at(dfd, name),
+	};
+	kiln_buf_add(&st->pool, w->path.ptr, w->path.len + 1);
+	if (!S_ISDIR(s.st_mode))
+		return 0;
+	int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sub < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return kiln_err_errno(err, "open '%s'", w->path.ptr);
+	}
+	return walk_dir(w, sub, err);
+}
+
+static int walk_child(struct walker *w, int dfd, const char *name, struct kiln_err **err)
+{
+	size_t mark = w->path.len;
+	kiln_buf_addch(&w->path, '/');
+	kiln_buf_adds(&w->path, name);
+	int r = walk_entry(w, dfd, name, err);
+	kiln_buf_truncate(&w->path, mark);
+	return r;
+}
+
+/* takes ownership of dfd */
+static int walk_dir(struct walker *w, int dfd, struct kiln_err **err)
+{
+	cleanup_close int fd = dfd;
+	int rd = dup(fd);
+	if (rd < 0)
+		return kiln_err_errno(err, "dup");
+	DIR *d = fdopendir(rd);
+	if (!d) {
+		close(rd);
+		return kiln_err_errno(err, "open directory '%s'", w->path.len ? w->path.ptr : "/");
+	}
+	/* names into one buffer, then sorted pointers: one allocation per directory */
+	cleanup_buf struct kiln_buf names = KILN_BUF_INIT;
+	size_t count = 0;
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		kiln_buf_add(&names, de->d_name, strlen(de->d_name) + 1);
+		count++;
+	}
+	int e = errno;
+	closedir(d);
+	if (e)
+		return kiln_err_errnum(err, e, "read directory '%s'",
+		                       w->path.len ? w->path.ptr : "/");
+	if (!count)
+		return 0;
+	cleanup_free char **v = xreallocarray(NULL, count, sizeof(char *));
+	char *p = names.ptr;
+	for (size_t i = 0; i < count; i++) {
+		v[i] = p;
+		p += strlen(p) + 1;
+	}
+	qsort(v, count, sizeof(char *), name_cmp);
+	for (size_t i = 0; i < count; i++) {
+		int r = walk_child(w, fd, v[i], err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void ix_state_release(struct ix_state *st)
+{
+	free(st->v);
+	kiln_buf_release(&st->pool);
+	*st = (struct ix_state){.pool = KILN_BUF_INIT};
+}
+
+static int walk_root(int rootfd, bool (*ignored)(const char *path, void *ud), void *ud,
+                     struct ix_state *ret, struct kiln_err **err)
+{
+	struct ix_state st = {.pool = KILN_BUF_INIT};
+	struct walker w = {.st = &st, .ignored = ignored, .ud = ud, .path = KILN_BUF_INIT};
+	int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = fd < 0 ? kiln_err_errno(err, "open root directory") : walk_dir(&w, fd, err);
+	kiln_buf_release(&w.path);
+	if (r < 0) {
+		ix_state_release(&st);
+		return r;
+	}
+	*ret = st;
+	return 0;
+}
+
+int fs_index_build(int rootfd, bool (*ignored)(const char *path, void *ud), void *ud,
+                   struct fs_index **ret, struct kiln_err **err)
+{
+	struct ix_state st;
+	int r = walk_root(rootfd, ignored, ud, &st, err);
+	if (r < 0)
+		return kiln_err_wrap(err, "index root filesystem");
+	struct fs_index *ix = xcalloc(1, sizeof(*ix));
+	ix->st = st;
+	ix->ignored = ignored;
+	ix->ud = ud;
+	*ret = ix;
+	return 0;
+}
+
+struct fs_index *fs_index_free(struct fs_index *ix)
+{
+	if (ix) {
+		ix_state_release(&ix->st);
+		free(ix);
+	}
+	return NULL;
+}
+
+size_t fs_index_size(const struct fs_index *ix)
+{
+	return ix->st.n;
+}
+
+enum diff_mode {
+	DIFF_FULL,
+	DIFF_REDO,
+	DIFF_TIME,
+};
+
+static bool ent_changed(const struct ix_ent *o, const struct ix_ent *n, enum diff_mode m)
+{
+	if (m == DIFF_TIME)
+		return o->mtime != n->mtime;
+	if (o->mode != n->mode || o->uid != n->uid || o->gid != n->gid || o->mtime != n->mtime)
+		return true;
+	if (S_ISDIR(n->mode))
+		return m == DIFF_FULL && o->ino != n->ino;
+	if (o->size != n->size)
+		return true;
+	if (m == DIFF_REDO)
+		return false;
+	if (o->ino != n->ino || o->has_xattrs != n->has_xattrs)
+		return true;
+	if (o->ctime != n->ctime)
+		/* a hard link made or removed moves ctime and nlink only */
+		return !(S_ISREG(n->mode) && o->nlink != n->nlink);
+	return false;
+}
+
+struct change_list {
+	struct fs_change *v;
+	size_t n, cap;
+};
+
+static void change_add(struct change_list *cl, const char *path, enum fs_change_kind kind)
+{
+	XGROW(cl->v, cl->n + 1, cl->cap);
+	cl->v[cl->n++] = (struct fs_change){.path = xstrdup(path), .kind = kind};
+}
+
+static int change_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct fs_change *)a)->path, ((const struct fs_change *)b)->path);
+}
+
+static bool under(const char *path, const char *dir, size_t dirlen)
+{
+	return dirlen && strneq(path, dir, dirlen) && path[dirlen] == '/';
+}
+
+int fs_index_diff(struct fs_index *ix, int rootfd, const char *mode, struct fs_changes *ret,
+                  struct kiln_err **err)
+{
+	enum diff_mode m;
+	if (!mode || streq(mode, "full"))
+		m = DIFF_FULL;
+	else if (streq(mode, "redo"))
+		m = DIFF_REDO;
+	else if (streq(mode, "time"))
+		m = DIFF_TIME;
+	else
+		return kiln_err_set(err, "unknown snapshot mode '%s'", mode);
+
+	struct ix_state now;
+	int r = walk_root(rootfd, ix->ignored, ix->ud, &now, err);
+	if (r < 0)
+		return kiln_err_wrap(err, "snapshot root filesystem");
+
+	struct change_list cl = {0};
+	const struct ix_state *old = &ix->st;
+	/* an old directory that is gone or no longer a directory: its subtree is not reported */
+	const char *gone = NULL;
+	size_t gone_len = 0;
+	size_t i = 0, j = 0;
+	while (i < old->n || j < now.n) {
+		const char *op = i < old->n ? old->pool.ptr + old->v[i].path : NULL;
+		const char *np = j < now.n ? now.pool.ptr + now.v[j].path : NULL;
+		int c = !op ? 1 : !np ? -1 : path_cmp(op, np);
+		if (c < 0) {
+			if (!under(op, gone, gone_len)) {
+				change_add(&cl, op, FS_DELETED);
+				if (S_ISDIR(old->v[i].mode)) {
+					gone = op;
+					gone_len = strlen(op);
+				}
+			}
+			i++;
+		} else if (c > 0) {
+			change_add(&cl, np, FS_ADDED);
+			j++;
+		} else {
+			const struct ix_ent *o = &old->v[i], *n = &now.v[j];
+			if ((o->mode & S_IFMT) != (n->mode & S_IFMT)) {
+				change_add(&cl, np, FS_MODIFIED);
+				if (S_ISDIR(o->mode)) {
+					gone = op;
+					gone_len = strlen(op);
+				}
+			} else if (ent_changed(o, n, m)) {
+				change_add(&cl, np, FS_MODIFIED);
+			}
+			i++;
+			j++;
+		}
+	}
+	if (cl.n)
+		qsort(cl.v, cl.n, sizeof(*cl.v), change_cmp);
+	ix_state_release(&ix->st);
+	ix->st = now;
+	*ret = (struct fs_changes){.v = cl.v, .n = cl.n};
+	return 0;
+}
+
+void fs_changes_release(struct fs_changes *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].path);
+	free(c->v);
+	*c = (struct fs_changes){0};
+}
