@@ -287,6 +287,8 @@ struct injected {
 	bool dir[3];
 	bool file[2];
 	int etcfd;
+	struct timespec etc_before[2]; /* /etc's times before kiln touched it */
+	struct timespec etc_after;     /* its mtime once kiln created the files */
 };
 static const char *const inject_dirs[] = {"proc", "dev", "sys"};
 static const char *const inject_files[] = {"resolv.conf", "hosts"};
@@ -306,6 +308,10 @@ static void inject_prepare(int rootfd, bool namespaces, struct injected *in)
 	in->etcfd = root_open(rootfd, "etc", O_RDONLY | O_DIRECTORY);
 	if (in->etcfd < 0)
 		return;
+	if (fstat(in->etcfd, &st) == 0) {
+		in->etc_before[0] = st.st_atim;
+		in->etc_before[1] = st.st_mtim;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(inject_files); i++) {
 		int fd = openat(in->etcfd, inject_files[i],
 				O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -314,6 +320,8 @@ static void inject_prepare(int rootfd, bool namespaces, struct injected *in)
 			close(fd);
 		}
 	}
+	if (fstat(in->etcfd, &st) == 0)
+		in->etc_after = st.st_mtim;
 }
 
 static void inject_cleanup(int rootfd, struct injected *in)
@@ -323,12 +331,19 @@ static void inject_cleanup(int rootfd, struct injected *in)
 		if (in->dir[i])
 			unlinkat(rootfd, inject_dirs[i], AT_REMOVEDIR);
 	}
+	/* when the command left /etc's entries alone, its mtime goes back to what the image had,
+	 * so that kiln's own mount points do not put /etc into the layer */
+	bool restore = (in->file[0] || in->file[1]) && in->etcfd >= 0 &&
+		       fstat(in->etcfd, &st) == 0 && st.st_mtim.tv_sec == in->etc_after.tv_sec &&
+		       st.st_mtim.tv_nsec == in->etc_after.tv_nsec;
 	for (size_t i = 0; in->etcfd >= 0 && i < ARRAY_SIZE(inject_files); i++) {
 		if (in->file[i] &&
 		    fstatat(in->etcfd, inject_files[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode) && st.st_size == 0)
 			unlinkat(in->etcfd, inject_files[i], 0);
 	}
+	if (restore)
+		futimens(in->etcfd, in->etc_before);
 	if (in->etcfd >= 0)
 		close(in->etcfd);
 	in->etcfd = -1;

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# test_changes.sh — a RUN that creates, modifies (content; chmod only; content with the mtime
+# put back by touch -r), renames and deletes files and directories yields a layer holding
+# exactly those changes and the right whiteouts: read from the pushed layer tar itself.
+set -uo pipefail
+source "$KILN_TOP/tests/lib/assert.sh"
+source "$KILN_TOP/tests/lib/kiln.sh"
+W=$KILN_TEST_WORK/changes
+mkdir -p "$W/ctx"
+REF=$KILN_TEST_REGISTRY/changes:it
+
+# the last layer of an image as a sorted list of "type path" lines (whiteouts included)
+last_layer_entries() {
+	local ref=$1 dir=$2
+	rm -rf "$dir"
+	skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$dir" >/dev/null
+	local last
+	last=$(jq -r '.layers[-1].digest' "$dir/manifest.json" | cut -d: -f2)
+	tar -tvzf "$dir/$last" | awk '{ t = substr($1, 1, 1); $1=$2=$3=$4=$5=""; sub(/^ +/, ""); print t " " $0 }' | sort
+}
+
+changes_exact() {
+	cat >"$W/ctx/Dockerfile" <<DF
+FROM $BUSYBOX_IMAGE
+RUN mkdir -p /data/keep /data/gone/deep /data/tree && \\
+    echo a > /data/content && echo b > /data/modeonly && echo c > /data/sneaky && \\
+    echo d > /data/old-name && echo e > /data/gone/deep/f && echo f > /data/tree/x && \\
+    echo g > /data/keep/untouched && touch -d '2001-01-01' /data/sneaky
+RUN echo changed > /data/content && \\
+    chmod 600 /data/modeonly && \\
+    cp -p /data/sneaky /tmp/ref && echo C > /data/sneaky && touch -r /tmp/ref /data/sneaky && rm /tmp/ref && \\
+    mv /data/old-name /data/new-name && \\
+    rm -rf /data/gone && \\
+    rm -rf /data/tree && echo now-a-file > /data/tree && \\
+    mkdir /data/added && echo n > /data/added/new
+DF
+	kiln_build --context "$W/ctx" --destination "$REF" >"$W/build.log" 2>&1 ||
+		{ cat "$W/build.log"; fail "build failed"; }
+	local got
+	got=$(last_layer_entries "$REF" "$W/img")
+	echo "$got"
+	local want
+	want=$(sort <<'LIST'
+d data/
+d data/added/
+- data/added/new
+- data/content
+- data/.wh.gone
+- data/.wh.old-name
+- data/modeonly
+- data/new-name
+- data/sneaky
+- data/tree
+d tmp/
+LIST
+)
+	assert_eq "$got" "$want" "entries of the RUN layer"
+	# (tmp/ is there because the RUN wrote and removed /tmp/ref, as in Docker's layer; etc/ is
+	# not, although kiln created and removed its resolv.conf and hosts mount points)
+	# and the deleted directory's children got no whiteouts of their own
+	assert_not_contains "$got" "deep" "layer"
+	unpack_image "$REF" "$W/unpacked"
+	local r=$W/unpacked/rootfs
+	assert_eq "$(cat "$r/data/sneaky")" C "content changed behind a restored mtime"
+	assert_file_mode "$r/data/modeonly" 600
+	[ ! -e "$r/data/gone" ] || fail "deleted directory is back"
+	[ ! -e "$r/data/old-name" ] || fail "renamed file is still there"
+	[ -f "$r/data/tree" ] || fail "directory replaced by a file is not a file"
+	assert_eq "$(cat "$r/data/keep/untouched")" g "untouched file"
+}
+
+t_run "RUN layer holds exactly the changes and minimal whiteouts" changes_exact
+t_done
