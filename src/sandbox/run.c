@@ -194,7 +194,7 @@ struct child_plan {
 	int rootfd;
 	int errpipe;
 	int stdin_fd;
-	int resolv_fd, hosts_fd;
+	const char *resolv_path, *hosts_path; /* opened after unshare, like root */
 	const char *cwd;
 	char *const *candidates; /* executable paths to try, in order */
 	char *const *argv;
@@ -227,8 +227,14 @@ _noreturn_ static void run_inner(struct child_plan *c)
 				mount("/sys", p, NULL, MS_BIND | MS_REC | MS_RDONLY, NULL);
 			close(fd);
 		}
-		bind_file(c->rootfd, "etc/resolv.conf", c->resolv_fd);
-		bind_file(c->rootfd, "etc/hosts", c->hosts_fd);
+		int src = open(c->resolv_path, O_PATH | O_CLOEXEC);
+		bind_file(c->rootfd, "etc/resolv.conf", src);
+		if (src >= 0)
+			close(src);
+		src = open(c->hosts_path, O_PATH | O_CLOEXEC);
+		bind_file(c->rootfd, "etc/hosts", src);
+		if (src >= 0)
+			close(src);
 		sethostname("buildkitsandbox", STRLEN("buildkitsandbox"));
 	}
 	if (dup2(c->stdin_fd, 0) < 0)
@@ -409,9 +415,6 @@ int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_e
 	cleanup_close int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (nullfd < 0)
 		return kiln_err_errno(err, "open /dev/null");
-	cleanup_close int resolv_fd =
-		open(o->resolv_conf ? o->resolv_conf : "/etc/resolv.conf", O_PATH | O_CLOEXEC);
-	cleanup_close int hosts_fd = open(o->hosts ? o->hosts : "/etc/hosts", O_PATH | O_CLOEXEC);
 	cleanup_strv char **candidates = exec_candidates(o->argv[0], o->env);
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -422,8 +425,8 @@ int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_e
 		.rootfd = rootfd,
 		.errpipe = pipefd[1],
 		.stdin_fd = nullfd,
-		.resolv_fd = resolv_fd,
-		.hosts_fd = hosts_fd,
+		.resolv_path = o->resolv_conf ? o->resolv_conf : "/etc/resolv.conf",
+		.hosts_path = o->hosts ? o->hosts : "/etc/hosts",
 		.cwd = o->cwd && *o->cwd ? o->cwd : "/",
 		.candidates = candidates,
 		.argv = o->argv,

@@ -131,3 +131,34 @@ TEST(sandbox_missing_executable_is_an_error)
 	ASSERT_STREQ(err->msg, "exec 'no-such-tool': No such file or directory");
 	rm_rf(root, NULL);
 }
+
+TEST(sandbox_injects_resolv_conf_and_hosts_without_leaving_them)
+{
+	cleanup_err struct kiln_err *err = NULL;
+	cleanup_free char *root = make_root();
+	ASSERT_TRUE(root != NULL);
+	char tmpl[] = "/tmp/kiln-sbx-files-XXXXXX";
+	ASSERT_TRUE(mkdtemp(tmpl) != NULL);
+	cleanup_free char *resolv = path_join(tmpl, "resolv.conf");
+	cleanup_free char *hosts = path_join(tmpl, "hosts");
+	ASSERT_OK(write_file_atomic(resolv, "nameserver 192.0.2.53\n", 22, 0644, &err), err);
+	ASSERT_OK(write_file_atomic(hosts, "127.0.0.1 localhost\n", 20, 0644, &err), err);
+	char *argv[] = {(char *)"/bin/busybox", (char *)"sh", (char *)"-c",
+			(char *)"grep -q 192.0.2.53 /etc/resolv.conf && grep -q localhost /etc/hosts && "
+				"echo x >> /etc/resolv.conf",
+			NULL};
+	char *env[] = {(char *)"PATH=/bin", NULL};
+	struct sandbox_run_opts o = {.root = root, .argv = argv, .env = env, .cwd = "/",
+				     .resolv_conf = resolv, .hosts = hosts};
+	int status = -1;
+	ASSERT_OK(sandbox_run(&o, &status, &err), err);
+	ASSERT_EQ(status, 0);
+	cleanup_free char *inroot = path_join(root, "etc/resolv.conf");
+	struct stat st;
+	ASSERT_TRUE(lstat(inroot, &st) < 0);
+	/* what the RUN wrote went to kiln's copy, never to the host's file */
+	ASSERT_EQ(stat(resolv, &st), 0);
+	ASSERT_EQ(st.st_size, 24);
+	rm_rf(root, NULL);
+	rm_rf(tmpl, NULL);
+}
