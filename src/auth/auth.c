@@ -38,7 +38,7 @@ void auth_creds_release(struct auth_creds *c)
 }
 
 static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 char *auth_base64_encode(const void *data, size_t len)
 {
@@ -136,7 +136,8 @@ static json_t *find_entry(json_t *obj, const char *registry, const char **ret_ke
 		return v;
 	}
 	const char *k;
-	json_object_foreach (obj, k, v) {
+	json_object_foreach(obj, k, v)
+	{
 		if (key_matches(k, registry)) {
 			*ret_key = k;
 			return v;
@@ -173,7 +174,7 @@ static void first_line(struct kiln_buf *out, const char *s, size_t max)
 /* runs `docker-credential-<helper> get` with server on stdin (docker-credential-helpers
  * protocol). Not found means anonymous. */
 static int run_helper(const char *helper, const char *server, struct auth_creds *ret,
-		      struct kiln_err **err)
+                      struct kiln_err **err)
 {
 	cleanup_free char *name = xasprintf("docker-credential-%s", helper);
 	cleanup_free char *exe = find_in_path(name);
@@ -242,10 +243,11 @@ static int run_helper(const char *helper, const char *server, struct auth_creds 
 		cleanup_buf struct kiln_buf msg = KILN_BUF_INIT;
 		first_line(&msg, b.ptr, 200);
 		if (WIFEXITED(status))
-			return kiln_err_set(err, "credential helper '%s' failed (exit status %d)%s%s",
-					    name, WEXITSTATUS(status), msg.len ? ": " : "", msg.ptr);
+			return kiln_err_set(
+			    err, "credential helper '%s' failed (exit status %d)%s%s", name,
+			    WEXITSTATUS(status), msg.len ? ": " : "", msg.ptr);
 		return kiln_err_set(err, "credential helper '%s' killed by signal %d", name,
-				    WTERMSIG(status));
+		                    WTERMSIG(status));
 	}
 
 	json_error_t je;
@@ -270,10 +272,11 @@ static int run_helper(const char *helper, const char *server, struct auth_creds 
 
 /* an "auths" entry: auth (base64 user:pass), username/password, identitytoken */
 static int parse_auth_entry(json_t *e, const char *path, const char *key, struct auth_creds *ret,
-			    struct kiln_err **err)
+                            struct kiln_err **err)
 {
 	if (!json_is_object(e))
-		return kiln_err_set(err, "parse '%s': auths entry '%s' is not an object", path, key);
+		return kiln_err_set(err, "parse '%s': auths entry '%s' is not an object", path,
+		                    key);
 	struct auth_creds c = {};
 	const char *a = kjson_str(e, "auth");
 	if (a && *a) {
@@ -281,14 +284,14 @@ static int parse_auth_entry(json_t *e, const char *path, const char *key, struct
 		char *dec = base64_decode(a, &n);
 		if (!dec)
 			return kiln_err_set(err, "parse '%s': invalid base64 in auths entry '%s'",
-					    path, key);
+			                    path, key);
 		char *colon = memchr(dec, ':', n);
 		if (!colon) {
 			explicit_bzero(dec, n);
 			free(dec);
-			return kiln_err_set(err,
-					    "parse '%s': auths entry '%s': auth is not 'user:password'",
-					    path, key);
+			return kiln_err_set(
+			    err, "parse '%s': auths entry '%s': auth is not 'user:password'", path,
+			    key);
 		}
 		c.username = xstrndup(dec, (size_t)(colon - dec));
 		c.password = xstrdup(colon + 1);
@@ -368,7 +371,7 @@ static int lookup_config(const char *registry, struct auth_creds *ret, struct ki
 	explicit_bzero(data, len);
 	if (!j)
 		return kiln_err_set(err, "parse '%s': malformed JSON at line %d column %d", path,
-				    je.line, je.column);
+		                    je.line, je.column);
 	if (!json_is_object(j))
 		return kiln_err_set(err, "parse '%s': not a JSON object", path);
 
@@ -378,7 +381,9 @@ static int lookup_config(const char *registry, struct auth_creds *ret, struct ki
 	if (!helper)
 		helper = kjson_str(j, "credsStore");
 	if (helper && *helper) {
-		const char *server = key ? key : is_docker_hub(registry) ? DOCKER_HUB_KEY : registry;
+		const char *server = key                       ? key
+		                     : is_docker_hub(registry) ? DOCKER_HUB_KEY
+		                                               : registry;
 		r = run_helper(helper, server, ret, err);
 		if (r < 0)
 			return kiln_err_wrap(err, "credentials for '%s' from '%s'", registry, path);

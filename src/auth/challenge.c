@@ -87,14 +87,16 @@ int auth_challenge_parse(const char *header, struct auth_challenge *ret, struct 
 			if (klen > 0)
 				break;
 			auth_challenge_release(&c);
-			return kiln_err_set(err, "parse WWW-Authenticate header: malformed parameter");
+			return kiln_err_set(err,
+			                    "parse WWW-Authenticate header: malformed parameter");
 		}
 		p++;
 		skip_ws(&p);
 		char *v = NULL;
 		if (parse_value(&p, &v) < 0) {
 			auth_challenge_release(&c);
-			return kiln_err_set(err, "parse WWW-Authenticate header: unterminated quoted string");
+			return kiln_err_set(
+			    err, "parse WWW-Authenticate header: unterminated quoted string");
 		}
 		char **slot = NULL;
 		if (klen == 5 && strncasecmp(k, "realm", 5) == 0)

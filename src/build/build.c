@@ -69,9 +69,10 @@ int build_resolve_context(const struct build_opts *o, char **ret, struct kiln_er
 	if (startswith(c, "dir://"))
 		c += STRLEN("dir://");
 	else if (strstr(c, "://"))
-		return kiln_err_set(err, "build context '%s': only local directories are "
-					 "implemented yet in kiln",
-				    c);
+		return kiln_err_set(err,
+		                    "build context '%s': only local directories are "
+		                    "implemented yet in kiln",
+		                    c);
 	char buf[PATH_MAX];
 	if (!realpath(c, buf))
 		return kiln_err_errno(err, "build context '%s'", c);
@@ -97,15 +98,14 @@ static int find_dockerfile(struct builder *b, char **ret, struct kiln_err **err)
 		return 0;
 	}
 	return kiln_err_set(err, "please provide a valid path to a Dockerfile within the build "
-				 "context with --dockerfile");
+	                         "context with --dockerfile");
 }
 
 /* the --build-arg list, "K=V" each (cli/ has already filled bare names from the env) */
 static char **collect_build_args(const struct build_opts *o)
 {
 	char **v = xcalloc(1, sizeof(char *));
-	strv_foreach(a, o->build_args)
-	{
+	strv_foreach (a, o->build_args) {
 		const char *eq = strchr(a, '=');
 		if (eq) {
 			cleanup_free char *k = xstrndup(a, (size_t)(eq - a));
@@ -126,11 +126,11 @@ static int meta_args_resolve(struct builder *b, size_t *first_from, struct kiln_
 	for (; i < df->n_instrs && !streq(df->instrs[i].cmd, "from"); i++) {
 		const struct df_instr *in = &df->instrs[i];
 		if (!streq(in->cmd, "arg"))
-			return kiln_err_set(err, "%s:%d: %s instruction before the first FROM: only "
-						 "ARG may come before FROM",
-					    b->dockerfile_path, in->start_line, in->cmd);
-		strv_foreach(a, in->args)
-		{
+			return kiln_err_set(err,
+			                    "%s:%d: %s instruction before the first FROM: only "
+			                    "ARG may come before FROM",
+			                    b->dockerfile_path, in->start_line, in->cmd);
+		strv_foreach (a, in->args) {
 			cleanup_free char *name = xstrdup(a);
 			char *def = strchr(name, '=');
 			if (def)
@@ -142,9 +142,10 @@ static int meta_args_resolve(struct builder *b, size_t *first_from, struct kiln_
 				if (!strv_contains(b->used_build_args, name))
 					strv_push(&b->used_build_args, xstrdup(name));
 			} else if (def) {
-				if (shell_expand_word(def, b->meta_args, b->df->escape, &value, err) < 0)
+				if (shell_expand_word(def, b->meta_args, b->df->escape, &value,
+				                      err) < 0)
 					return kiln_err_wrap(err, "%s:%d", b->dockerfile_path,
-							     in->start_line);
+					                     in->start_line);
 			}
 			if (value)
 				strv_env_set(&b->meta_args, name, value);
@@ -152,7 +153,7 @@ static int meta_args_resolve(struct builder *b, size_t *first_from, struct kiln_
 	}
 	if (i == df->n_instrs)
 		return kiln_err_set(err, "%s: no FROM instruction: the Dockerfile has no stages",
-				    b->dockerfile_path);
+		                    b->dockerfile_path);
 	*first_from = i;
 	return 0;
 }
@@ -168,7 +169,7 @@ static struct stage *find_stage(struct builder *b, const char *name)
 
 /* pulls the base image's manifest and config; layers come later, when the root is needed */
 static int stage_from_registry(struct builder *b, struct stage *s, const char *image,
-			       struct image_ref **ret_ref, struct kiln_err **err)
+                               struct image_ref **ret_ref, struct kiln_err **err)
 {
 	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
 	int r = image_ref_parse(image, &ref, err);
@@ -179,7 +180,7 @@ static int stage_from_registry(struct builder *b, struct stage *s, const char *i
 	size_t len = 0;
 	char mdigest[DIGEST_STRING_LEN + 1];
 	r = registry_get_manifest(b->reg, ref, b->o->custom_platform, &body, &len, &mt, mdigest,
-				  err);
+	                          err);
 	if (r < 0)
 		return kiln_err_wrap(err, "retrieve image '%s'", image);
 	log_info("Retrieving image %s from registry %s", image, ref->registry);
@@ -201,7 +202,7 @@ static int stage_from_registry(struct builder *b, struct stage *s, const char *i
 		return kiln_err_wrap(err, "image '%s'", image);
 	if (image_config_n_layers(s->config) != m->n_layers)
 		return kiln_err_set(err, "image '%s': config lists %zu layers, manifest %zu", image,
-				    image_config_n_layers(s->config), m->n_layers);
+		                    image_config_n_layers(s->config), m->n_layers);
 	s->format = m->format;
 	s->layers = xcalloc(m->n_layers ? m->n_layers : 1, sizeof(*s->layers));
 	json_t *ids = json_object_get(json_object_get(s->config, "rootfs"), "diff_ids");
@@ -218,7 +219,7 @@ static int stage_from_registry(struct builder *b, struct stage *s, const char *i
 }
 
 static int stage_unpack(struct builder *b, struct stage *s, const struct image_ref *ref,
-			struct kiln_err **err)
+                        struct kiln_err **err)
 {
 	int r = rm_rf(s->root, err);
 	if (r >= 0)
@@ -240,8 +241,8 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 	}
 	if (missing) {
 		if (!ref)
-			return kiln_err_set(err, "stage %d: base layers are missing from the blob store",
-					    s->index);
+			return kiln_err_set(
+			    err, "stage %d: base layers are missing from the blob store", s->index);
 		r = registry_fetch_blobs(b->reg, ref, digests, missing, b->bs, err);
 		if (r < 0)
 			return kiln_err_wrap(err, "pull layers of '%s'", ref->repository);
@@ -284,7 +285,7 @@ static bool stage_used_later(struct builder *b, const struct stage_src *srcs, si
 }
 
 static int run_instructions(struct builder *b, struct stage *s, const struct df_instr *instrs,
-			    size_t n, struct kiln_err **err)
+                            size_t n, struct kiln_err **err)
 {
 	for (size_t k = 0; k < n; k++) {
 		const struct df_instr *in = &instrs[k];
@@ -298,7 +299,7 @@ static int run_instructions(struct builder *b, struct stage *s, const struct df_
 			r = instr_workdir(s, in, err);
 		else if (streq(in->cmd, "from"))
 			r = kiln_err_set(err, "%s:%d: unexpected FROM", b->dockerfile_path,
-					 in->start_line);
+			                 in->start_line);
 		else
 			r = instr_meta(s, in, err);
 		if (r < 0)
@@ -337,8 +338,7 @@ static int run_triggers(struct builder *b, struct stage *s, struct kiln_err **er
 static void apply_labels(struct builder *b, struct stage *s)
 {
 	json_t *c = image_config_container(s->config);
-	strv_foreach(l, b->o->labels)
-	{
+	strv_foreach (l, b->o->labels) {
 		const char *eq = strchr(l, '=');
 		if (!eq)
 			continue;
@@ -353,7 +353,7 @@ static void apply_labels(struct builder *b, struct stage *s)
 }
 
 static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx,
-		       bool last, struct kiln_err **err)
+                       bool last, struct kiln_err **err)
 {
 	const struct stage_src *src = &srcs[idx];
 	struct stage *s = xcalloc(1, sizeof(*s));
@@ -373,7 +373,8 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	s->meta_args = b->meta_args;
 	s->stages = b->stages;
 	s->n_stages = b->n_stages - 1;
-	s->snapshot_mode = b->o->snapshot_mode && *b->o->snapshot_mode ? b->o->snapshot_mode : "full";
+	s->snapshot_mode =
+	    b->o->snapshot_mode && *b->o->snapshot_mode ? b->o->snapshot_mode : "full";
 	s->compression_level = b->o->compression_level;
 	s->created = image_time_now(b->o->reproducible);
 	cleanup_free char *dir = xasprintf("%s/stages/%zu", b->o->kaniko_dir, idx);
@@ -383,17 +384,17 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	cleanup_free char *image = NULL;
 	if (!from->args || !from->args[0])
 		return kiln_err_set(err, "%s:%d: FROM requires an image", b->dockerfile_path,
-				    from->start_line);
+		                    from->start_line);
 	if (shell_expand_word(from->args[0], b->meta_args, b->df->escape, &image, err) < 0)
 		return kiln_err_wrap(err, "%s:%d", b->dockerfile_path, from->start_line);
 	if (!*image)
 		return kiln_err_set(err, "%s:%d: FROM names an empty image (is an ARG unset?)",
-				    b->dockerfile_path, from->start_line);
+		                    b->dockerfile_path, from->start_line);
 	for (size_t f = 0; f < from->n_flags; f++) {
 		if (!streq(from->flags[f].name, "platform"))
 			return kiln_err_set(err, "%s:%d: FROM --%s is not supported",
-					    b->dockerfile_path, from->start_line,
-					    from->flags[f].name);
+			                    b->dockerfile_path, from->start_line,
+			                    from->flags[f].name);
 	}
 
 	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
@@ -420,9 +421,9 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 			b->final_base = image_ref_name(ref);
 	}
 	s->compression =
-		b->o->compression && streq(b->o->compression, "zstd") && s->format == IMAGE_OCI
-			? FS_ZSTD
-			: FS_GZIP;
+	    b->o->compression && streq(b->o->compression, "zstd") && s->format == IMAGE_OCI
+	        ? FS_ZSTD
+	        : FS_GZIP;
 	log_info("Building stage '%s' [idx: '%zu', base-idx: '%d']", image, idx, base_idx);
 	apply_labels(b, s);
 
@@ -452,8 +453,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	r = run_instructions(b, s, &b->df->instrs[src->first], src->end - src->first, err);
 	if (r < 0)
 		return r;
-	strv_foreach(u, s->used_build_args)
-	{
+	strv_foreach (u, s->used_build_args) {
 		if (!strv_contains(b->used_build_args, u))
 			strv_push(&b->used_build_args, xstrdup(u));
 	}
@@ -479,13 +479,13 @@ static int prepare_run_files(struct builder *b, struct kiln_err **err)
 	if (r < 0)
 		return r;
 	static const char hosts[] = "127.0.0.1\tlocalhost buildkitsandbox\n"
-				    "::1\tlocalhost ip6-localhost ip6-loopback\n";
+	                            "::1\tlocalhost ip6-localhost ip6-loopback\n";
 	b->hosts = path_join(dir, "hosts");
 	return write_file_atomic(b->hosts, hosts, STRLEN(hosts), 0644, err);
 }
 
 static int finish_image(struct builder *b, struct stage *s, struct build_result *ret,
-			struct kiln_err **err)
+                        struct kiln_err **err)
 {
 	json_t *cfg = s->config;
 	cleanup_free char *created = image_time_now(b->o->reproducible);
@@ -502,8 +502,8 @@ static int finish_image(struct builder *b, struct stage *s, struct build_result 
 		return r;
 	ret->config_size = cfg_len;
 	ret->format = s->format;
-	ret->manifest = manifest_build(s->format, ret->config_digest, cfg_len, s->layers,
-				       s->n_layers);
+	ret->manifest =
+	    manifest_build(s->format, ret->config_digest, cfg_len, s->layers, s->n_layers);
 	ret->manifest_len = strlen(ret->manifest);
 	r = blobstore_put(b->bs, ret->manifest, ret->manifest_len, ret->manifest_digest, err);
 	if (r < 0)
@@ -535,7 +535,7 @@ static void builder_release(struct builder *b)
 }
 
 int build_run(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
-	      struct build_result *ret, struct kiln_err **err)
+              struct build_result *ret, struct kiln_err **err)
 {
 	_cleanup_(builder_release) struct builder b = {.o = o, .bs = bs, .reg = reg};
 	int r = build_resolve_context(o, &b.context, err);
@@ -569,8 +569,8 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 		if (streq(in->cmd, "from")) {
 			srcs = xreallocarray(srcs, n + 1, sizeof(*srcs));
 			srcs[n] = (struct stage_src){.from = in, .first = i + 1, .end = i + 1};
-			if (in->args && in->args[0] && in->args[1] && !strcasecmp(in->args[1], "as") &&
-			    in->args[2])
+			if (in->args && in->args[0] && in->args[1] &&
+			    !strcasecmp(in->args[1], "as") && in->args[2])
 				srcs[n].name = in->args[2];
 			n++;
 		} else {
@@ -588,9 +588,10 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 			}
 		}
 		if (!found)
-			return kiln_err_set(err, "Error finding target stage: %s is not a valid "
-						 "target build stage",
-					    o->target);
+			return kiln_err_set(err,
+			                    "Error finding target stage: %s is not a valid "
+			                    "target build stage",
+			                    o->target);
 	}
 	r = prepare_run_files(&b, err);
 	if (r < 0)
@@ -601,8 +602,7 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 		if (r < 0)
 			return r;
 	}
-	strv_foreach(a, b.build_args)
-	{
+	strv_foreach (a, b.build_args) {
 		cleanup_free char *k = xstrndup(a, strcspn(a, "="));
 		if (!strv_contains(b.used_build_args, k))
 			log_warn("[Warning] One or more build-args [%s] were not consumed", k);

@@ -24,5 +24,5 @@ struct build_result {
 int build_resolve_context(const struct build_opts *o, char **ret, struct kiln_err **err);
 
 int build_run(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
-	      struct build_result *ret, struct kiln_err **err);
+              struct build_result *ret, struct kiln_err **err);
 void build_result_release(struct build_result *r);

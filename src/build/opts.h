@@ -41,7 +41,7 @@ struct build_opts {
 	char *digest_file;
 	char *image_name_with_digest_file;
 	char *image_name_tag_with_digest_file;
-	char *compression; /* "" (gzip) | "gzip" | "zstd" */
+	char *compression;     /* "" (gzip) | "gzip" | "zstd" */
 	int compression_level; /* -1: default */
 	bool reproducible;
 	int push_retry;
@@ -51,10 +51,10 @@ struct build_opts {
 	/* caching */
 	bool cache;
 	char *cache_repo;
-	char *cache_dir; /* "/cache" */
+	char *cache_dir;      /* "/cache" */
 	int64_t cache_ttl_ns; /* 336h */
 	bool cache_copy_layers;
-	bool cache_run_layers; /* true */
+	bool cache_run_layers;   /* true */
 	bool compressed_caching; /* true */
 
 	/* snapshotting and filesystem */
@@ -86,5 +86,5 @@ struct build_opts {
 	bool skip_default_registry_fallback;
 };
 
-void build_opts_init(struct build_opts *o);  /* kaniko's defaults */
+void build_opts_init(struct build_opts *o); /* kaniko's defaults */
 void build_opts_release(struct build_opts *o);

@@ -68,16 +68,16 @@ static int build(const struct build_opts *o, struct kiln_err **err)
 	cleanup_strv char **client = kv_strv(o->registry_client_certs, o->n_registry_client_certs);
 	cleanup_free char *ua = xasprintf("kiln/%s", KILN_VERSION);
 	struct registry_opts ro = {
-		.insecure = o->insecure,
-		.insecure_pull = o->insecure_pull,
-		.insecure_registries = o->insecure_registries,
-		.skip_tls_verify = o->skip_tls_verify,
-		.skip_tls_verify_registries = o->skip_tls_verify_registries,
-		.ca_files = (const char *const *)ca_files,
-		.registry_certificates = certs,
-		.registry_client_certs = client,
-		.retries = o->image_download_retry,
-		.user_agent = ua,
+	    .insecure = o->insecure,
+	    .insecure_pull = o->insecure_pull,
+	    .insecure_registries = o->insecure_registries,
+	    .skip_tls_verify = o->skip_tls_verify,
+	    .skip_tls_verify_registries = o->skip_tls_verify_registries,
+	    .ca_files = (const char *const *)ca_files,
+	    .registry_certificates = certs,
+	    .registry_client_certs = client,
+	    .retries = o->image_download_retry,
+	    .user_agent = ua,
 	};
 	_cleanup_(registry_freep) struct registry *reg = NULL;
 	r = registry_new(&ro, &reg, err);
@@ -118,7 +118,8 @@ int main(int argc, char **argv)
 		build_opts_release(&o);
 		return 1;
 	}
-	strv_foreach(n, p.notices) fprintf(stderr, "%s\n", n);
+	strv_foreach (n, p.notices)
+		fprintf(stderr, "%s\n", n);
 	int status = 0;
 	switch (p.action) {
 	case CLI_HELP:
@@ -134,8 +135,9 @@ int main(int argc, char **argv)
 		int level = log_level_parse(o.verbosity ? o.verbosity : "info");
 		int format = log_format_parse(o.log_format ? o.log_format : "color");
 		log_setup(level < 0 ? LOG_INFO : (enum log_level)level,
-			  format < 0 ? LOG_FORMAT_COLOR : (enum log_format)format, o.log_timestamp);
-		strv_foreach(w, p.warnings) log_warn("%s", w);
+		          format < 0 ? LOG_FORMAT_COLOR : (enum log_format)format, o.log_timestamp);
+		strv_foreach (w, p.warnings)
+			log_warn("%s", w);
 		if (build(&o, &err) < 0) {
 			fprintf(stderr, "error building image: %s\n", kiln_err_msg(err));
 			status = err && err->exit_status > 0 ? err->exit_status : 1;

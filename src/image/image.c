@@ -20,7 +20,7 @@ const char *layer_media_type(enum image_format format, bool zstd)
 }
 
 static int descriptor_parse(json_t *d, const char *what, char digest[DIGEST_STRING_LEN + 1],
-			    uint64_t *size, const char **mt, struct kiln_err **err)
+                            uint64_t *size, const char **mt, struct kiln_err **err)
 {
 	const char *dg = kjson_str(d, "digest");
 	json_t *sz = json_object_get(d, "size");
@@ -36,7 +36,7 @@ static int descriptor_parse(json_t *d, const char *what, char digest[DIGEST_STRI
 }
 
 int manifest_parse(const char *body, size_t len, const char *media_type, struct manifest **ret,
-		   struct kiln_err **err)
+                   struct kiln_err **err)
 {
 	cleanup_json json_t *j = NULL;
 	int r = kjson_parse(body, len, "manifest", &j, err);
@@ -69,7 +69,7 @@ int manifest_parse(const char *body, size_t len, const char *media_type, struct 
 		const char *lmt = NULL;
 		struct image_layer *l = &m->layers[i];
 		r = descriptor_parse(json_array_get(layers, i), "layer", l->digest, &l->size, &lmt,
-				     err);
+		                     err);
 		if (r < 0)
 			return r;
 		l->media_type = xstrdup(lmt ? lmt : MT_OCI_LAYER_GZIP);
@@ -93,22 +93,22 @@ struct manifest *manifest_free(struct manifest *m)
 static json_t *descriptor(const char *mt, const char *digest, uint64_t size)
 {
 	return json_pack("{s:s, s:I, s:s}", "mediaType", mt, "size", (json_int_t)size, "digest",
-			 digest);
+	                 digest);
 }
 
 char *manifest_build(enum image_format format, const char *config_digest, uint64_t config_size,
-		     const struct image_layer *layers, size_t n_layers)
+                     const struct image_layer *layers, size_t n_layers)
 {
 	cleanup_json json_t *j = json_object();
 	json_object_set_new(j, "schemaVersion", json_integer(2));
 	json_object_set_new(j, "mediaType", json_string(manifest_media_type(format)));
 	json_object_set_new(j, "config",
-			    descriptor(format == IMAGE_OCI ? MT_OCI_CONFIG : MT_DOCKER_CONFIG,
-				       config_digest, config_size));
+	                    descriptor(format == IMAGE_OCI ? MT_OCI_CONFIG : MT_DOCKER_CONFIG,
+	                               config_digest, config_size));
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n_layers; i++)
-		json_array_append_new(arr, descriptor(layers[i].media_type, layers[i].digest,
-						      layers[i].size));
+		json_array_append_new(
+		    arr, descriptor(layers[i].media_type, layers[i].digest, layers[i].size));
 	json_object_set_new(j, "layers", arr);
 	return kjson_dump(j);
 }
@@ -130,8 +130,9 @@ json_t *image_config_new(const char *platform)
 	if (variant && *variant)
 		json_object_set_new(cfg, "variant", json_string(variant));
 	json_t *c = image_config_container(cfg);
-	json_object_set_new(c, "Env", json_pack("[s]", "PATH=/usr/local/sbin:/usr/local/bin:"
-							"/usr/sbin:/usr/bin:/sbin:/bin"));
+	json_object_set_new(c, "Env",
+	                    json_pack("[s]", "PATH=/usr/local/sbin:/usr/local/bin:"
+	                                     "/usr/sbin:/usr/bin:/sbin:/bin"));
 	json_object_set_new(cfg, "rootfs", json_pack("{s:s, s:[]}", "type", "layers", "diff_ids"));
 	json_object_set_new(cfg, "history", json_array());
 	return cfg;
@@ -159,8 +160,9 @@ int image_config_parse(const char *data, size_t len, json_t **ret, struct kiln_e
 	json_t *c = image_config_container(j);
 	/* kaniko (and Docker) give an image without Env the default PATH */
 	if (!json_is_array(json_object_get(c, "Env")))
-		json_object_set_new(c, "Env", json_pack("[s]", "PATH=/usr/local/sbin:/usr/local/"
-								"bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+		json_object_set_new(c, "Env",
+		                    json_pack("[s]", "PATH=/usr/local/sbin:/usr/local/"
+		                                     "bin:/usr/sbin:/usr/bin:/sbin:/bin"));
 	*ret = j;
 	return 0;
 }
@@ -192,12 +194,13 @@ char **image_config_env(json_t *cfg)
 void image_config_set_env(json_t *cfg, char *const *env)
 {
 	json_t *arr = json_array();
-	strv_foreach(e, env) json_array_append_new(arr, json_string(e));
+	strv_foreach (e, env)
+		json_array_append_new(arr, json_string(e));
 	json_object_set_new(image_config_container(cfg), "Env", arr);
 }
 
 void image_config_add_history(json_t *cfg, const char *created_by, const char *diff_id,
-			      bool empty_layer, const char *created)
+                              bool empty_layer, const char *created)
 {
 	json_t *h = json_object();
 	if (created)

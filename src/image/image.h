@@ -40,13 +40,13 @@ struct manifest {
 
 /* parses a Docker v2s2 or OCI image manifest; indexes are the registry's business */
 int manifest_parse(const char *body, size_t len, const char *media_type, struct manifest **ret,
-		   struct kiln_err **err);
+                   struct kiln_err **err);
 struct manifest *manifest_free(struct manifest *m);
 DEFINE_FREEP(struct manifest, manifest_free)
 
 /* canonical manifest body for a config and layers (layers' media types are taken as given) */
 char *manifest_build(enum image_format format, const char *config_digest, uint64_t config_size,
-		     const struct image_layer *layers, size_t n_layers);
+                     const struct image_layer *layers, size_t n_layers);
 const char *manifest_media_type(enum image_format format);
 const char *layer_media_type(enum image_format format, bool zstd);
 
@@ -63,7 +63,7 @@ char **image_config_env(json_t *cfg);
 void image_config_set_env(json_t *cfg, char *const *env);
 /* appends a history entry, and the diff_id to rootfs.diff_ids when !empty_layer */
 void image_config_add_history(json_t *cfg, const char *created_by, const char *diff_id,
-			      bool empty_layer, const char *created);
+                              bool empty_layer, const char *created);
 /* number of diff_ids */
 size_t image_config_n_layers(json_t *cfg);
 /* RFC 3339 UTC time for "created" fields; epoch 0 under --reproducible */

@@ -12,8 +12,7 @@
 char **stage_expand_env(struct stage *s)
 {
 	char **env = image_config_env(s->config);
-	strv_foreach(a, s->args)
-	{
+	strv_foreach (a, s->args) {
 		const char *eq = strchr(a, '=');
 		if (!eq)
 			continue; /* declared without a value: not set */
@@ -51,8 +50,7 @@ void stage_commit_empty(struct stage *s, const char *created_by)
 	image_config_add_history(s->config, created_by, NULL, true, s->created);
 }
 
-int stage_commit_paths(struct stage *s, char **paths, const char *created_by,
-		       struct kiln_err **err)
+int stage_commit_paths(struct stage *s, char **paths, const char *created_by, struct kiln_err **err)
 {
 	size_t n = strv_length(paths);
 	if (n == 0 && !s->opts->force_build_metadata) {
@@ -78,7 +76,7 @@ int stage_commit_paths(struct stage *s, char **paths, const char *created_by,
 }
 
 int stage_finish_layer(struct stage *s, struct layer_writer *lw, const char *created_by,
-		       struct kiln_err **err)
+                       struct kiln_err **err)
 {
 	struct layer_info info;
 	int r = layer_writer_finish(lw, &info, err);

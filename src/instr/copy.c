@@ -56,7 +56,7 @@ static bool has_glob(const char *s)
 
 /* expands a source pattern relative to the source root into matching relative paths */
 static int glob_expand(int rootfd, const char *prefix, const char *pattern, char ***out,
-		       struct kiln_err **err)
+                       struct kiln_err **err)
 {
 	while (*pattern == '/')
 		pattern++;
@@ -65,10 +65,12 @@ static int glob_expand(int rootfd, const char *prefix, const char *pattern, char
 		return 0;
 	}
 	const char *slash = strchr(pattern, '/');
-	cleanup_free char *comp = slash ? xstrndup(pattern, (size_t)(slash - pattern)) : xstrdup(pattern);
+	cleanup_free char *comp =
+	    slash ? xstrndup(pattern, (size_t)(slash - pattern)) : xstrdup(pattern);
 	const char *rest = slash ? slash + 1 : "";
 	if (!has_glob(comp)) {
-		cleanup_free char *next = *prefix ? xasprintf("%s/%s", prefix, comp) : xstrdup(comp);
+		cleanup_free char *next =
+		    *prefix ? xasprintf("%s/%s", prefix, comp) : xstrdup(comp);
 		struct stat st;
 		int fd = root_open(rootfd, next, O_PATH);
 		if (fd < 0)
@@ -97,9 +99,9 @@ static int glob_expand(int rootfd, const char *prefix, const char *pattern, char
 	size_t n = strv_length(names);
 	if (n > 1)
 		qsort(names, n, sizeof(char *), cmp_strp);
-	strv_foreach(name, names)
-	{
-		cleanup_free char *next = *prefix ? xasprintf("%s/%s", prefix, name) : xstrdup(name);
+	strv_foreach (name, names) {
+		cleanup_free char *next =
+		    *prefix ? xasprintf("%s/%s", prefix, name) : xstrdup(name);
 		int r = glob_expand(rootfd, next, rest, out, err);
 		if (r < 0)
 			return r;
@@ -113,7 +115,7 @@ static void note_written(struct copy_ctx *c, const char *abs)
 }
 
 static int apply_meta(struct copy_ctx *c, int dirfd, const char *name, const struct stat *src,
-		      bool is_link, const char *abs, struct kiln_err **err)
+                      bool is_link, const char *abs, struct kiln_err **err)
 {
 	uid_t uid = c->uid == (uid_t)-1 ? 0 : c->uid;
 	gid_t gid = c->gid == (gid_t)-1 ? 0 : c->gid;
@@ -132,7 +134,7 @@ static int apply_meta(struct copy_ctx *c, int dirfd, const char *name, const str
 
 /* removes a non-directory that stands where we write; a directory in the way is an error */
 static int clear_target(int dirfd, const char *name, bool want_dir, const char *abs,
-			struct kiln_err **err)
+                        struct kiln_err **err)
 {
 	struct stat st;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -167,10 +169,10 @@ static int copy_file_data(int from, int to, off_t size, const char *abs, struct 
 }
 
 static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const struct stat *st,
-		      int ddir, const char *dname, const char *abs, struct kiln_err **err);
+                      int ddir, const char *dname, const char *abs, struct kiln_err **err);
 
 static int copy_dir_contents(struct copy_ctx *c, int sfd, int dfd, const char *abs,
-			     struct kiln_err **err)
+                             struct kiln_err **err)
 {
 	int dupfd = fcntl(sfd, F_DUPFD_CLOEXEC, 0);
 	if (dupfd < 0)
@@ -190,8 +192,7 @@ static int copy_dir_contents(struct copy_ctx *c, int sfd, int dfd, const char *a
 	size_t n = strv_length(names);
 	if (n > 1)
 		qsort(names, n, sizeof(char *), cmp_strp);
-	strv_foreach(name, names)
-	{
+	strv_foreach (name, names) {
 		struct stat cst;
 		if (fstatat(sfd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0)
 			return kiln_err_errno(err, "stat '%s'", name);
@@ -204,7 +205,7 @@ static int copy_dir_contents(struct copy_ctx *c, int sfd, int dfd, const char *a
 }
 
 static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const struct stat *st,
-		      int ddir, const char *dname, const char *abs, struct kiln_err **err)
+                      int ddir, const char *dname, const char *abs, struct kiln_err **err)
 {
 	int r = clear_target(ddir, dname, S_ISDIR(st->st_mode), abs, err);
 	if (r < 0)
@@ -215,8 +216,10 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
 			if (mkdirat(ddir, dname, 0700) < 0)
 				return kiln_err_errno(err, "mkdir '%s'", abs);
 		}
-		cleanup_close int sfd = openat(sdir, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		cleanup_close int dfd = openat(ddir, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int sfd =
+		    openat(sdir, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int dfd =
+		    openat(ddir, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0 || dfd < 0)
 			return kiln_err_errno(err, "open directory '%s'", abs);
 		r = copy_dir_contents(c, sfd, dfd, abs, err);
@@ -243,7 +246,8 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
 		cleanup_close int from = openat(sdir, sname, O_RDONLY | O_CLOEXEC);
 		if (from < 0)
 			return kiln_err_errno(err, "open '%s'", sname);
-		cleanup_close int to = openat(ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		cleanup_close int to =
+		    openat(ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (to < 0)
 			return kiln_err_errno(err, "create '%s'", abs);
 		r = copy_file_data(from, to, st->st_size, abs, err);
@@ -264,7 +268,7 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
 
 /* the parent directory of abs inside the destination root, created as needed */
 static int dest_parent(struct copy_ctx *c, const char *abs, int *ret_fd, char **ret_name,
-		       struct kiln_err **err)
+                       struct kiln_err **err)
 {
 	cleanup_free char *dir = xstrdup(abs);
 	char *slash = strrchr(dir, '/');
@@ -298,7 +302,8 @@ static int copy_heredocs(struct copy_ctx *c, const char *dest, bool dest_dir, st
 		r = clear_target(pfd, name, false, abs, err);
 		if (r < 0)
 			return r;
-		cleanup_close int fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		cleanup_close int fd =
+		    openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd < 0 || write_all(fd, content, strlen(content)) < 0)
 			return kiln_err_errno(err, "write '%s'", abs);
 		struct stat st = {.st_mode = S_IFREG | 0644};
@@ -319,8 +324,9 @@ static int resolve_from(struct copy_ctx *c, const char *from, struct kiln_err **
 	long idx = strtol(from, &end, 10);
 	for (size_t i = 0; i < s->n_stages; i++) {
 		struct stage *o = s->stages[i];
-		bool match = (*end == '\0' && end != from) ? o->index == idx
-							   : (o->name && !strcasecmp(o->name, from));
+		bool match = (*end == '\0' && end != from)
+		                 ? o->index == idx
+		                 : (o->name && !strcasecmp(o->name, from));
 		if (match) {
 			if (o->rootfd < 0)
 				return kiln_err_set(err, "stage '%s' has no filesystem", from);
@@ -328,23 +334,25 @@ static int resolve_from(struct copy_ctx *c, const char *from, struct kiln_err **
 			return 0;
 		}
 	}
-	return kiln_err_set(err, "COPY --from='%s': no earlier stage has that name or index "
-				 "(copying from an image is not implemented yet)",
-			    from);
+	return kiln_err_set(err,
+	                    "COPY --from='%s': no earlier stage has that name or index "
+	                    "(copying from an image is not implemented yet)",
+	                    from);
 }
 
 int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 {
 	cleanup_strv char **written = NULL;
 	struct copy_ctx c = {
-		.s = s, .in = in, .srcfd = -1, .uid = (uid_t)-1, .gid = (gid_t)-1, .written = &written};
+	    .s = s, .in = in, .srcfd = -1, .uid = (uid_t)-1, .gid = (gid_t)-1, .written = &written};
 	cleanup_close int ctxfd = -1;
 	int r = 0;
 	for (size_t i = 0; i < in->n_flags; i++) {
 		const char *n = in->flags[i].name;
-		if (!streq(n, "from") && !streq(n, "chown") && !streq(n, "chmod") && !streq(n, "link"))
+		if (!streq(n, "from") && !streq(n, "chown") && !streq(n, "chmod") &&
+		    !streq(n, "link"))
 			return kiln_err_set(err, "%s:%d: %s --%s is not implemented yet in kiln",
-					    s->dockerfile_path, in->start_line, in->cmd, n);
+			                    s->dockerfile_path, in->start_line, in->cmd, n);
 	}
 	const struct df_flag *from = flag_get(in, "from");
 	const struct df_flag *chown = flag_get(in, "chown");
@@ -364,16 +372,16 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		char *end = NULL;
 		unsigned long m = strtoul(chmod->value, &end, 8);
 		if (!*chmod->value || *end || m > 07777)
-			return kiln_err_set(err, "%s:%d: invalid --chmod value '%s' (octal expected)",
-					    s->dockerfile_path, in->start_line, chmod->value);
+			return kiln_err_set(err,
+			                    "%s:%d: invalid --chmod value '%s' (octal expected)",
+			                    s->dockerfile_path, in->start_line, chmod->value);
 		c.chmod_set = true;
 		c.chmod = (mode_t)m;
 	}
 
 	/* expanded words: sources..., destination */
 	cleanup_strv char **words = NULL;
-	strv_foreach(a, in->args)
-	{
+	strv_foreach (a, in->args) {
 		char *w = NULL;
 		if (stage_expand(s, a, &w, err) < 0)
 			return stage_err(s, in, err);
@@ -381,18 +389,20 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 	}
 	size_t nw = strv_length(words);
 	if (nw < 1 || (nw < 2 && in->n_heredocs == 0))
-		return kiln_err_set(err, "%s:%d: %s requires at least two arguments, but only one "
-					 "was provided. Destination could not be determined",
-				    s->dockerfile_path, in->start_line, in->cmd[0] == 'a' ? "ADD" : "COPY");
+		return kiln_err_set(err,
+		                    "%s:%d: %s requires at least two arguments, but only one "
+		                    "was provided. Destination could not be determined",
+		                    s->dockerfile_path, in->start_line,
+		                    in->cmd[0] == 'a' ? "ADD" : "COPY");
 	const char *dest_raw = words[nw - 1];
 	json_t *cfg = image_config_container(s->config);
 	const char *wd = kjson_str(cfg, "WorkingDir");
-	cleanup_free char *joined = dest_raw[0] == '/' ? xstrdup(dest_raw)
-						       : path_join(wd && *wd ? wd : "/", dest_raw);
+	cleanup_free char *joined =
+	    dest_raw[0] == '/' ? xstrdup(dest_raw) : path_join(wd && *wd ? wd : "/", dest_raw);
 	cleanup_free char *dest = path_clean(joined);
 	size_t dl = strlen(dest_raw);
 	bool dest_dir = dl > 0 && (dest_raw[dl - 1] == '/' || streq(dest_raw, ".") ||
-				   (dl >= 2 && streq(dest_raw + dl - 2, "/.")));
+	                           (dl >= 2 && streq(dest_raw + dl - 2, "/.")));
 	{
 		struct stat st;
 		int fd = root_open(s->rootfd, dest + 1, O_PATH);
@@ -444,16 +454,19 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 			strv_push(&sources, xstrdup(*rel ? rel : "."));
 		}
 		if (strv_length(sources) == before)
-			return kiln_err_set(err, "%s:%d: %s failed: no source files were specified "
-						 "(no match for '%s' in the %s)",
-					    s->dockerfile_path, in->start_line, in->cmd[0] == 'a' ? "ADD" : "COPY",
-					    words[i], c.what);
+			return kiln_err_set(err,
+			                    "%s:%d: %s failed: no source files were specified "
+			                    "(no match for '%s' in the %s)",
+			                    s->dockerfile_path, in->start_line,
+			                    in->cmd[0] == 'a' ? "ADD" : "COPY", words[i], c.what);
 	}
 	size_t ns = strv_length(sources);
 	if (ns > 1 && !dest_dir)
-		return kiln_err_set(err, "%s:%d: When using %s with more than one source file, the "
-					 "destination must be a directory and end with a /",
-				    s->dockerfile_path, in->start_line, in->cmd[0] == 'a' ? "ADD" : "COPY");
+		return kiln_err_set(err,
+		                    "%s:%d: When using %s with more than one source file, the "
+		                    "destination must be a directory and end with a /",
+		                    s->dockerfile_path, in->start_line,
+		                    in->cmd[0] == 'a' ? "ADD" : "COPY");
 
 	for (size_t i = 0; i < ns; i++) {
 		const char *src = sources[i];
@@ -461,9 +474,10 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		cleanup_close int sfd = root_open(c.srcfd, streq(src, ".") ? "" : src, O_PATH);
 		struct stat st;
 		if (sfd < 0 || fstat(sfd, &st) < 0) {
-			return kiln_err_errno(err, "%s:%d: %s failed: file not found in %s: stat %s",
-					      s->dockerfile_path, in->start_line,
-					      in->cmd[0] == 'a' ? "ADD" : "COPY", c.what, src);
+			return kiln_err_errno(err,
+			                      "%s:%d: %s failed: file not found in %s: stat %s",
+			                      s->dockerfile_path, in->start_line,
+			                      in->cmd[0] == 'a' ? "ADD" : "COPY", c.what, src);
 		}
 		/* reopen as a parent fd + name pair for copy_entry */
 		cleanup_free char *pp = xasprintf("/proc/self/fd/%d", sfd);
@@ -488,21 +502,28 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 			if (r < 0)
 				break;
 			/* copy_entry reads through a directory fd and a name: use the magic link */
-			cleanup_close int procfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			cleanup_close int procfd =
+			    open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			cleanup_free char *fdname = xasprintf("%d", sfd);
 			struct stat fst = st;
 			if (S_ISREG(st.st_mode)) {
 				r = clear_target(pfd, name, false, abs, err);
 				if (r >= 0) {
 					cleanup_close int from_fd = open(pp, O_RDONLY | O_CLOEXEC);
-					cleanup_close int to = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+					cleanup_close int to = openat(pfd, name,
+					                              O_WRONLY | O_CREAT | O_EXCL |
+					                                  O_NOFOLLOW | O_CLOEXEC,
+					                              0600);
 					if (from_fd < 0 || to < 0)
-						r = kiln_err_errno(err, "copy '%s' to '%s'", src, abs);
+						r = kiln_err_errno(err, "copy '%s' to '%s'", src,
+						                   abs);
 					else
-						r = copy_file_data(from_fd, to, st.st_size, abs, err);
+						r = copy_file_data(from_fd, to, st.st_size, abs,
+						                   err);
 					if (r >= 0) {
 						note_written(&c, abs);
-						r = apply_meta(&c, pfd, name, &fst, false, abs, err);
+						r = apply_meta(&c, pfd, name, &fst, false, abs,
+						               err);
 					}
 				}
 			} else {

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int root_mkdir_p(int rootfd, const char *path, mode_t mode, uid_t uid, gid_t gid,
-		 char ***created, int *ret_fd, struct kiln_err **err)
+int root_mkdir_p(int rootfd, const char *path, mode_t mode, uid_t uid, gid_t gid, char ***created,
+                 int *ret_fd, struct kiln_err **err)
 {
 	cleanup_buf struct kiln_buf sofar = KILN_BUF_INIT;
 	cleanup_close int cur = root_open(rootfd, "", O_RDONLY | O_DIRECTORY);

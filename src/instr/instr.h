@@ -18,12 +18,12 @@ struct stage {
 	const struct build_opts *opts;
 	struct blobstore *bs;
 	int index;
-	char *name;       /* lower-case stage name, or NULL */
-	char *root;       /* absolute path of the stage root */
-	int rootfd;       /* -1 until the root is unpacked */
-	char *context;    /* context directory */
+	char *name;                      /* lower-case stage name, or NULL */
+	char *root;                      /* absolute path of the stage root */
+	int rootfd;                      /* -1 until the root is unpacked */
+	char *context;                   /* context directory */
 	const char *resolv_conf, *hosts; /* files injected into RUN */
-	char escape;      /* the Dockerfile's escape character */
+	char escape;                     /* the Dockerfile's escape character */
 	const char *dockerfile_path;
 
 	json_t *config;
@@ -32,14 +32,14 @@ struct stage {
 	size_t n_layers;
 	char *created; /* timestamp for history entries */
 
-	char **args;  /* declared ARGs visible in this stage: "K=V", or "K" when without value */
-	char **build_args; /* --build-arg values "K=V" */
-	char **meta_args;  /* ARGs declared before the first FROM, resolved: "K=V" */
+	char **args; /* declared ARGs visible in this stage: "K=V", or "K" when without value */
+	char **build_args;      /* --build-arg values "K=V" */
+	char **meta_args;       /* ARGs declared before the first FROM, resolved: "K=V" */
 	char **used_build_args; /* names of build args some ARG consumed */
-	bool cmd_set;         /* a CMD appeared in this stage */
+	bool cmd_set;           /* a CMD appeared in this stage */
 
 	struct fs_index *fsindex; /* NULL until the first RUN needs it */
-	bool index_stale;       /* something but RUN changed the root since the index was taken */
+	bool index_stale;         /* something but RUN changed the root since the index was taken */
 	enum fs_compression compression;
 	int compression_level;
 	const char *snapshot_mode;
@@ -56,10 +56,10 @@ int stage_expand(struct stage *s, const char *word, char **ret, struct kiln_err 
 /* appends a layer made of the listed paths (absolute in the root, sorted by the callee) or an
  * empty-layer history entry when there are none and force_build_metadata is off */
 int stage_commit_paths(struct stage *s, char **paths, const char *created_by,
-		       struct kiln_err **err);
+                       struct kiln_err **err);
 /* finishes lw and appends it as the stage's next layer with its history entry */
 int stage_finish_layer(struct stage *s, struct layer_writer *lw, const char *created_by,
-		       struct kiln_err **err);
+                       struct kiln_err **err);
 /* makes sure s->index describes the root as it is now (built or refreshed) */
 int stage_index_sync(struct stage *s, struct kiln_err **err);
 /* records a metadata-only step in history */

@@ -20,8 +20,7 @@ static const struct df_flag *flag_get(const struct df_instr *in, const char *nam
 	return NULL;
 }
 
-static int fail(struct stage *s, const struct df_instr *in, struct kiln_err **err,
-		const char *msg)
+static int fail(struct stage *s, const struct df_instr *in, struct kiln_err **err, const char *msg)
 {
 	return kiln_err_set(err, "%s:%d: %s", s->dockerfile_path, in->start_line, msg);
 }
@@ -97,8 +96,7 @@ static const char *build_arg(char *const *list, const char *name)
 
 static int do_arg(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 {
-	strv_foreach(a, in->args)
-	{
+	strv_foreach (a, in->args) {
 		cleanup_free char *name = xstrdup(a);
 		char *def = strchr(name, '=');
 		if (def)
@@ -153,7 +151,7 @@ static int do_label(struct stage *s, const struct df_instr *in, struct kiln_err 
 }
 
 static int add_port(struct stage *s, const struct df_instr *in, json_t *ports, const char *spec,
-		    struct kiln_err **err)
+                    struct kiln_err **err)
 {
 	cleanup_free char *p = xstrdup(spec);
 	char *slash = strchr(p, '/');
@@ -164,18 +162,18 @@ static int add_port(struct stage *s, const struct df_instr *in, json_t *ports, c
 		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
 	if (!streq(proto, "tcp") && !streq(proto, "udp") && !streq(proto, "sctp"))
 		return kiln_err_set(err, "%s:%d: invalid proto: %s", s->dockerfile_path,
-				    in->start_line, proto);
+		                    in->start_line, proto);
 	char *dash = strchr(p, '-');
 	char *end = NULL;
 	unsigned long lo = strtoul(p, &end, 10), hi = lo;
 	if (end == p || (dash ? end != dash : *end) || lo > 65535)
 		return kiln_err_set(err, "%s:%d: invalid containerPort: %s", s->dockerfile_path,
-				    in->start_line, p);
+		                    in->start_line, p);
 	if (dash) {
 		hi = strtoul(dash + 1, &end, 10);
 		if (end == dash + 1 || *end || hi > 65535 || hi < lo)
 			return kiln_err_set(err, "%s:%d: invalid port range: %s",
-					    s->dockerfile_path, in->start_line, p);
+			                    s->dockerfile_path, in->start_line, p);
 	}
 	for (unsigned long port = lo; port <= hi; port++) {
 		cleanup_free char *key = xasprintf("%lu/%s", port, proto);
@@ -185,8 +183,8 @@ static int add_port(struct stage *s, const struct df_instr *in, json_t *ports, c
 	return 0;
 }
 
-static int do_words_into(struct stage *s, const struct df_instr *in, const char *field,
-			 bool ports, struct kiln_err **err)
+static int do_words_into(struct stage *s, const struct df_instr *in, const char *field, bool ports,
+                         struct kiln_err **err)
 {
 	cleanup_strv char **env = stage_expand_env(s);
 	json_t *c = image_config_container(s->config);
@@ -195,8 +193,7 @@ static int do_words_into(struct stage *s, const struct df_instr *in, const char 
 		obj = json_object();
 		json_object_set_new(c, field, obj);
 	}
-	strv_foreach(a, in->args)
-	{
+	strv_foreach (a, in->args) {
 		cleanup_strv char **words = NULL;
 		if (in->json) {
 			char *w = NULL;
@@ -206,8 +203,7 @@ static int do_words_into(struct stage *s, const struct df_instr *in, const char 
 		} else if (shell_expand_words(a, env, s->escape, &words, err) < 0) {
 			return stage_err(s, in, err);
 		}
-		strv_foreach(w, words)
-		{
+		strv_foreach (w, words) {
 			if (!*w)
 				continue;
 			if (ports) {
@@ -238,7 +234,7 @@ static int do_healthcheck(struct stage *s, const struct df_instr *in, struct kil
 	if (strcasecmp(in->args[0], "CMD") != 0) {
 		json_decref(hc);
 		return kiln_err_set(err, "%s:%d: unknown type %s in HEALTHCHECK (try CMD)",
-				    s->dockerfile_path, in->start_line, in->args[0]);
+		                    s->dockerfile_path, in->start_line, in->args[0]);
 	}
 	json_t *test = json_array();
 	json_array_append_new(test, json_string(in->json ? "CMD" : "CMD-SHELL"));
@@ -248,9 +244,9 @@ static int do_healthcheck(struct stage *s, const struct df_instr *in, struct kil
 	static const struct {
 		const char *flag, *field;
 	} durations[] = {{"interval", "Interval"},
-			 {"timeout", "Timeout"},
-			 {"start-period", "StartPeriod"},
-			 {"start-interval", "StartInterval"}};
+	                 {"timeout", "Timeout"},
+	                 {"start-period", "StartPeriod"},
+	                 {"start-interval", "StartInterval"}};
 	for (size_t i = 0; i < ARRAY_SIZE(durations); i++) {
 		const struct df_flag *f = flag_get(in, durations[i].flag);
 		int64_t ns;
@@ -259,7 +255,7 @@ static int do_healthcheck(struct stage *s, const struct df_instr *in, struct kil
 		if (!duration_parse(f->value, &ns) || ns < 0) {
 			json_decref(hc);
 			return kiln_err_set(err, "%s:%d: invalid duration for --%s: '%s'",
-					    s->dockerfile_path, in->start_line, f->name, f->value);
+			                    s->dockerfile_path, in->start_line, f->name, f->value);
 		}
 		if (ns)
 			json_object_set_new(hc, durations[i].field, json_integer(ns));
@@ -271,7 +267,7 @@ static int do_healthcheck(struct stage *s, const struct df_instr *in, struct kil
 		if (end == retries->value || *end || v < 0) {
 			json_decref(hc);
 			return kiln_err_set(err, "%s:%d: invalid value for --retries: '%s'",
-					    s->dockerfile_path, in->start_line, retries->value);
+			                    s->dockerfile_path, in->start_line, retries->value);
 		}
 		if (v)
 			json_object_set_new(hc, "Retries", json_integer(v));
@@ -337,10 +333,10 @@ int instr_meta(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		json_array_append_new(ob, json_string(text));
 	} else if (streq(cmd, "maintainer")) {
 		json_object_set_new(s->config, "author",
-				    json_string(in->args && in->args[0] ? in->args[0] : ""));
+		                    json_string(in->args && in->args[0] ? in->args[0] : ""));
 	} else {
 		return kiln_err_set(err, "%s:%d: %s is not a supported command", s->dockerfile_path,
-				    in->start_line, in->cmd);
+		                    in->start_line, in->cmd);
 	}
 	if (r < 0)
 		return r;

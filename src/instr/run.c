@@ -108,7 +108,7 @@ int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 	cleanup_strv char **argv = run_argv(s, in);
 	if (!argv || !argv[0] || !*argv[0])
 		return kiln_err_set(err, "%s:%d: RUN needs a command", s->dockerfile_path,
-				    in->start_line);
+		                    in->start_line);
 	int r = stage_index_sync(s, err);
 	if (r < 0)
 		return r;
@@ -130,13 +130,13 @@ int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 	log_info("Args: [%s]", args);
 	log_info("Running: [%s]", all);
 	struct sandbox_run_opts o = {
-		.root = s->root,
-		.argv = argv,
-		.env = env,
-		.user = &user,
-		.cwd = wd && *wd ? wd : "/",
-		.resolv_conf = s->resolv_conf,
-		.hosts = s->hosts,
+	    .root = s->root,
+	    .argv = argv,
+	    .env = env,
+	    .user = &user,
+	    .cwd = wd && *wd ? wd : "/",
+	    .resolv_conf = s->resolv_conf,
+	    .hosts = s->hosts,
 	};
 	int status = 0;
 	r = sandbox_run(&o, &status, err);
@@ -145,9 +145,9 @@ int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 		return stage_err(s, in, err);
 	if (status != 0)
 		return kiln_err_exit(err, status,
-				     "%s:%d: %s: failed to execute command: waiting for process to "
-				     "exit: exit status %d",
-				     s->dockerfile_path, in->start_line, in->original, status);
+		                     "%s:%d: %s: failed to execute command: waiting for process to "
+		                     "exit: exit status %d",
+		                     s->dockerfile_path, in->start_line, in->original, status);
 
 	cleanup_free char *created_by = xasprintf("RUN %s # buildkit", all);
 	log_info("Taking snapshot of full filesystem...");
@@ -159,7 +159,7 @@ int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 	if (ch.n == 0 && !s->opts->force_build_metadata) {
 		fs_changes_release(&ch);
 		log_info("No files were changed, appending empty layer to config. No layer added "
-			 "to image.");
+		         "to image.");
 		image_config_add_history(s->config, created_by, NULL, true, s->created);
 		return 0;
 	}

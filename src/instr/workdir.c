@@ -13,13 +13,14 @@ int instr_workdir(struct stage *s, const struct df_instr *in, struct kiln_err **
 {
 	if (!in->args || !in->args[0])
 		return kiln_err_set(err, "%s:%d: WORKDIR requires exactly one argument",
-				    s->dockerfile_path, in->start_line);
+		                    s->dockerfile_path, in->start_line);
 	cleanup_free char *raw = NULL;
 	if (stage_expand(s, in->args[0], &raw, err) < 0)
 		return stage_err(s, in, err);
 	json_t *c = image_config_container(s->config);
 	const char *cur = kjson_str(c, "WorkingDir");
-	cleanup_free char *joined = raw[0] == '/' ? xstrdup(raw) : path_join(cur && *cur ? cur : "/", raw);
+	cleanup_free char *joined =
+	    raw[0] == '/' ? xstrdup(raw) : path_join(cur && *cur ? cur : "/", raw);
 	cleanup_free char *wd = path_clean(joined);
 	json_object_set_new(c, "WorkingDir", json_string(wd));
 	log_info("Cmd: workdir");

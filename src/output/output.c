@@ -28,27 +28,26 @@ static int write_small(const char *path, const char *data, struct kiln_err **err
 
 /* "<registry>/<repo>@sha256:..." or with ":<tag>" per destination */
 static int name_digest_file(const struct build_opts *o, const char *path, bool tagged,
-			    const char *digest, struct kiln_err **err)
+                            const char *digest, struct kiln_err **err)
 {
 	cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
-	strv_foreach(d, o->destinations)
-	{
+	strv_foreach (d, o->destinations) {
 		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
 		int r = image_ref_parse(d, &ref, err);
 		if (r < 0)
 			return r;
 		cleanup_free char *name = image_ref_name(ref);
 		if (tagged)
-			kiln_buf_addf(&b, "%s:%s@%s\n", name, ref->tag ? ref->tag : "latest", digest);
+			kiln_buf_addf(&b, "%s:%s@%s\n", name, ref->tag ? ref->tag : "latest",
+			              digest);
 		else
 			kiln_buf_addf(&b, "%s@%s\n", name, digest);
 	}
 	return write_small(path, b.ptr, err);
 }
 
-static int push_one(struct blobstore *bs, struct registry *reg,
-		    const struct build_result *res, const struct image_ref *ref,
-		    struct kiln_err **err)
+static int push_one(struct blobstore *bs, struct registry *reg, const struct build_result *res,
+                    const struct image_ref *ref, struct kiln_err **err)
 {
 	cleanup_free const char **digests = xcalloc(res->n_layers + 1, sizeof(char *));
 	for (size_t i = 0; i < res->n_layers; i++)
@@ -63,14 +62,13 @@ static int push_one(struct blobstore *bs, struct registry *reg,
 	if (r < 0)
 		return r;
 	return registry_put_manifest(reg, ref, manifest_media_type(res->format), res->manifest,
-				     res->manifest_len, err);
+	                             res->manifest_len, err);
 }
 
 static int push_all(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
-		    const struct build_result *res, struct kiln_err **err)
+                    const struct build_result *res, struct kiln_err **err)
 {
-	strv_foreach(d, o->destinations)
-	{
+	strv_foreach (d, o->destinations) {
 		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
 		int r = image_ref_parse(d, &ref, err);
 		if (r < 0)
@@ -84,9 +82,10 @@ static int push_all(const struct build_opts *o, struct blobstore *bs, struct reg
 				break;
 			if (attempt >= o->push_retry) {
 				*err = TAKE_PTR(e);
-				return kiln_err_wrap(err, "error pushing image: failed to push to "
-							  "destination %s",
-						     d);
+				return kiln_err_wrap(err,
+				                     "error pushing image: failed to push to "
+				                     "destination %s",
+				                     d);
 			}
 			log_warn("Retrying operation after %us due to %s", delay, kiln_err_msg(e));
 			sleep(delay);
@@ -103,8 +102,7 @@ int output_check_push(const struct build_opts *o, struct registry *reg, struct k
 	if (o->no_push || o->skip_push_permission_check)
 		return 0;
 	cleanup_strv char **seen = NULL;
-	strv_foreach(d, o->destinations)
-	{
+	strv_foreach (d, o->destinations) {
 		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
 		int r = image_ref_parse(d, &ref, err);
 		if (r < 0)
@@ -115,17 +113,18 @@ int output_check_push(const struct build_opts *o, struct registry *reg, struct k
 		strv_push(&seen, xstrdup(name));
 		r = registry_check_push(reg, ref, err);
 		if (r < 0)
-			return kiln_err_wrap(err, "error checking push permissions -- make sure you "
-						  "entered the correct tag name, and that you are "
-						  "authenticated correctly, and try again: checking "
-						  "push permission for \"%s\"",
-					     d);
+			return kiln_err_wrap(err,
+			                     "error checking push permissions -- make sure you "
+			                     "entered the correct tag name, and that you are "
+			                     "authenticated correctly, and try again: checking "
+			                     "push permission for \"%s\"",
+			                     d);
 	}
 	return 0;
 }
 
 int output_all(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
-	       const struct build_result *res, struct kiln_err **err)
+               const struct build_result *res, struct kiln_err **err)
 {
 	int r;
 	if (o->digest_file && *o->digest_file) {
@@ -140,22 +139,22 @@ int output_all(const struct build_opts *o, struct blobstore *bs, struct registry
 	}
 	if (o->image_name_with_digest_file && *o->image_name_with_digest_file) {
 		/* kaniko: when both are given, both files get the tagged form */
-		bool tagged = o->image_name_tag_with_digest_file && *o->image_name_tag_with_digest_file;
-		r = name_digest_file(o, o->image_name_with_digest_file, tagged, res->manifest_digest,
-				     err);
+		bool tagged =
+		    o->image_name_tag_with_digest_file && *o->image_name_tag_with_digest_file;
+		r = name_digest_file(o, o->image_name_with_digest_file, tagged,
+		                     res->manifest_digest, err);
 		if (r < 0)
 			return r;
 	}
 	if (o->image_name_tag_with_digest_file && *o->image_name_tag_with_digest_file) {
 		r = name_digest_file(o, o->image_name_tag_with_digest_file, true,
-				     res->manifest_digest, err);
+		                     res->manifest_digest, err);
 		if (r < 0)
 			return r;
 	}
 	if (o->tar_path && *o->tar_path) {
 		cleanup_strv char **tags = NULL;
-		strv_foreach(d, o->destinations)
-		{
+		strv_foreach (d, o->destinations) {
 			_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
 			if (image_ref_parse(d, &ref, NULL) >= 0)
 				strv_push(&tags, image_ref_string(ref));
@@ -176,10 +175,9 @@ int output_all(const struct build_opts *o, struct blobstore *bs, struct registry
 	const char *bo = getenv("BUILDER_OUTPUT");
 	if (bo && *bo) {
 		cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
-		strv_foreach(d, o->destinations)
-		{
-			cleanup_json json_t *j = json_pack("{s:s, s:s}", "name", d, "digest",
-							   res->manifest_digest);
+		strv_foreach (d, o->destinations) {
+			cleanup_json json_t *j =
+			    json_pack("{s:s, s:s}", "name", d, "digest", res->manifest_digest);
 			cleanup_free char *line = kjson_dump(j);
 			kiln_buf_addf(&b, "%s\n", line);
 		}

@@ -6,14 +6,14 @@
 
 /* writes the files, then pushes (unless --no-push) */
 int output_all(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
-	       const struct build_result *res, struct kiln_err **err);
+               const struct build_result *res, struct kiln_err **err);
 
 /* the pre-flight push-permission check of every distinct destination repository */
 int output_check_push(const struct build_opts *o, struct registry *reg, struct kiln_err **err);
 
 /* docker save / docker load tarball (manifest.json, config "sha256:<hex>", "<hex>.tar.gz") */
 int output_write_tarball(const char *path, struct blobstore *bs, const struct build_result *res,
-			 char *const *repo_tags, struct kiln_err **err);
+                         char *const *repo_tags, struct kiln_err **err);
 /* OCI image layout directory */
-int output_write_oci_layout(const char *dir, struct blobstore *bs,
-			    const struct build_result *res, struct kiln_err **err);
+int output_write_oci_layout(const char *dir, struct blobstore *bs, const struct build_result *res,
+                            struct kiln_err **err);

@@ -19,7 +19,7 @@ static int ar_fail(struct archive *a, const char *path, struct kiln_err **err)
 }
 
 static int add_buffer(struct archive *a, const char *name, const void *data, size_t len,
-		      const char *path, struct kiln_err **err)
+                      const char *path, struct kiln_err **err)
 {
 	struct archive_entry *e = archive_entry_new();
 	archive_entry_set_pathname(e, name);
@@ -33,8 +33,8 @@ static int add_buffer(struct archive *a, const char *name, const void *data, siz
 	return 0;
 }
 
-static int add_blob(struct archive *a, struct blobstore *bs, const char *name,
-		    const char *digest, const char *path, struct kiln_err **err)
+static int add_blob(struct archive *a, struct blobstore *bs, const char *name, const char *digest,
+                    const char *path, struct kiln_err **err)
 {
 	cleanup_close int fd = -1;
 	int r = blobstore_open_read(bs, digest, &fd, err);
@@ -69,7 +69,7 @@ static int add_blob(struct archive *a, struct blobstore *bs, const char *name,
 }
 
 int output_write_tarball(const char *path, struct blobstore *bs, const struct build_result *res,
-			 char *const *repo_tags, struct kiln_err **err)
+                         char *const *repo_tags, struct kiln_err **err)
 {
 	cleanup_free char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
 	struct archive *a = archive_write_new();
@@ -90,9 +90,11 @@ int output_write_tarball(const char *path, struct blobstore *bs, const struct bu
 		r = add_blob(a, bs, res->config_digest, res->config_digest, path, err);
 	if (r >= 0) {
 		json_t *tags = json_array();
-		strv_foreach(t, repo_tags) json_array_append_new(tags, json_string(t));
-		cleanup_json json_t *m = json_pack("[{s:s, s:o, s:O}]", "Config", res->config_digest,
-						   "RepoTags", tags, "Layers", layers);
+		strv_foreach (t, repo_tags)
+			json_array_append_new(tags, json_string(t));
+		cleanup_json json_t *m =
+		    json_pack("[{s:s, s:o, s:O}]", "Config", res->config_digest, "RepoTags", tags,
+		              "Layers", layers);
 		cleanup_free char *body = kjson_dump(m);
 		r = add_buffer(a, "manifest.json", body, strlen(body), path, err);
 	}
@@ -107,7 +109,7 @@ int output_write_tarball(const char *path, struct blobstore *bs, const struct bu
 }
 
 static int link_or_copy(struct blobstore *bs, const char *digest, const char *dest,
-			struct kiln_err **err)
+                        struct kiln_err **err)
 {
 	cleanup_free char *src = blobstore_path(bs, digest);
 	if (access(dest, F_OK) == 0)
@@ -139,17 +141,17 @@ static int link_or_copy(struct blobstore *bs, const char *digest, const char *de
 	return 0;
 }
 
-int output_write_oci_layout(const char *dir, struct blobstore *bs,
-			    const struct build_result *res, struct kiln_err **err)
+int output_write_oci_layout(const char *dir, struct blobstore *bs, const struct build_result *res,
+                            struct kiln_err **err)
 {
 	cleanup_free char *blobs = path_join(dir, "blobs/sha256");
 	int r = mkdir_p(blobs, 0755, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i <= res->n_layers + 1; i++) {
-		const char *d = i < res->n_layers	  ? res->layers[i].digest
-				: i == res->n_layers ? res->config_digest
-						     : res->manifest_digest;
+		const char *d = i < res->n_layers    ? res->layers[i].digest
+		                : i == res->n_layers ? res->config_digest
+		                                     : res->manifest_digest;
 		cleanup_free char *dest = path_join(blobs, digest_hex(d));
 		r = link_or_copy(bs, d, dest, err);
 		if (r < 0)
@@ -160,10 +162,10 @@ int output_write_oci_layout(const char *dir, struct blobstore *bs,
 	r = write_file_atomic(lp, layout, STRLEN(layout), 0644, err);
 	if (r < 0)
 		return r;
-	cleanup_json json_t *idx = json_pack(
-		"{s:i, s:s, s:[{s:s, s:I, s:s}]}", "schemaVersion", 2, "mediaType", MT_OCI_INDEX,
-		"manifests", "mediaType", manifest_media_type(res->format), "size",
-		(json_int_t)res->manifest_len, "digest", res->manifest_digest);
+	cleanup_json json_t *idx =
+	    json_pack("{s:i, s:s, s:[{s:s, s:I, s:s}]}", "schemaVersion", 2, "mediaType",
+	              MT_OCI_INDEX, "manifests", "mediaType", manifest_media_type(res->format),
+	              "size", (json_int_t)res->manifest_len, "digest", res->manifest_digest);
 	cleanup_free char *body = kjson_dump(idx);
 	cleanup_free char *ip = path_join(dir, "index.json");
 	return write_file_atomic(ip, body, strlen(body), 0644, err);

@@ -37,15 +37,32 @@ static const char *reason_phrase(long code)
 		long code;
 		const char *text;
 	} table[] = {
-		{200, "OK"}, {201, "Created"}, {202, "Accepted"}, {204, "No Content"},
-		{206, "Partial Content"}, {301, "Moved Permanently"}, {302, "Found"},
-		{303, "See Other"}, {307, "Temporary Redirect"}, {308, "Permanent Redirect"},
-		{400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"},
-		{404, "Not Found"}, {405, "Method Not Allowed"}, {408, "Request Timeout"},
-		{409, "Conflict"}, {412, "Precondition Failed"}, {413, "Payload Too Large"},
-		{416, "Range Not Satisfiable"}, {429, "Too Many Requests"},
-		{500, "Internal Server Error"}, {501, "Not Implemented"}, {502, "Bad Gateway"},
-		{503, "Service Unavailable"}, {504, "Gateway Timeout"},
+	    {200, "OK"},
+	    {201, "Created"},
+	    {202, "Accepted"},
+	    {204, "No Content"},
+	    {206, "Partial Content"},
+	    {301, "Moved Permanently"},
+	    {302, "Found"},
+	    {303, "See Other"},
+	    {307, "Temporary Redirect"},
+	    {308, "Permanent Redirect"},
+	    {400, "Bad Request"},
+	    {401, "Unauthorized"},
+	    {403, "Forbidden"},
+	    {404, "Not Found"},
+	    {405, "Method Not Allowed"},
+	    {408, "Request Timeout"},
+	    {409, "Conflict"},
+	    {412, "Precondition Failed"},
+	    {413, "Payload Too Large"},
+	    {416, "Range Not Satisfiable"},
+	    {429, "Too Many Requests"},
+	    {500, "Internal Server Error"},
+	    {501, "Not Implemented"},
+	    {502, "Bad Gateway"},
+	    {503, "Service Unavailable"},
+	    {504, "Gateway Timeout"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
 		if (table[i].code == code)
@@ -65,7 +82,8 @@ static void append_registry_errors(struct kiln_buf *msg, const struct kiln_buf *
 	if (json_is_array(errs)) {
 		size_t i;
 		json_t *e;
-		json_array_foreach (errs, i, e) {
+		json_array_foreach(errs, i, e)
+		{
 			const char *code = kjson_str(e, "code"), *m = kjson_str(e, "message");
 			if (!code && !m)
 				continue;
@@ -102,7 +120,7 @@ int http_status_err(struct http_xfer *x, struct kiln_err **err)
 }
 
 static int curl_err(const char *method, const char *url, CURLcode rc, const char *errbuf,
-		    struct kiln_err **err)
+                    struct kiln_err **err)
 {
 	cleanup_free char *u = http_url_for_msg(url);
 	const char *detail = errbuf && *errbuf ? errbuf : curl_easy_strerror(rc);
@@ -110,16 +128,17 @@ static int curl_err(const char *method, const char *url, CURLcode rc, const char
 	hostp = hostp ? hostp + 3 : u;
 	cleanup_free char *host = xstrndup(hostp, strcspn(hostp, "/"));
 	if (rc == CURLE_PEER_FAILED_VERIFICATION)
-		return kiln_err_set(err,
-				    "%s %s: the TLS certificate of 'https://%s' is not trusted (%s); "
-				    "add its CA certificate to /kaniko/ssl/certs/ca-certificates.crt "
-				    "or pass --registry-certificate %s=/path/to/ca.pem",
-				    method, u, host, detail, host);
+		return kiln_err_set(
+		    err,
+		    "%s %s: the TLS certificate of 'https://%s' is not trusted (%s); "
+		    "add its CA certificate to /kaniko/ssl/certs/ca-certificates.crt "
+		    "or pass --registry-certificate %s=/path/to/ca.pem",
+		    method, u, host, detail, host);
 	if (rc == CURLE_SSL_CONNECT_ERROR && strstr(detail, "wrong version number"))
 		return kiln_err_set(err,
-				    "%s %s: %s (the server does not speak TLS; for a plain http "
-				    "registry pass --insecure-registry %s)",
-				    method, u, detail, host);
+		                    "%s %s: %s (the server does not speak TLS; for a plain http "
+		                    "registry pass --insecure-registry %s)",
+		                    method, u, detail, host);
 	return kiln_err_set(err, "%s %s: %s", method, u, detail);
 }
 
@@ -197,16 +216,18 @@ static const char *kv_for_host(char *const *kv, const char *registry)
 static int host_setup_tls(struct registry *r, struct http_host *h, struct kiln_err **err)
 {
 	const struct registry_opts *o = &r->opts;
-	h->skip_verify = o->skip_tls_verify || strv_contains(o->skip_tls_verify_registries, h->registry);
+	h->skip_verify =
+	    o->skip_tls_verify || strv_contains(o->skip_tls_verify_registries, h->registry);
 
 	const char *cert = kv_for_host(o->registry_client_certs, h->registry);
 	if (cert) {
 		const char *comma = strchr(cert, ',');
 		if (!comma || comma == cert || !comma[1] || strchr(comma + 1, ','))
-			return kiln_err_set(err,
-					    "failed to load client certificate/key '%s=%s', expected "
-					    "format: reg=/path/to/cert,/path/to/key",
-					    h->registry, cert);
+			return kiln_err_set(
+			    err,
+			    "failed to load client certificate/key '%s=%s', expected "
+			    "format: reg=/path/to/cert,/path/to/key",
+			    h->registry, cert);
 		h->client_cert = xstrndup(cert, (size_t)(comma - cert));
 		h->client_key = xstrdup(comma + 1);
 	}
@@ -214,7 +235,7 @@ static int host_setup_tls(struct registry *r, struct http_host *h, struct kiln_e
 	const char *host_ca = kv_for_host(o->registry_certificates, h->registry);
 	const char *cert_file = getenv("SSL_CERT_FILE"), *cert_dir = getenv("SSL_CERT_DIR");
 	bool extra = host_ca || strv_length(r->ca_files) > 0 || (cert_file && *cert_file) ||
-		     (cert_dir && *cert_dir);
+	             (cert_dir && *cert_dir);
 	if (!extra)
 		return 0;
 
@@ -257,8 +278,8 @@ static void apply_tls(CURL *e, const struct http_host *h)
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	if (h->ca_blob) {
-		struct curl_blob blob = {.data = h->ca_blob, .len = h->ca_blob_len,
-					 .flags = CURL_BLOB_NOCOPY};
+		struct curl_blob blob = {
+		    .data = h->ca_blob, .len = h->ca_blob_len, .flags = CURL_BLOB_NOCOPY};
 		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
 	}
 	if (h->client_cert) {
@@ -393,7 +414,7 @@ static size_t simple_write(char *p, size_t size, size_t n, void *ud)
 }
 
 static bool header_is(const char *line, size_t len, const char *name, const char **ret_val,
-		      size_t *ret_len)
+                      size_t *ret_len)
 {
 	size_t n = strlen(name);
 	if (len <= n || strncasecmp(line, name, n) != 0 || line[n] != ':')
@@ -426,8 +447,8 @@ static size_t simple_header(char *p, size_t size, size_t n, void *ud)
 
 /* one request on r->easy with retries on connection errors and retryable statuses */
 static int simple_request(struct registry *r, struct http_host *h, const char *method,
-			  const char *url, const char *post, const struct auth_creds *basic,
-			  struct simple_resp *resp, long *ret_status, struct kiln_err **err)
+                          const char *url, const char *post, const struct auth_creds *basic,
+                          struct simple_resp *resp, long *ret_status, struct kiln_err **err)
 {
 	for (int attempt = 0;; attempt++) {
 		CURL *e = r->easy;
@@ -443,7 +464,8 @@ static int simple_request(struct registry *r, struct http_host *h, const char *m
 		if (basic && basic->username) {
 			curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 			curl_easy_setopt(e, CURLOPT_USERNAME, basic->username);
-			curl_easy_setopt(e, CURLOPT_PASSWORD, basic->password ? basic->password : "");
+			curl_easy_setopt(e, CURLOPT_PASSWORD,
+			                 basic->password ? basic->password : "");
 		}
 		kiln_buf_reset(&resp->body);
 		resp->overflow = false;
@@ -461,7 +483,7 @@ static int simple_request(struct registry *r, struct http_host *h, const char *m
 		curl_easy_setopt(e, CURLOPT_PASSWORD, NULL);
 		if (resp->overflow)
 			return kiln_err_set(err, "%s %s: response larger than %zu bytes", method, u,
-					    resp->max);
+			                    resp->max);
 		long status = 0;
 		if (rc == CURLE_OK)
 			curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
@@ -490,8 +512,10 @@ static int host_ping(struct registry *r, struct http_host *h, struct kiln_err **
 	int ret = simple_request(r, h, "GET", url, NULL, NULL, &resp, &status, err);
 	if (ret >= 0 && status == 401) {
 		if (!resp.www_auth)
-			ret = kiln_err_set(err, "GET %s: 401 Unauthorized without a WWW-Authenticate "
-						"header", url);
+			ret = kiln_err_set(err,
+			                   "GET %s: 401 Unauthorized without a WWW-Authenticate "
+			                   "header",
+			                   url);
 		else if (auth_challenge_parse(resp.www_auth, &h->challenge, err) < 0)
 			ret = kiln_err_wrap(err, "GET %s", url);
 		else
@@ -506,11 +530,11 @@ static int host_ping(struct registry *r, struct http_host *h, struct kiln_err **
 }
 
 int http_host_get(struct registry *r, const char *registry, enum http_dir dir,
-		  struct http_host **ret, struct kiln_err **err)
+                  struct http_host **ret, struct kiln_err **err)
 {
 	const struct registry_opts *o = &r->opts;
 	bool plain = strv_contains(o->insecure_registries, registry) ||
-		     (dir == HTTP_PUSH && o->insecure) || (dir == HTTP_PULL && o->insecure_pull);
+	             (dir == HTTP_PUSH && o->insecure) || (dir == HTTP_PULL && o->insecure_pull);
 	cleanup_free char *base = xasprintf("%s://%s", plain ? "http" : "https", registry);
 	struct http_host *h = NULL;
 	for (size_t i = 0; i < r->n_hosts && !h; i++)
@@ -574,17 +598,17 @@ static void simple_resp_release(struct simple_resp *s)
 /* the bearer token flow: GET realm?service=&scope= with basic credentials, or the OAuth2
  * refresh-token POST with an identity token */
 static int fetch_token(struct registry *r, struct http_host *h, const char *scope,
-		       struct kiln_err **err)
+                       struct kiln_err **err)
 {
 	if (host_creds(h, err) < 0)
 		return -1;
 	const struct auth_challenge *c = &h->challenge;
 	if (!c->realm || !*c->realm)
 		return kiln_err_set(err, "registry '%s': bearer challenge without a realm",
-				    h->registry);
+		                    h->registry);
 	if (!startswith(c->realm, "https://") && !startswith(c->realm, "http://"))
 		return kiln_err_set(err, "registry '%s': bearer realm '%s' is not an http(s) URL",
-				    h->registry, c->realm);
+		                    h->registry, c->realm);
 
 	cleanup_buf struct kiln_buf q = KILN_BUF_INIT;
 	if (c->service)
@@ -598,7 +622,7 @@ static int fetch_token(struct registry *r, struct http_host *h, const char *scop
 	}
 
 	_cleanup_(simple_resp_release) struct simple_resp resp = {.body = KILN_BUF_INIT,
-								   .max = LIMIT_TOKEN};
+	                                                          .max = LIMIT_TOKEN};
 	long status = 0;
 	cleanup_free char *url = NULL;
 	const char *method = h->creds.identity_token ? "POST" : "GET";
@@ -621,8 +645,8 @@ static int fetch_token(struct registry *r, struct http_host *h, const char *scop
 			return kiln_err_wrap(err, "get a token for '%s' (%s)", h->registry, scope);
 	}
 	if (status != 200) {
-		struct http_xfer fake = {.method = method, .url = url, .status = status,
-					 .resp = resp.body};
+		struct http_xfer fake = {
+		    .method = method, .url = url, .status = status, .resp = resp.body};
 		http_status_err(&fake, err);
 		return kiln_err_wrap(err, "get a token for '%s' (%s)", h->registry, scope);
 	}
@@ -632,12 +656,12 @@ static int fetch_token(struct registry *r, struct http_host *h, const char *scop
 	if (!tok || !*tok)
 		tok = kjson_str(j, "access_token");
 	if (!tok || !*tok)
-		return kiln_err_set(err, "get a token for '%s' (%s): no token in the reply from '%s'",
-				    h->registry, scope, c->realm);
+		return kiln_err_set(err,
+		                    "get a token for '%s' (%s): no token in the reply from '%s'",
+		                    h->registry, scope, c->realm);
 	json_t *ei = json_object_get(j, "expires_in");
-	double ttl = json_is_integer(ei) && json_integer_value(ei) > 0
-			     ? (double)json_integer_value(ei)
-			     : 60;
+	double ttl =
+	    json_is_integer(ei) && json_integer_value(ei) > 0 ? (double)json_integer_value(ei) : 60;
 	struct http_token *t = token_find(r, h->base, scope);
 	if (!t) {
 		XGROW(r->tokens, r->n_tokens + 1, r->cap_tokens);
@@ -655,7 +679,7 @@ static int fetch_token(struct registry *r, struct http_host *h, const char *scop
 
 /* the Authorization header line for a request in scope, or NULL for anonymous */
 static int auth_header(struct registry *r, struct http_host *h, const char *scope, bool refresh,
-		       char **ret, struct kiln_err **err)
+                       char **ret, struct kiln_err **err)
 {
 	*ret = NULL;
 	if (!h->have_challenge)
@@ -666,7 +690,7 @@ static int auth_header(struct registry *r, struct http_host *h, const char *scop
 		if (!h->creds.username)
 			return 0;
 		cleanup_free char *up = xasprintf("%s:%s", h->creds.username,
-						  h->creds.password ? h->creds.password : "");
+		                                  h->creds.password ? h->creds.password : "");
 		cleanup_free char *b64 = auth_base64_encode(up, strlen(up));
 		*ret = xasprintf("Authorization: Basic %s", b64);
 		explicit_bzero(up, strlen(up));
@@ -675,7 +699,7 @@ static int auth_header(struct registry *r, struct http_host *h, const char *scop
 	}
 	if (strcasecmp(h->challenge.scheme, "Bearer") != 0)
 		return kiln_err_set(err, "registry '%s': unsupported authentication scheme '%s'",
-				    h->registry, h->challenge.scheme);
+		                    h->registry, h->challenge.scheme);
 	struct http_token *t = token_find(r, h->base, scope);
 	if (!t || refresh || t->expires < now_s()) {
 		if (fetch_token(r, h, scope, err) < 0)
@@ -689,10 +713,16 @@ static int auth_header(struct registry *r, struct http_host *h, const char *scop
 /* ---- transfers ---- */
 
 void http_xfer_init(struct http_xfer *x, struct registry *r, struct http_host *h,
-		    const char *method, char *url, const char *scope)
+                    const char *method, char *url, const char *scope)
 {
-	*x = (struct http_xfer){.r = r, .h = h, .method = method, .url = url, .scope = scope,
-				.body_fd = -1, .resp = KILN_BUF_INIT, .resp_max = LIMIT_ERROR_BODY};
+	*x = (struct http_xfer){.r = r,
+	                        .h = h,
+	                        .method = method,
+	                        .url = url,
+	                        .scope = scope,
+	                        .body_fd = -1,
+	                        .resp = KILN_BUF_INIT,
+	                        .resp_max = LIMIT_ERROR_BODY};
 }
 
 void http_xfer_set_url(struct http_xfer *x, char *url)
@@ -924,7 +954,7 @@ static int xfer_finish(struct http_xfer *x, CURLcode rc, struct kiln_err **err)
 	if (x->resp_overflow && x->status >= 200 && x->status < 300) {
 		cleanup_free char *u = http_url_for_msg(x->url);
 		return kiln_err_set(err, "%s %s: response larger than %zu bytes", x->method, u,
-				    x->resp_max);
+		                    x->resp_max);
 	}
 	bool retry = rc != CURLE_OK ? curl_retryable(rc) : status_retryable(x->status);
 	if (retry && x->attempt < r->opts.retries) {
@@ -946,7 +976,8 @@ static int xfer_finish(struct http_xfer *x, CURLcode rc, struct kiln_err **err)
 		struct auth_challenge c = {};
 		if (auth_challenge_parse(x->www_auth, &c, err) < 0)
 			return kiln_err_wrap(err, "%s %s", x->method, u);
-		bool same = x->h->have_challenge && strcasecmp(c.scheme, x->h->challenge.scheme) == 0;
+		bool same =
+		    x->h->have_challenge && strcasecmp(c.scheme, x->h->challenge.scheme) == 0;
 		auth_challenge_release(&x->h->challenge);
 		x->h->challenge = c;
 		x->h->have_challenge = true;
@@ -961,14 +992,15 @@ static int xfer_finish(struct http_xfer *x, CURLcode rc, struct kiln_err **err)
 		char *target = NULL;
 		curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &target);
 		if (!target)
-			return kiln_err_set(err, "%s %s: %ld redirect without a Location", x->method, u,
-					    x->status);
+			return kiln_err_set(err, "%s %s: %ld redirect without a Location",
+			                    x->method, u, x->status);
 		if (++x->redirects > MAX_REDIRECTS)
 			return kiln_err_set(err, "%s %s: too many redirects", x->method, u);
 		if (!startswith(target, "https://") && !startswith(target, "http://"))
 			return kiln_err_set(err, "%s %s: redirect to a non-http URL", x->method, u);
 		size_t bl = strlen(x->h->base);
-		bool same_origin = strneq(target, x->h->base, bl) && (target[bl] == '/' || !target[bl]);
+		bool same_origin =
+		    strneq(target, x->h->base, bl) && (target[bl] == '/' || !target[bl]);
 		free(x->url);
 		x->url = xstrdup(target);
 		/* Authorization never follows a redirect to another origin */
@@ -986,7 +1018,7 @@ enum {
 };
 
 int http_run(struct registry *r, struct http_job **jobs, size_t n, size_t max_inflight,
-	     struct kiln_err **err)
+             struct kiln_err **err)
 {
 	size_t inflight = 0, finished = 0;
 	int ret = 0;

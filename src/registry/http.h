@@ -88,7 +88,7 @@ struct http_xfer {
 };
 
 void http_xfer_init(struct http_xfer *x, struct registry *r, struct http_host *h,
-		    const char *method, char *url, const char *scope);
+                    const char *method, char *url, const char *scope);
 void http_xfer_release(struct http_xfer *x);
 void http_xfer_set_url(struct http_xfer *x, char *url);
 /* "METHOD url-without-query: 404 Not Found: CODE: message" for a finished exchange */
@@ -109,10 +109,10 @@ struct http_job {
 
 /* runs jobs with up to max_inflight transfers at once; the first failure stops the rest */
 int http_run(struct registry *r, struct http_job **jobs, size_t n, size_t max_inflight,
-	     struct kiln_err **err);
+             struct kiln_err **err);
 /* one request, synchronously; the caller reads x->status */
 int http_request(struct http_xfer *x, struct kiln_err **err);
 
 /* host state for a registry in a direction (scheme from the insecure options); pings /v2/ once */
 int http_host_get(struct registry *r, const char *registry, enum http_dir dir,
-		  struct http_host **ret, struct kiln_err **err);
+                  struct http_host **ret, struct kiln_err **err);

@@ -33,7 +33,8 @@ static const char *check_repository(const char *s)
 		if (clen == 0)
 			return "empty repository path component";
 		if (!is_alnum_lower(p[0]) || !is_alnum_lower(p[clen - 1]))
-			return "repository path components must start and end with a letter or digit";
+			return "repository path components must start and end with a letter or "
+			       "digit";
 		for (size_t i = 0; i + 1 < clen; i++) {
 			if (p[i] == '.' && !is_alnum_lower(p[i + 1]))
 				return "invalid separator in repository";
@@ -61,7 +62,8 @@ static const char *check_tag(const char *t)
 		return "tag longer than 128 characters";
 	for (const char *p = t; *p; p++) {
 		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			  (*p >= '0' && *p <= '9') || *p == '_' || (p != t && (*p == '.' || *p == '-'));
+		          (*p >= '0' && *p <= '9') || *p == '_' ||
+		          (p != t && (*p == '.' || *p == '-'));
 		if (!ok)
 			return "tag can only contain letters, digits, '_', '.' and '-' (not first)";
 	}
@@ -90,10 +92,11 @@ int image_ref_parse(const char *s, struct image_ref **ret, struct kiln_err **err
 	const char *at = strchr(s, '@');
 	if (at) {
 		if (!digest_valid(at + 1))
-			return kiln_err_set(err,
-					    "invalid reference '%s': digest must be 'sha256:' and 64 "
-					    "lower-case hex digits",
-					    s);
+			return kiln_err_set(
+			    err,
+			    "invalid reference '%s': digest must be 'sha256:' and 64 "
+			    "lower-case hex digits",
+			    s);
 		r->digest = xstrdup(at + 1);
 		name = xstrndup(s, (size_t)(at - s));
 	} else {
@@ -117,7 +120,7 @@ int image_ref_parse(const char *s, struct image_ref **ret, struct kiln_err **err
 	if (first_slash) {
 		size_t hlen = (size_t)(first_slash - name);
 		bool is_host = memchr(name, '.', hlen) || memchr(name, ':', hlen) ||
-			       (hlen == 9 && strneq(name, "localhost", 9));
+		               (hlen == 9 && strneq(name, "localhost", 9));
 		if (is_host) {
 			r->registry = xstrndup(name, hlen);
 			repo = first_slash + 1;

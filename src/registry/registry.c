@@ -16,7 +16,7 @@
 #define MAX_INFLIGHT 4
 
 static const char manifest_accept[] = "Accept: " MEDIA_OCI_MANIFEST ", " MEDIA_DOCKER_MANIFEST
-				      ", " MEDIA_OCI_INDEX ", " MEDIA_DOCKER_LIST;
+                                      ", " MEDIA_OCI_INDEX ", " MEDIA_DOCKER_LIST;
 
 static char *pull_scope(const char *repo)
 {
@@ -74,13 +74,13 @@ static void manifest_res_release(struct manifest_res *m)
 
 /* GET /v2/<repo>/manifests/<reference>; expected (a digest) may be NULL */
 static int fetch_manifest(struct registry *r, struct http_host *h, const char *repo,
-			  const char *reference, const char *expected, struct manifest_res *ret,
-			  struct kiln_err **err)
+                          const char *reference, const char *expected, struct manifest_res *ret,
+                          struct kiln_err **err)
 {
 	cleanup_free char *scope = pull_scope(repo);
 	_cleanup_(http_xfer_release) struct http_xfer x = {};
 	http_xfer_init(&x, r, h, "GET",
-		       xasprintf("%s/v2/%s/manifests/%s", h->base, repo, reference), scope);
+	               xasprintf("%s/v2/%s/manifests/%s", h->base, repo, reference), scope);
 	strv_push(&x.headers, xstrdup(manifest_accept));
 	x.resp_max = LIMIT_MANIFEST;
 	if (http_request(&x, err) < 0)
@@ -92,13 +92,14 @@ static int fetch_manifest(struct registry *r, struct http_host *h, const char *r
 	sha256_digest(x.resp.ptr, x.resp.len, digest);
 	cleanup_free char *u = http_url_for_msg(x.url);
 	if (expected && !streq(expected, digest))
-		return kiln_err_set(err, "GET %s: manifest digest %s does not match the expected %s",
-				    u, digest, expected);
+		return kiln_err_set(err,
+		                    "GET %s: manifest digest %s does not match the expected %s", u,
+		                    digest, expected);
 	if (!expected && x.docker_digest && startswith(x.docker_digest, "sha256:") &&
 	    !streq(x.docker_digest, digest))
-		return kiln_err_set(err,
-				    "GET %s: manifest digest %s does not match Docker-Content-Digest %s",
-				    u, digest, x.docker_digest);
+		return kiln_err_set(
+		    err, "GET %s: manifest digest %s does not match Docker-Content-Digest %s", u,
+		    digest, x.docker_digest);
 	cleanup_json json_t *j = NULL;
 	if (kjson_parse(x.resp.ptr, x.resp.len, "manifest", &j, err) < 0)
 		return kiln_err_wrap(err, "GET %s", u);
@@ -142,12 +143,13 @@ static const char *default_variant(const char *arch)
 
 /* the digest of the manifest for platform in an index */
 static int select_platform(const char *body, size_t len, const char *platform,
-			   char ret[DIGEST_STRING_LEN + 1], struct kiln_err **err)
+                           char ret[DIGEST_STRING_LEN + 1], struct kiln_err **err)
 {
 	cleanup_free char *p = xstrdup(platform);
 	char *arch = strchr(p, '/');
 	if (!arch || !arch[1])
-		return kiln_err_set(err, "invalid platform '%s': expected os/arch[/variant]", platform);
+		return kiln_err_set(err, "invalid platform '%s': expected os/arch[/variant]",
+		                    platform);
 	*arch++ = 0;
 	char *variant = strchr(arch, '/');
 	if (variant)
@@ -163,7 +165,8 @@ static int select_platform(const char *body, size_t len, const char *platform,
 	const char *fallback = NULL;
 	size_t i;
 	json_t *m;
-	json_array_foreach (ms, i, m) {
+	json_array_foreach(ms, i, m)
+	{
 		json_t *pl = json_object_get(m, "platform");
 		const char *os = kjson_str(pl, "os"), *ar = kjson_str(pl, "architecture");
 		const char *d = kjson_str(m, "digest");
@@ -189,8 +192,8 @@ static int select_platform(const char *body, size_t len, const char *platform,
 }
 
 int registry_get_manifest(struct registry *r, const struct image_ref *ref, const char *platform,
-			  char **ret_body, size_t *ret_len, char **ret_media_type,
-			  char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err)
+                          char **ret_body, size_t *ret_len, char **ret_media_type,
+                          char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err)
 {
 	cleanup_free char *name = image_ref_string(ref);
 	struct http_host *h = NULL;
@@ -206,15 +209,17 @@ int registry_get_manifest(struct registry *r, const struct image_ref *ref, const
 			platform = default_platform();
 		if (select_platform(m.body, m.len, platform, child, err) < 0)
 			return kiln_err_wrap(err, "get manifest for '%s'", name);
-		log_debug("Selected %s for platform %s from the index of %s", child, platform, name);
+		log_debug("Selected %s for platform %s from the index of %s", child, platform,
+		          name);
 		manifest_res_release(&m);
 		if (fetch_manifest(r, h, ref->repository, child, child, &m, err) < 0)
 			return kiln_err_wrap(err, "get manifest for '%s'", name);
 		if (!is_manifest_type(m.media_type))
-			return kiln_err_set(err,
-					    "get manifest for '%s': index entry %s is a '%s', not an "
-					    "image manifest",
-					    name, child, m.media_type);
+			return kiln_err_set(
+			    err,
+			    "get manifest for '%s': index entry %s is a '%s', not an "
+			    "image manifest",
+			    name, child, m.media_type);
 	}
 	*ret_len = m.len;
 	*ret_body = TAKE_PTR(m.body);
@@ -253,14 +258,14 @@ static bool seen_before(const char *const *digests, size_t i)
 }
 
 int registry_fetch_blobs(struct registry *r, const struct image_ref *ref,
-			 const char *const *digests, size_t n, struct blobstore *bs,
-			 struct kiln_err **err)
+                         const char *const *digests, size_t n, struct blobstore *bs,
+                         struct kiln_err **err)
 {
 	cleanup_free char *name = image_ref_name(ref);
 	for (size_t i = 0; i < n; i++)
 		if (!digest_valid(digests[i]))
 			return kiln_err_set(err, "fetch blobs of '%s': invalid digest '%s'", name,
-					    digests[i]);
+			                    digests[i]);
 	struct http_host *h = NULL;
 	if (http_host_get(r, ref->registry, HTTP_PULL, &h, err) < 0)
 		return kiln_err_wrap(err, "fetch blobs of '%s'", name);
@@ -275,8 +280,8 @@ int registry_fetch_blobs(struct registry *r, const struct image_ref *ref,
 		f->digest = digests[i];
 		f->job.step = fetch_step;
 		http_xfer_init(&f->job.x, r, h, "GET",
-			       xasprintf("%s/v2/%s/blobs/%s", h->base, ref->repository, digests[i]),
-			       scope);
+		               xasprintf("%s/v2/%s/blobs/%s", h->base, ref->repository, digests[i]),
+		               scope);
 		f->job.x.follow = true;
 		f->job.x.bs = bs;
 		jobs[nj++] = &f->job;
@@ -315,7 +320,7 @@ static char *upload_url(const struct http_xfer *x, const char *digest)
 	if (startswith(loc, "https://") || startswith(loc, "http://"))
 		return xasprintf("%s%sdigest=%s", loc, sep, digest);
 	return xasprintf("%s%s%s%sdigest=%s", x->h->base, loc[0] == '/' ? "" : "/", loc, sep,
-			 digest);
+	                 digest);
 }
 
 static int push_start_put(struct push_job *p, struct kiln_err **err)
@@ -358,13 +363,13 @@ static int push_step(struct http_job *j, struct kiln_err **err)
 		if (x->status != 404)
 			return http_status_err(x, err);
 		if (p->mount_from && !streq(p->mount_from, p->repo)) {
-			http_xfer_set_url(x, xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s",
-						       x->h->base, p->repo, p->digest,
-						       p->mount_from));
+			http_xfer_set_url(x,
+			                  xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s",
+			                            x->h->base, p->repo, p->digest, p->mount_from));
 			j->state = PUSH_MOUNT;
 		} else {
-			http_xfer_set_url(x, xasprintf("%s/v2/%s/blobs/uploads/", x->h->base,
-						       p->repo));
+			http_xfer_set_url(
+			    x, xasprintf("%s/v2/%s/blobs/uploads/", x->h->base, p->repo));
 			j->state = PUSH_POST;
 		}
 		x->method = "POST";
@@ -391,18 +396,18 @@ static int push_step(struct http_job *j, struct kiln_err **err)
 	}
 }
 
-int registry_push_blobs(struct registry *r, const struct image_ref *ref,
-			const char *const *digests, size_t n, const char *mount_from,
-			struct blobstore *bs, struct kiln_err **err)
+int registry_push_blobs(struct registry *r, const struct image_ref *ref, const char *const *digests,
+                        size_t n, const char *mount_from, struct blobstore *bs,
+                        struct kiln_err **err)
 {
 	cleanup_free char *name = image_ref_name(ref);
 	for (size_t i = 0; i < n; i++) {
 		if (!digest_valid(digests[i]))
 			return kiln_err_set(err, "push blobs to '%s': invalid digest '%s'", name,
-					    digests[i]);
+			                    digests[i]);
 		if (!blobstore_has(bs, digests[i], NULL))
 			return kiln_err_set(err, "push blobs to '%s': blob %s is not in the store",
-					    name, digests[i]);
+			                    name, digests[i]);
 	}
 	struct http_host *h = NULL;
 	if (http_host_get(r, ref->registry, HTTP_PUSH, &h, err) < 0)
@@ -415,13 +420,16 @@ int registry_push_blobs(struct registry *r, const struct image_ref *ref,
 		if (seen_before(digests, i))
 			continue;
 		struct push_job *p = &pj[nj];
-		*p = (struct push_job){.digest = digests[i], .repo = ref->repository,
-				       .mount_from = mount_from, .bs = bs, .fd = -1};
+		*p = (struct push_job){.digest = digests[i],
+		                       .repo = ref->repository,
+		                       .mount_from = mount_from,
+		                       .bs = bs,
+		                       .fd = -1};
 		p->job.step = push_step;
 		p->job.state = PUSH_HEAD;
 		http_xfer_init(&p->job.x, r, h, "HEAD",
-			       xasprintf("%s/v2/%s/blobs/%s", h->base, ref->repository, digests[i]),
-			       scope);
+		               xasprintf("%s/v2/%s/blobs/%s", h->base, ref->repository, digests[i]),
+		               scope);
 		jobs[nj++] = &p->job;
 		r->stats.blob_heads++;
 	}
@@ -436,7 +444,7 @@ int registry_push_blobs(struct registry *r, const struct image_ref *ref,
 }
 
 int registry_put_manifest(struct registry *r, const struct image_ref *ref, const char *media_type,
-			  const char *body, size_t len, struct kiln_err **err)
+                          const char *body, size_t len, struct kiln_err **err)
 {
 	cleanup_free char *name = image_ref_string(ref);
 	struct http_host *h = NULL;
@@ -449,12 +457,13 @@ int registry_put_manifest(struct registry *r, const struct image_ref *ref, const
 		char d[DIGEST_STRING_LEN + 1];
 		sha256_digest(body, len, d);
 		if (!streq(d, ref->digest))
-			return kiln_err_set(err, "push manifest to '%s': body digest is %s", name, d);
+			return kiln_err_set(err, "push manifest to '%s': body digest is %s", name,
+			                    d);
 	}
 	_cleanup_(http_xfer_release) struct http_xfer x = {};
 	http_xfer_init(&x, r, h, "PUT",
-		       xasprintf("%s/v2/%s/manifests/%s", h->base, ref->repository, reference),
-		       scope);
+	               xasprintf("%s/v2/%s/manifests/%s", h->base, ref->repository, reference),
+	               scope);
 	strv_pushf(&x.headers, "Content-Type: %s", media_type);
 	x.body = body;
 	x.body_len = len;
@@ -476,7 +485,7 @@ int registry_check_push(struct registry *r, const struct image_ref *ref, struct 
 	cleanup_free char *scope = push_scope(ref->repository, NULL);
 	_cleanup_(http_xfer_release) struct http_xfer x = {};
 	http_xfer_init(&x, r, h, "POST",
-		       xasprintf("%s/v2/%s/blobs/uploads/", h->base, ref->repository), scope);
+	               xasprintf("%s/v2/%s/blobs/uploads/", h->base, ref->repository), scope);
 	if (http_request(&x, err) < 0)
 		return kiln_err_wrap(err, "checking push permission for '%s'", name);
 	if (x.status != 202) {
@@ -487,8 +496,8 @@ int registry_check_push(struct registry *r, const struct image_ref *ref, struct 
 		return 0;
 	/* cancel the upload we only started to test the permission; failure does not matter */
 	char *loc = startswith(x.location, "http://") || startswith(x.location, "https://")
-			    ? xstrdup(x.location)
-			    : xasprintf("%s%s", h->base, x.location);
+	                ? xstrdup(x.location)
+	                : xasprintf("%s%s", h->base, x.location);
 	size_t bl = strlen(h->base);
 	bool same_origin = strneq(loc, h->base, bl) && loc[bl] == '/';
 	http_xfer_set_url(&x, loc);

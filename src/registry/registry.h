@@ -40,11 +40,11 @@ struct registry;
 
 /* what the client sent, for tests and debug logs */
 struct registry_stats {
-	unsigned long requests;      /* every HTTP request to a registry (token requests excluded) */
-	unsigned long blob_heads;    /* HEAD .../blobs/<digest> */
-	unsigned long blob_uploads;  /* blobs whose bytes were sent (PUT ?digest=) */
-	unsigned long blob_mounts;   /* blobs mounted from another repository */
-	unsigned long blob_fetches;  /* blobs downloaded */
+	unsigned long requests;     /* every HTTP request to a registry (token requests excluded) */
+	unsigned long blob_heads;   /* HEAD .../blobs/<digest> */
+	unsigned long blob_uploads; /* blobs whose bytes were sent (PUT ?digest=) */
+	unsigned long blob_mounts;  /* blobs mounted from another repository */
+	unsigned long blob_fetches; /* blobs downloaded */
 	unsigned long token_fetches; /* bearer tokens fetched */
 };
 
@@ -59,23 +59,23 @@ void registry_get_stats(const struct registry *r, struct registry_stats *ret);
  * capped at LIMIT_MANIFEST. Not found -> error "MANIFEST_UNKNOWN"-style message naming the
  * image. */
 int registry_get_manifest(struct registry *r, const struct image_ref *ref, const char *platform,
-			  char **ret_body, size_t *ret_len, char **ret_media_type,
-			  char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err);
+                          char **ret_body, size_t *ret_len, char **ret_media_type,
+                          char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err);
 /* download blobs into the blob store, concurrently (curl multi, up to 4 in flight), streaming
  * through blob_writer (which verifies the digest); blobs already in the store are skipped; a
  * digest mismatch is an error and nothing is stored */
 int registry_fetch_blobs(struct registry *r, const struct image_ref *ref,
-			 const char *const *digests, size_t n, struct blobstore *bs,
-			 struct kiln_err **err);
+                         const char *const *digests, size_t n, struct blobstore *bs,
+                         struct kiln_err **err);
 /* upload blobs from the blob store: HEAD first (skip existing), cross-repo mount when mount_from
  * (a repository on the same registry) is non-NULL, else POST + PUT ?digest= (monolithic,
  * streaming the file); concurrent, up to 4 in flight */
-int registry_push_blobs(struct registry *r, const struct image_ref *ref,
-			const char *const *digests, size_t n, const char *mount_from,
-			struct blobstore *bs, struct kiln_err **err);
+int registry_push_blobs(struct registry *r, const struct image_ref *ref, const char *const *digests,
+                        size_t n, const char *mount_from, struct blobstore *bs,
+                        struct kiln_err **err);
 /* PUT manifest at ref's tag (or digest) */
 int registry_put_manifest(struct registry *r, const struct image_ref *ref, const char *media_type,
-			  const char *body, size_t len, struct kiln_err **err);
+                          const char *body, size_t len, struct kiln_err **err);
 /* kaniko's push-permission pre-flight: POST /v2/<repo>/blobs/uploads/ with push scope, then
  * DELETE the upload */
 int registry_check_push(struct registry *r, const struct image_ref *ref, struct kiln_err **err);

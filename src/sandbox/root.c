@@ -41,7 +41,8 @@ static int walk_open(int rootfd, const char *rel, int flags)
 			errno = EXDEV;
 			return -1;
 		}
-		int fd = openat(dir, p, (last ? flags : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
+		int fd =
+		    openat(dir, p, (last ? flags : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
 		int saved = errno;
 		if (cur >= 0)
 			close(cur);
@@ -61,8 +62,8 @@ int root_open(int rootfd, const char *rel, int flags)
 	static int have_openat2 = -1;
 	if (have_openat2 != 0) {
 		struct open_how how = {
-			.flags = (unsigned long long)(flags | O_CLOEXEC),
-			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+		    .flags = (unsigned long long)(flags | O_CLOEXEC),
+		    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 		};
 		long fd = syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof(how));
 		if (fd >= 0 || errno != ENOSYS) {

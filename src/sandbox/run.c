@@ -106,16 +106,13 @@ struct dev_node {
 };
 
 static const struct dev_node dev_nodes[] = {
-	{"null", 1, 3}, {"zero", 1, 5},    {"full", 1, 7},
-	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+    {"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 
 static const char *const dev_links[][2] = {
-	{"fd", "/proc/self/fd"},
-	{"stdin", "/proc/self/fd/0"},
-	{"stdout", "/proc/self/fd/1"},
-	{"stderr", "/proc/self/fd/2"},
-	{"ptmx", "pts/ptmx"},
+    {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+    {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"},
 };
 
 /* a minimal /dev on a tmpfs: nodes by mknod, or bind mounts of the host's where mknod is
@@ -134,8 +131,7 @@ static int setup_dev(int rootfd)
 		return -1;
 	for (size_t i = 0; i < ARRAY_SIZE(dev_nodes); i++) {
 		const struct dev_node *d = &dev_nodes[i];
-		if (mknodat(devfd, d->name, S_IFCHR | 0666,
-			    makedev(d->major, d->minor)) == 0) {
+		if (mknodat(devfd, d->name, S_IFCHR | 0666, makedev(d->major, d->minor)) == 0) {
 			fchmodat(devfd, d->name, 0666, 0);
 			continue;
 		}
@@ -214,8 +210,8 @@ _noreturn_ static void run_inner(struct child_plan *c)
 		if (c->rootfd < 0)
 			child_fail(c->errpipe, STEP_CHROOT);
 		int fd = root_open(c->rootfd, "proc", O_PATH | O_DIRECTORY);
-		if (fd < 0 || mount("proc", fd_path(p, fd), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-				    NULL) < 0)
+		if (fd < 0 || mount("proc", fd_path(p, fd), "proc",
+		                    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 			child_fail(c->errpipe, STEP_PROC);
 		close(fd);
 		if (setup_dev(c->rootfd) < 0)
@@ -223,7 +219,7 @@ _noreturn_ static void run_inner(struct child_plan *c)
 		fd = root_open(c->rootfd, "sys", O_PATH | O_DIRECTORY);
 		if (fd >= 0) {
 			if (mount("sysfs", fd_path(p, fd), "sysfs",
-				  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+			          MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 				mount("/sys", p, NULL, MS_BIND | MS_REC | MS_RDONLY, NULL);
 			close(fd);
 		}
@@ -320,7 +316,7 @@ static void inject_prepare(int rootfd, bool namespaces, struct injected *in)
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(inject_files); i++) {
 		int fd = openat(in->etcfd, inject_files[i],
-				O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+		                O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd >= 0) {
 			in->file[i] = true;
 			close(fd);
@@ -340,8 +336,8 @@ static void inject_cleanup(int rootfd, struct injected *in)
 	/* when the command left /etc's entries alone, its mtime goes back to what the image had,
 	 * so that kiln's own mount points do not put /etc into the layer */
 	bool restore = (in->file[0] || in->file[1]) && in->etcfd >= 0 &&
-		       fstat(in->etcfd, &st) == 0 && st.st_mtim.tv_sec == in->etc_after.tv_sec &&
-		       st.st_mtim.tv_nsec == in->etc_after.tv_nsec;
+	               fstat(in->etcfd, &st) == 0 && st.st_mtim.tv_sec == in->etc_after.tv_sec &&
+	               st.st_mtim.tv_nsec == in->etc_after.tv_nsec;
 	for (size_t i = 0; in->etcfd >= 0 && i < ARRAY_SIZE(inject_files); i++) {
 		if (in->file[i] &&
 		    fstatat(in->etcfd, inject_files[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -404,10 +400,10 @@ int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_e
 		have_ns = caps.namespaces;
 		if (!caps.chroot)
 			return kiln_err_set(err, "cannot chroot: the chroot isolation mode needs "
-						 "CAP_SYS_CHROOT");
+			                         "CAP_SYS_CHROOT");
 		if (!have_ns)
 			log_warn("cannot create mount namespaces here; RUN gets no private /proc "
-				 "and /dev");
+			         "and /dev");
 	}
 	cleanup_close int rootfd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
@@ -421,21 +417,21 @@ int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_e
 		return kiln_err_errno(err, "pipe");
 
 	struct child_plan plan = {
-		.root = o->root,
-		.rootfd = rootfd,
-		.errpipe = pipefd[1],
-		.stdin_fd = nullfd,
-		.resolv_path = o->resolv_conf ? o->resolv_conf : "/etc/resolv.conf",
-		.hosts_path = o->hosts ? o->hosts : "/etc/hosts",
-		.cwd = o->cwd && *o->cwd ? o->cwd : "/",
-		.candidates = candidates,
-		.argv = o->argv,
-		.env = o->env,
-		.uid = o->user ? o->user->uid : 0,
-		.gid = o->user ? o->user->gid : 0,
-		.groups = o->user ? o->user->groups : NULL,
-		.n_groups = o->user ? o->user->n_groups : 0,
-		.namespaces = have_ns,
+	    .root = o->root,
+	    .rootfd = rootfd,
+	    .errpipe = pipefd[1],
+	    .stdin_fd = nullfd,
+	    .resolv_path = o->resolv_conf ? o->resolv_conf : "/etc/resolv.conf",
+	    .hosts_path = o->hosts ? o->hosts : "/etc/hosts",
+	    .cwd = o->cwd && *o->cwd ? o->cwd : "/",
+	    .candidates = candidates,
+	    .argv = o->argv,
+	    .env = o->env,
+	    .uid = o->user ? o->user->uid : 0,
+	    .gid = o->user ? o->user->gid : 0,
+	    .groups = o->user ? o->user->groups : NULL,
+	    .n_groups = o->user ? o->user->n_groups : 0,
+	    .namespaces = have_ns,
 	};
 	struct injected in;
 	inject_prepare(rootfd, have_ns, &in);
@@ -472,7 +468,7 @@ int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_e
 			return kiln_err_errnum(err, rep.errnum, "exec '%s'", o->argv[0]);
 		if (rep.step == STEP_CWD)
 			return kiln_err_errnum(err, rep.errnum, "change to working directory '%s'",
-					       plan.cwd);
+			                       plan.cwd);
 		return kiln_err_errnum(err, rep.errnum, "%s", step_name(rep.step));
 	}
 	*ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -19,7 +19,7 @@ struct sandbox_user {
 
 /* resolves a USER value ("name", "uid", "name:group", "uid:gid", "" = root) inside the root */
 int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
-			 struct kiln_err **err);
+                         struct kiln_err **err);
 void sandbox_user_release(struct sandbox_user *u);
 
 /* what the running process may do here; probed once by forking a test child */
@@ -31,13 +31,14 @@ struct sandbox_caps {
 void sandbox_probe(struct sandbox_caps *ret);
 
 struct sandbox_run_opts {
-	const char *root;        /* absolute path of the stage root */
-	char *const *argv;       /* argv[0] looked up on the PATH of env when it has no '/' */
-	char *const *env;        /* complete environment of the command */
+	const char *root;  /* absolute path of the stage root */
+	char *const *argv; /* argv[0] looked up on the PATH of env when it has no '/' */
+	char *const *env;  /* complete environment of the command */
 	const struct sandbox_user *user;
-	const char *cwd;         /* inside the root; created by the caller */
-	const char *resolv_conf; /* host file to bind at /etc/resolv.conf, NULL = /etc/resolv.conf */
-	const char *hosts;       /* host file to bind at /etc/hosts, NULL = /etc/hosts */
+	const char *cwd; /* inside the root; created by the caller */
+	const char
+	    *resolv_conf;  /* host file to bind at /etc/resolv.conf, NULL = /etc/resolv.conf */
+	const char *hosts; /* host file to bind at /etc/hosts, NULL = /etc/hosts */
 };
 
 /* runs the command and waits; *ret_status is its exit status (128+signal when killed).

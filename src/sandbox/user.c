@@ -51,7 +51,7 @@ static size_t split_fields(char *line, char **f, size_t n)
 }
 
 int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
-			 struct kiln_err **err)
+                         struct kiln_err **err)
 {
 	struct sandbox_user u = {0};
 	cleanup_free char *s = xstrdup(spec ? spec : "");
@@ -75,7 +75,8 @@ int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
 	for (char *line = strtok_r(passwd, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *f[7];
 		unsigned long puid, pgid;
-		if (split_fields(line, f, 7) < 7 || !parse_id(f[2], &puid) || !parse_id(f[3], &pgid))
+		if (split_fields(line, f, 7) < 7 || !parse_id(f[2], &puid) ||
+		    !parse_id(f[3], &pgid))
 			continue;
 		if (numeric ? puid == id : streq(f[0], user)) {
 			u.uid = (uid_t)puid;
@@ -88,8 +89,10 @@ int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
 	}
 	if (!found) {
 		if (!numeric)
-			return kiln_err_set(err, "unable to find user %s: no matching entries in "
-						 "passwd file", user);
+			return kiln_err_set(err,
+			                    "unable to find user %s: no matching entries in "
+			                    "passwd file",
+			                    user);
 		u.uid = (uid_t)id;
 		u.gid = 0;
 	}
@@ -100,7 +103,8 @@ int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
 	bool group_numeric = want_group && parse_id(group, &gid_num);
 	bool group_found = false;
 	save = NULL;
-	for (char *line = strtok_r(groupdb, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = strtok_r(groupdb, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
 		char *f[4];
 		unsigned long ggid;
 		if (split_fields(line, f, 4) < 4 || !parse_id(f[2], &ggid))
@@ -111,10 +115,11 @@ int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
 		}
 		if (!want_group && u.name) {
 			char *msave = NULL;
-			for (char *m = strtok_r(f[3], ",", &msave); m; m = strtok_r(NULL, ",", &msave)) {
+			for (char *m = strtok_r(f[3], ",", &msave); m;
+			     m = strtok_r(NULL, ",", &msave)) {
 				if (streq(m, u.name)) {
-					u.groups = xreallocarray(u.groups, u.n_groups + 1,
-								 sizeof(gid_t));
+					u.groups =
+					    xreallocarray(u.groups, u.n_groups + 1, sizeof(gid_t));
 					u.groups[u.n_groups++] = (gid_t)ggid;
 				}
 			}
@@ -123,8 +128,10 @@ int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
 	if (want_group) {
 		if (!group_numeric && !group_found) {
 			sandbox_user_release(&u);
-			return kiln_err_set(err, "unable to find group %s: no matching entries in "
-						 "group file", group);
+			return kiln_err_set(err,
+			                    "unable to find group %s: no matching entries in "
+			                    "group file",
+			                    group);
 		}
 		u.gid = (gid_t)gid_num;
 	}

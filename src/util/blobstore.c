@@ -73,7 +73,7 @@ char *blobstore_path(struct blobstore *bs, const char *digest)
 }
 
 int blobstore_open_read(struct blobstore *bs, const char *digest, int *ret_fd,
-			struct kiln_err **err)
+                        struct kiln_err **err)
 {
 	if (!digest_valid(digest))
 		return kiln_err_set(err, "invalid digest '%s'", digest);
@@ -85,7 +85,7 @@ int blobstore_open_read(struct blobstore *bs, const char *digest, int *ret_fd,
 }
 
 int blobstore_read(struct blobstore *bs, const char *digest, size_t max, char **ret,
-		   size_t *ret_len, struct kiln_err **err)
+                   size_t *ret_len, struct kiln_err **err)
 {
 	if (!digest_valid(digest))
 		return kiln_err_set(err, "invalid digest '%s'", digest);
@@ -106,7 +106,8 @@ int blob_writer_new(struct blobstore *bs, struct blob_writer **ret, struct kiln_
 		}
 		rnd ^= (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)w ^ (uint64_t)attempt;
 		snprintf(w->tmpname, sizeof(w->tmpname), ".tmp-%016llx", (unsigned long long)rnd);
-		w->fd = openat(bs->dirfd, w->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		w->fd =
+		    openat(bs->dirfd, w->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (w->fd >= 0)
 			break;
 		if (errno != EEXIST || attempt > 16) {
@@ -136,8 +137,8 @@ uint64_t blob_writer_size(const struct blob_writer *w)
 }
 
 int blob_writer_commit(struct blob_writer *w, const char *expected,
-		       char ret_digest[DIGEST_STRING_LEN + 1], uint64_t *ret_size,
-		       struct kiln_err **err)
+                       char ret_digest[DIGEST_STRING_LEN + 1], uint64_t *ret_size,
+                       struct kiln_err **err)
 {
 	char digest[DIGEST_STRING_LEN + 1];
 	sha256_final_digest(&w->hash, digest);
@@ -169,7 +170,7 @@ struct blob_writer *blob_writer_free(struct blob_writer *w)
 }
 
 int blobstore_put(struct blobstore *bs, const void *data, size_t len,
-		  char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err)
+                  char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err)
 {
 	char digest[DIGEST_STRING_LEN + 1];
 	sha256_digest(data, len, digest);

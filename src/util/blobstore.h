@@ -20,13 +20,13 @@ bool blobstore_has(struct blobstore *bs, const char *digest, uint64_t *ret_size)
 /* heap path of the blob file (it need not exist) */
 char *blobstore_path(struct blobstore *bs, const char *digest);
 int blobstore_open_read(struct blobstore *bs, const char *digest, int *ret_fd,
-			struct kiln_err **err);
+                        struct kiln_err **err);
 /* reads a small blob whole (max bytes at most) */
 int blobstore_read(struct blobstore *bs, const char *digest, size_t max, char **ret,
-		   size_t *ret_len, struct kiln_err **err);
+                   size_t *ret_len, struct kiln_err **err);
 /* stores a buffer; writes its digest */
 int blobstore_put(struct blobstore *bs, const void *data, size_t len,
-		  char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err);
+                  char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err);
 
 /* streaming writer: bytes are hashed as they are written to a temporary file, which commit
  * renames into place. Freed without commit, the temporary file is removed. */
@@ -35,8 +35,8 @@ int blob_writer_write(struct blob_writer *w, const void *data, size_t len, struc
 uint64_t blob_writer_size(const struct blob_writer *w);
 /* expected may be NULL; a mismatch is an error and nothing is stored */
 int blob_writer_commit(struct blob_writer *w, const char *expected,
-		       char ret_digest[DIGEST_STRING_LEN + 1], uint64_t *ret_size,
-		       struct kiln_err **err);
+                       char ret_digest[DIGEST_STRING_LEN + 1], uint64_t *ret_size,
+                       struct kiln_err **err);
 struct blob_writer *blob_writer_free(struct blob_writer *w);
 
 DEFINE_FREEP(struct blobstore, blobstore_free)

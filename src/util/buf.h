@@ -13,7 +13,10 @@ struct kiln_buf {
 };
 
 extern char kiln_buf_empty[];
-#define KILN_BUF_INIT {.ptr = kiln_buf_empty, .len = 0, .cap = 0}
+#define KILN_BUF_INIT                                     \
+	{                                                 \
+		.ptr = kiln_buf_empty, .len = 0, .cap = 0 \
+	}
 
 void kiln_buf_init(struct kiln_buf *b);
 void kiln_buf_release(struct kiln_buf *b);

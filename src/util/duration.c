@@ -9,8 +9,8 @@ static const struct {
 	const char *unit;
 	int64_t ns;
 } units[] = {
-	{"ns", 1},           {"us", 1000},          {"µs", 1000},           {"ms", 1000000},
-	{"s", 1000000000LL}, {"m", 60000000000LL}, {"h", 3600000000000LL},
+    {"ns", 1},           {"us", 1000},         {"µs", 1000},           {"ms", 1000000},
+    {"s", 1000000000LL}, {"m", 60000000000LL}, {"h", 3600000000000LL},
 };
 
 bool duration_parse(const char *s, int64_t *ret_ns)

@@ -44,7 +44,7 @@ int write_all(int fd, const void *data, size_t len)
 }
 
 int read_fd_all(int fd, const char *what, size_t max, char **ret, size_t *ret_len,
-		struct kiln_err **err)
+                struct kiln_err **err)
 {
 	cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
 	char chunk[65536];
@@ -66,7 +66,7 @@ int read_fd_all(int fd, const char *what, size_t max, char **ret, size_t *ret_le
 }
 
 int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len,
-		 struct kiln_err **err)
+                 struct kiln_err **err)
 {
 	cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -75,7 +75,7 @@ int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *re
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
-		      struct kiln_err **err)
+                      struct kiln_err **err)
 {
 	cleanup_free char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
 	cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);

@@ -8,13 +8,13 @@
 
 /* reads at most max bytes of dirfd/path (AT_FDCWD for plain paths); more is an error */
 int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len,
-		 struct kiln_err **err);
+                 struct kiln_err **err);
 /* reads an open fd to EOF, at most max bytes; what names the file in messages */
 int read_fd_all(int fd, const char *what, size_t max, char **ret, size_t *ret_len,
-		struct kiln_err **err);
+                struct kiln_err **err);
 /* writes path through a temporary file in the same directory and renames it into place */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
-		      struct kiln_err **err);
+                      struct kiln_err **err);
 int write_all(int fd, const void *data, size_t len);
 /* read until len bytes or EOF; returns bytes read or -errno */
 ssize_t read_full(int fd, void *buf, size_t len);

@@ -7,8 +7,8 @@ int kjson_parse(const char *data, size_t len, const char *what, json_t **ret, st
 	json_error_t je;
 	json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
 	if (!j)
-		return kiln_err_set(err, "parse %s: line %d column %d: %s", what, je.line, je.column,
-				    je.text);
+		return kiln_err_set(err, "parse %s: line %d column %d: %s", what, je.line,
+		                    je.column, je.text);
 	*ret = j;
 	return 0;
 }

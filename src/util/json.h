@@ -6,7 +6,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
-int kjson_parse(const char *data, size_t len, const char *what, json_t **ret, struct kiln_err **err);
+int kjson_parse(const char *data, size_t len, const char *what, json_t **ret,
+                struct kiln_err **err);
 /* canonical form: compact, keys sorted; heap string */
 char *kjson_dump(const json_t *j);
 /* object member as string, or NULL */

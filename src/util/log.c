@@ -20,7 +20,7 @@ static struct {
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"panic", "fatal", "error", "warning",
-					  "info",  "debug", "trace"};
+                                          "info",  "debug", "trace"};
 static const char *const level_tags[] = {"PANI", "FATA", "ERRO", "WARN", "INFO", "DEBU", "TRAC"};
 static const int level_colors[] = {31, 31, 31, 33, 36, 37, 37};
 

@@ -35,25 +35,25 @@ static inline void fclosep(FILE **f)
 #define cleanup_with(fn) _cleanup_(fn)
 
 /* Declare `name##p` that calls `fn(*p)`, for types whose free function takes the pointer. */
-#define DEFINE_FREEP(type, fn)                                                                     \
-	static inline void fn##p(type **p)                                                         \
-	{                                                                                          \
-		if (*p)                                                                            \
-			fn(*p);                                                                    \
+#define DEFINE_FREEP(type, fn)             \
+	static inline void fn##p(type **p) \
+	{                                  \
+		if (*p)                    \
+			fn(*p);            \
 	}
 
-#define TAKE_PTR(p)                                                                                \
-	({                                                                                         \
-		typeof(p) _tp = (p);                                                               \
-		(p) = NULL;                                                                        \
-		_tp;                                                                               \
+#define TAKE_PTR(p)                  \
+	({                           \
+		typeof(p) _tp = (p); \
+		(p) = NULL;          \
+		_tp;                 \
 	})
 
-#define TAKE_FD(fd)                                                                                \
-	({                                                                                         \
-		int _tf = (fd);                                                                    \
-		(fd) = -1;                                                                         \
-		_tf;                                                                               \
+#define TAKE_FD(fd)             \
+	({                      \
+		int _tf = (fd); \
+		(fd) = -1;      \
+		_tf;            \
 	})
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -61,9 +61,9 @@ static inline void fclosep(FILE **f)
 #define MIN(a, b)     ((a) < (b) ? (a) : (b))
 #define MAX(a, b)     ((a) > (b) ? (a) : (b))
 
-#define streq(a, b)         (strcmp((a), (b)) == 0)
-#define strneq(a, b, n)     (strncmp((a), (b), (n)) == 0)
-#define startswith(s, pfx)  (strncmp((s), (pfx), STRLEN(pfx)) == 0)
+#define streq(a, b)        (strcmp((a), (b)) == 0)
+#define strneq(a, b, n)    (strncmp((a), (b), (n)) == 0)
+#define startswith(s, pfx) (strncmp((s), (pfx), STRLEN(pfx)) == 0)
 
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 #define _noreturn_     __attribute__((noreturn))

@@ -48,8 +48,7 @@ char **strv_free(char **v)
 
 bool strv_contains(char *const *v, const char *s)
 {
-	strv_foreach(x, v)
-	{
+	strv_foreach (x, v) {
 		if (streq(x, s))
 			return true;
 	}

@@ -30,13 +30,13 @@ static inline bool size_mul(size_t a, size_t b, size_t *ret)
 }
 
 /* grow *p (holding *cap elements of size) to at least n elements */
-#define XGROW(p, n, cap)                                                                           \
-	do {                                                                                       \
-		if ((size_t)(n) > (cap)) {                                                         \
-			size_t _nc = (cap) ? (cap) * 2 : 8;                                        \
-			while (_nc < (size_t)(n))                                                  \
-				_nc *= 2;                                                          \
-			(p) = xreallocarray((p), _nc, sizeof(*(p)));                               \
-			(cap) = _nc;                                                               \
-		}                                                                                  \
+#define XGROW(p, n, cap)                                             \
+	do {                                                         \
+		if ((size_t)(n) > (cap)) {                           \
+			size_t _nc = (cap) ? (cap)*2 : 8;            \
+			while (_nc < (size_t)(n))                    \
+				_nc *= 2;                            \
+			(p) = xreallocarray((p), _nc, sizeof(*(p))); \
+			(cap) = _nc;                                 \
+		}                                                    \
 	} while (0)

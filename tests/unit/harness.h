@@ -17,7 +17,7 @@ struct test_case {
 
 void test_register(struct test_case *tc);
 void test_fail(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* prints a TAP comment line ("# ...") */
 void test_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* directory of the shared conformance data (../shared/conformance), from $KILN_SHARED or the
@@ -26,60 +26,60 @@ const char *test_shared_dir(void);
 /* absolute path of the source tree */
 const char *test_source_dir(void);
 
-#define TEST(name)                                                                                 \
-	static void test_##name(void);                                                             \
-	__attribute__((constructor)) static void test_register_##name(void)                        \
-	{                                                                                          \
-		static struct test_case tc = {#name, test_##name, NULL};                           \
-		test_register(&tc);                                                                \
-	}                                                                                          \
+#define TEST(name)                                                          \
+	static void test_##name(void);                                      \
+	__attribute__((constructor)) static void test_register_##name(void) \
+	{                                                                   \
+		static struct test_case tc = {#name, test_##name, NULL};    \
+		test_register(&tc);                                         \
+	}                                                                   \
 	static void test_##name(void)
 
-#define ASSERT_TRUE(c)                                                                             \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			test_fail(__FILE__, __LINE__, "ASSERT_TRUE(%s)", #c);                      \
-			return;                                                                    \
-		}                                                                                  \
+#define ASSERT_TRUE(c)                                                        \
+	do {                                                                  \
+		if (!(c)) {                                                   \
+			test_fail(__FILE__, __LINE__, "ASSERT_TRUE(%s)", #c); \
+			return;                                               \
+		}                                                             \
 	} while (0)
 
 #define ASSERT_FALSE(c) ASSERT_TRUE(!(c))
 
-#define ASSERT_EQ(a, b)                                                                            \
-	do {                                                                                       \
-		long long _a = (long long)(a), _b = (long long)(b);                                \
-		if (_a != _b) {                                                                    \
-			test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, _a, _b);   \
-			return;                                                                    \
-		}                                                                                  \
+#define ASSERT_EQ(a, b)                                                                          \
+	do {                                                                                     \
+		long long _a = (long long)(a), _b = (long long)(b);                              \
+		if (_a != _b) {                                                                  \
+			test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, _a, _b); \
+			return;                                                                  \
+		}                                                                                \
 	} while (0)
 
-#define ASSERT_STREQ(a, b)                                                                         \
-	do {                                                                                       \
-		const char *_a = (a), *_b = (b);                                                   \
-		if (!_a || !_b || strcmp(_a, _b) != 0) {                                           \
-			test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b,        \
-				  _a ? _a : "(null)", _b ? _b : "(null)");                         \
-			return;                                                                    \
-		}                                                                                  \
+#define ASSERT_STREQ(a, b)                                                                  \
+	do {                                                                                \
+		const char *_a = (a), *_b = (b);                                            \
+		if (!_a || !_b || strcmp(_a, _b) != 0) {                                    \
+			test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b, \
+			          _a ? _a : "(null)", _b ? _b : "(null)");                  \
+			return;                                                             \
+		}                                                                           \
 	} while (0)
 
 /* expr returns int >= 0 on success; err is a struct kiln_err * whose message is printed */
-#define ASSERT_OK(expr, err)                                                                       \
-	do {                                                                                       \
-		int _r = (expr);                                                                   \
-		if (_r < 0) {                                                                      \
-			test_fail(__FILE__, __LINE__, "%s failed (%d): %s", #expr, _r,             \
-				  (err) && (err)->msg ? (err)->msg : "");                          \
-			return;                                                                    \
-		}                                                                                  \
+#define ASSERT_OK(expr, err)                                                           \
+	do {                                                                           \
+		int _r = (expr);                                                       \
+		if (_r < 0) {                                                          \
+			test_fail(__FILE__, __LINE__, "%s failed (%d): %s", #expr, _r, \
+			          (err) && (err)->msg ? (err)->msg : "");              \
+			return;                                                        \
+		}                                                                      \
 	} while (0)
 
-#define ASSERT_FAIL(expr)                                                                          \
-	do {                                                                                       \
-		int _r = (expr);                                                                   \
-		if (_r >= 0) {                                                                     \
-			test_fail(__FILE__, __LINE__, "%s succeeded, expected failure", #expr);    \
-			return;                                                                    \
-		}                                                                                  \
+#define ASSERT_FAIL(expr)                                                                       \
+	do {                                                                                    \
+		int _r = (expr);                                                                \
+		if (_r >= 0) {                                                                  \
+			test_fail(__FILE__, __LINE__, "%s succeeded, expected failure", #expr); \
+			return;                                                                 \
+		}                                                                               \
 	} while (0)

@@ -54,7 +54,7 @@ TEST(auth_base64_auth_field)
 {
 	/* "alice:pa:ss" — the password may contain ':' */
 	cleanup_tmpdir char *dir =
-		setup_config("{\"auths\":{\"127.0.0.1:5000\":{\"auth\":\"YWxpY2U6cGE6c3M=\"}}}");
+	    setup_config("{\"auths\":{\"127.0.0.1:5000\":{\"auth\":\"YWxpY2U6cGE6c3M=\"}}}");
 	cleanup_err struct kiln_err *err = NULL;
 	cleanup_creds struct auth_creds c = {};
 	ASSERT_OK(auth_lookup("127.0.0.1:5000", &c, &err), err);
@@ -66,10 +66,10 @@ TEST(auth_base64_auth_field)
 TEST(auth_url_keys_normalise)
 {
 	cleanup_tmpdir char *dir = setup_config(
-		"{\"auths\":{"
-		"\"https://reg.example.com/\":{\"username\":\"u1\",\"password\":\"p1\"},"
-		"\"http://other.example.com:5000/v1/\":{\"username\":\"u2\",\"password\":\"p2\"},"
-		"\"tok.example.com\":{\"identitytoken\":\"it-123\"}}}");
+	    "{\"auths\":{"
+	    "\"https://reg.example.com/\":{\"username\":\"u1\",\"password\":\"p1\"},"
+	    "\"http://other.example.com:5000/v1/\":{\"username\":\"u2\",\"password\":\"p2\"},"
+	    "\"tok.example.com\":{\"identitytoken\":\"it-123\"}}}");
 	cleanup_err struct kiln_err *err = NULL;
 	cleanup_creds struct auth_creds a = {}, b = {}, t = {}, none = {};
 	ASSERT_OK(auth_lookup("reg.example.com", &a, &err), err);
@@ -87,14 +87,14 @@ TEST(auth_url_keys_normalise)
 TEST(auth_docker_hub_keys)
 {
 	cleanup_tmpdir char *dir = setup_config(
-		"{\"auths\":{\"https://index.docker.io/v1/\":{\"auth\":\"aHViOmh1YnB3\"}}}");
+	    "{\"auths\":{\"https://index.docker.io/v1/\":{\"auth\":\"aHViOmh1YnB3\"}}}");
 	cleanup_err struct kiln_err *err = NULL;
 	cleanup_creds struct auth_creds c = {};
 	ASSERT_OK(auth_lookup("index.docker.io", &c, &err), err);
 	ASSERT_STREQ(c.username, "hub");
 	ASSERT_STREQ(c.password, "hubpw");
 	cleanup_tmpdir char *dir2 =
-		setup_config("{\"auths\":{\"docker.io\":{\"username\":\"d\",\"password\":\"x\"}}}");
+	    setup_config("{\"auths\":{\"docker.io\":{\"username\":\"d\",\"password\":\"x\"}}}");
 	cleanup_creds struct auth_creds d = {};
 	ASSERT_OK(auth_lookup("index.docker.io", &d, &err), err);
 	ASSERT_STREQ(d.username, "d");
@@ -168,7 +168,7 @@ TEST(auth_gitlab_helper)
 TEST(auth_config_wins_over_gitlab)
 {
 	cleanup_tmpdir char *dir =
-		setup_config("{\"auths\":{\"g.example\":{\"username\":\"cfg\",\"password\":\"x\"}}}");
+	    setup_config("{\"auths\":{\"g.example\":{\"username\":\"cfg\",\"password\":\"x\"}}}");
 	setenv("CI_REGISTRY", "g.example", 1);
 	setenv("CI_REGISTRY_USER", "ci", 1);
 	setenv("CI_REGISTRY_PASSWORD", "y", 1);
@@ -187,20 +187,20 @@ static char *setup_helper(const char *dir)
 		abort();
 	char *script = path_join(bin, "docker-credential-test");
 	char *text = xasprintf(
-		"#!/bin/sh\n"
-		"[ \"$1\" = get ] || exit 3\n"
-		"read -r host\n"
-		"printf '%%s' \"$host\" > '%s/stdin'\n"
-		"case \"$host\" in\n"
-		"reg.example:5000) echo '{\"ServerURL\":\"reg.example:5000\",\"Username\":\"hu\","
-		"\"Secret\":\"hs\"}' ;;\n"
-		"tok.example) echo '{\"ServerURL\":\"tok.example\",\"Username\":\"<token>\","
-		"\"Secret\":\"idtok\"}' ;;\n"
-		"https://index.docker.io/v1/) echo '{\"Username\":\"hubu\",\"Secret\":\"hubs\"}' ;;\n"
-		"broken.example) echo 'something bad happened'; exit 2 ;;\n"
-		"*) echo 'credentials not found in native keychain'; exit 1 ;;\n"
-		"esac\n",
-		dir);
+	    "#!/bin/sh\n"
+	    "[ \"$1\" = get ] || exit 3\n"
+	    "read -r host\n"
+	    "printf '%%s' \"$host\" > '%s/stdin'\n"
+	    "case \"$host\" in\n"
+	    "reg.example:5000) echo '{\"ServerURL\":\"reg.example:5000\",\"Username\":\"hu\","
+	    "\"Secret\":\"hs\"}' ;;\n"
+	    "tok.example) echo '{\"ServerURL\":\"tok.example\",\"Username\":\"<token>\","
+	    "\"Secret\":\"idtok\"}' ;;\n"
+	    "https://index.docker.io/v1/) echo '{\"Username\":\"hubu\",\"Secret\":\"hubs\"}' ;;\n"
+	    "broken.example) echo 'something bad happened'; exit 2 ;;\n"
+	    "*) echo 'credentials not found in native keychain'; exit 1 ;;\n"
+	    "esac\n",
+	    dir);
 	if (write_file_atomic(script, text, strlen(text), 0755, NULL) < 0)
 		abort();
 	free(text);
@@ -225,9 +225,9 @@ static char *read_stdin_record(const char *dir)
 TEST(auth_cred_helpers_protocol)
 {
 	cleanup_tmpdir char *dir = setup_config(
-		"{\"auths\":{\"reg.example:5000\":{\"auth\":\"aWdub3JlZDppZ25vcmVk\"}},"
-		"\"credHelpers\":{\"reg.example:5000\":\"test\",\"tok.example\":\"test\","
-		"\"nf.example\":\"test\",\"broken.example\":\"test\",\"missing.example\":\"nope\"}}");
+	    "{\"auths\":{\"reg.example:5000\":{\"auth\":\"aWdub3JlZDppZ25vcmVk\"}},"
+	    "\"credHelpers\":{\"reg.example:5000\":\"test\",\"tok.example\":\"test\","
+	    "\"nf.example\":\"test\",\"broken.example\":\"test\",\"missing.example\":\"nope\"}}");
 	char *old_path = xstrdup(getenv("PATH"));
 	cleanup_free _unused_ char *bin = setup_helper(dir);
 	cleanup_err struct kiln_err *err = NULL;

@@ -9,10 +9,10 @@ TEST(challenge_bearer_docker_hub)
 	cleanup_err struct kiln_err *err = NULL;
 	cleanup_challenge struct auth_challenge c = {};
 	ASSERT_OK(auth_challenge_parse("Bearer realm=\"https://auth.docker.io/token\","
-				       "service=\"registry.docker.io\","
-				       "scope=\"repository:library/ubuntu:pull\"",
-				       &c, &err),
-		  err);
+	                               "service=\"registry.docker.io\","
+	                               "scope=\"repository:library/ubuntu:pull\"",
+	                               &c, &err),
+	          err);
 	ASSERT_STREQ(c.scheme, "Bearer");
 	ASSERT_STREQ(c.realm, "https://auth.docker.io/token");
 	ASSERT_STREQ(c.service, "registry.docker.io");
@@ -35,10 +35,10 @@ TEST(challenge_escapes_tokens_and_extra_params)
 	cleanup_err struct kiln_err *err = NULL;
 	cleanup_challenge struct auth_challenge c = {};
 	ASSERT_OK(auth_challenge_parse("BEARER realm=\"https://h/t?a=\\\"b\\\"\", "
-				       "error=\"insufficient_scope\",service=svc,"
-				       "scope=\"repository:a/b:pull,push repository:c:pull\"",
-				       &c, &err),
-		  err);
+	                               "error=\"insufficient_scope\",service=svc,"
+	                               "scope=\"repository:a/b:pull,push repository:c:pull\"",
+	                               &c, &err),
+	          err);
 	ASSERT_STREQ(c.scheme, "Bearer");
 	ASSERT_STREQ(c.realm, "https://h/t?a=\"b\"");
 	ASSERT_STREQ(c.service, "svc");
@@ -58,9 +58,9 @@ TEST(challenge_first_of_several)
 {
 	cleanup_err struct kiln_err *err = NULL;
 	cleanup_challenge struct auth_challenge c = {};
-	ASSERT_OK(auth_challenge_parse("Bearer realm=\"https://a/token\", Basic realm=\"x\"", &c,
-				       &err),
-		  err);
+	ASSERT_OK(
+	    auth_challenge_parse("Bearer realm=\"https://a/token\", Basic realm=\"x\"", &c, &err),
+	    err);
 	ASSERT_STREQ(c.scheme, "Bearer");
 	ASSERT_STREQ(c.realm, "https://a/token");
 }

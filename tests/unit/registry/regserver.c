@@ -62,8 +62,9 @@ static int free_port(void)
 static bool port_open(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
 	if (fd >= 0)
 		close(fd);
@@ -83,17 +84,19 @@ static int make_certs(struct regserver *s)
 	char *key = path_join(s->dir, "server.key"), *csr = path_join(s->dir, "server.csr");
 	char *crt = path_join(s->dir, "server.pem"), *ext = path_join(s->dir, "ext.cnf");
 	const char *extv = "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-			   "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
-			   "extendedKeyUsage=serverAuth\n";
+	                   "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+	                   "extendedKeyUsage=serverAuth\n";
 	int r = write_file_atomic(ext, extv, strlen(extv), 0600, NULL);
-	const char *a1[] = {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key,
-		      "-out", ca, "-days", "2", "-subj", "/CN=kiln test CA", NULL};
-	const char *a2[] = {"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
-		      "-subj", "/CN=127.0.0.1", NULL};
-	const char *a3[] = {"openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
-		      "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext, NULL};
+	const char *a1[] = {
+	    "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",           "-keyout", ca_key,
+	    "-out",    ca,    "-days", "2",       "-subj",    "/CN=kiln test CA", NULL};
+	const char *a2[] = {"openssl", "req",  "-newkey", "rsa:2048", "-nodes",        "-keyout",
+	                    key,       "-out", csr,       "-subj",    "/CN=127.0.0.1", NULL};
+	const char *a3[] = {
+	    "openssl",         "x509", "-req", "-in",   csr, "-CA",      ca,  "-CAkey", ca_key,
+	    "-CAcreateserial", "-out", crt,    "-days", "2", "-extfile", ext, NULL};
 	if (r == 0 && (regserver_run(a1, NULL) != 0 || regserver_run(a2, NULL) != 0 ||
-		       regserver_run(a3, NULL) != 0))
+	               regserver_run(a3, NULL) != 0))
 		r = -1;
 	free(ca_key);
 	free(key);
@@ -102,7 +105,8 @@ static int make_certs(struct regserver *s)
 	free(ext);
 	if (r < 0) {
 		free(ca);
-		return fail(s, xstrdup("openssl CLI failed to make a test CA (is openssl installed?)"));
+		return fail(
+		    s, xstrdup("openssl CLI failed to make a test CA (is openssl installed?)"));
 	}
 	s->ca_file = ca;
 	return 0;
@@ -113,7 +117,7 @@ int regserver_start(struct regserver *s, const struct regserver_cfg *cfg)
 	*s = (struct regserver){.pid = -1};
 	if (access("/usr/bin/docker-registry", X_OK) < 0)
 		return fail(s, xstrdup("/usr/bin/docker-registry missing: apt-get install "
-				       "docker-registry"));
+		                       "docker-registry"));
 	char tmpl[] = "/tmp/kiln-registry-XXXXXX";
 	if (!mkdtemp(tmpl))
 		return fail(s, xstrdup("mkdtemp failed"));
@@ -145,13 +149,14 @@ int regserver_start(struct regserver *s, const struct regserver_cfg *cfg)
 		}
 		free(tls);
 		tls = xasprintf("  tls:\n    certificate: %s/server.pem\n    key: %s/server.key\n",
-				s->dir, s->dir);
+		                s->dir, s->dir);
 	}
-	char *conf = xasprintf("version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n"
-			       "storage:\n  filesystem:\n    rootdirectory: %s/data\n"
-			       "  delete:\n    enabled: true\n"
-			       "http:\n  addr: 127.0.0.1:%d\n%s%s",
-			       s->dir, s->port, tls, auth);
+	char *conf =
+	    xasprintf("version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n"
+	              "storage:\n  filesystem:\n    rootdirectory: %s/data\n"
+	              "  delete:\n    enabled: true\n"
+	              "http:\n  addr: 127.0.0.1:%d\n%s%s",
+	              s->dir, s->port, tls, auth);
 	free(auth);
 	free(tls);
 	char *conf_path = path_join(s->dir, "config.yml");
@@ -171,7 +176,8 @@ int regserver_start(struct regserver *s, const struct regserver_cfg *cfg)
 			dup2(logfd, 1);
 			dup2(logfd, 2);
 		}
-		execl("/usr/bin/docker-registry", "docker-registry", "serve", conf_path, (char *)NULL);
+		execl("/usr/bin/docker-registry", "docker-registry", "serve", conf_path,
+		      (char *)NULL);
 		_exit(127);
 	}
 	if (logfd >= 0)
@@ -184,8 +190,9 @@ int regserver_start(struct regserver *s, const struct regserver_cfg *cfg)
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			s->pid = -1;
-			return fail(s, xasprintf("docker-registry exited early; see %s/registry.log",
-						 s->dir));
+			return fail(
+			    s,
+			    xasprintf("docker-registry exited early; see %s/registry.log", s->dir));
 		}
 		if (port_open(s->port))
 			return 0;

@@ -15,10 +15,10 @@
 #include <sys/socket.h>
 
 static const char manifest[] =
-	"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\","
-	"\"config\":{\"mediaType\":\"application/vnd.docker.container.image.v1+json\",\"size\":2,"
-	"\"digest\":\"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\"},"
-	"\"layers\":[]}";
+    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\","
+    "\"config\":{\"mediaType\":\"application/vnd.docker.container.image.v1+json\",\"size\":2,"
+    "\"digest\":\"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\"},"
+    "\"layers\":[]}";
 
 struct fake {
 	int lfd;
@@ -31,7 +31,7 @@ struct fake {
 static void reply(int fd, const char *status, const char *extra, const char *body)
 {
 	char *r = xasprintf("HTTP/1.1 %s\r\nConnection: close\r\nContent-Length: %zu\r\n%s\r\n%s",
-			    status, strlen(body), extra, body);
+	                    status, strlen(body), extra, body);
 	(void)write_all(fd, r, strlen(r));
 	free(r);
 }
@@ -66,15 +66,18 @@ static void *serve(void *arg)
 			else
 				reply(c, "401 Unauthorized", "", "{}");
 		} else if (!bearer) {
-			char *h = xasprintf("WWW-Authenticate: Bearer realm=\"http://127.0.0.1:%d/token\","
-					    "service=\"fake\"\r\nContent-Type: application/json\r\n",
-					    f->port);
+			char *h = xasprintf(
+			    "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:%d/token\","
+			    "service=\"fake\"\r\nContent-Type: application/json\r\n",
+			    f->port);
 			reply(c, "401 Unauthorized", h,
-			      "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"auth required\"}]}");
+			      "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"auth "
+			      "required\"}]}");
 			free(h);
 		} else if (strneq(buf, "GET /v2/ns/img/manifests/t ", 27)) {
 			reply(c, "200 OK",
-			      "Content-Type: application/vnd.docker.distribution.manifest.v2+json\r\n",
+			      "Content-Type: "
+			      "application/vnd.docker.distribution.manifest.v2+json\r\n",
 			      manifest);
 		} else {
 			reply(c, "404 Not Found", "", "{}");

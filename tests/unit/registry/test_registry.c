@@ -17,13 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define START_REGISTRY(s, cfg)                                                                     \
-	do {                                                                                       \
-		if (regserver_start(&(s), (cfg)) < 0) {                                            \
-			test_fail(__FILE__, __LINE__, "cannot start the test registry: %s",        \
-				  (s).error);                                                      \
-			return;                                                                    \
-		}                                                                                  \
+#define START_REGISTRY(s, cfg)                                                              \
+	do {                                                                                \
+		if (regserver_start(&(s), (cfg)) < 0) {                                     \
+			test_fail(__FILE__, __LINE__, "cannot start the test registry: %s", \
+			          (s).error);                                               \
+			return;                                                             \
+		}                                                                           \
 	} while (0)
 
 struct fixture {
@@ -54,7 +54,7 @@ static char *tmpdir(void)
 }
 
 static int put_random(struct blobstore *bs, size_t len, unsigned seed, char *digest,
-		      struct kiln_err **err)
+                      struct kiln_err **err)
 {
 	unsigned char *p = xmalloc(len);
 	unsigned x = seed * 2654435761u + 1;
@@ -68,15 +68,16 @@ static int put_random(struct blobstore *bs, size_t len, unsigned seed, char *dig
 }
 
 static char *docker_manifest(const char *cfg, size_t cfg_len, const char *l1, size_t l1_len,
-			     const char *l2, size_t l2_len)
+                             const char *l2, size_t l2_len)
 {
 	return xasprintf(
-		"{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":"
-		"\"application/vnd.docker.container.image.v1+json\",\"size\":%zu,\"digest\":\"%s\"},"
-		"\"layers\":[{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar.gzip\","
-		"\"size\":%zu,\"digest\":\"%s\"},{\"mediaType\":"
-		"\"application/vnd.docker.image.rootfs.diff.tar.gzip\",\"size\":%zu,\"digest\":\"%s\"}]}",
-		MEDIA_DOCKER_MANIFEST, cfg_len, cfg, l1_len, l1, l2_len, l2);
+	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":"
+	    "\"application/vnd.docker.container.image.v1+json\",\"size\":%zu,\"digest\":\"%s\"},"
+	    "\"layers\":[{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar.gzip\","
+	    "\"size\":%zu,\"digest\":\"%s\"},{\"mediaType\":"
+	    "\"application/"
+	    "vnd.docker.image.rootfs.diff.tar.gzip\",\"size\":%zu,\"digest\":\"%s\"}]}",
+	    MEDIA_DOCKER_MANIFEST, cfg_len, cfg, l1_len, l1, l2_len, l2);
 }
 
 static int fixture_init(struct fixture *f, unsigned seed, struct kiln_err **err)
@@ -85,9 +86,9 @@ static int fixture_init(struct fixture *f, unsigned seed, struct kiln_err **err)
 	if (blobstore_open(f->dir, &f->bs, err) < 0)
 		return -1;
 	cleanup_free char *cfg = xasprintf("{\"architecture\":\"amd64\",\"os\":\"linux\","
-					   "\"config\":{},\"rootfs\":{\"type\":\"layers\","
-					   "\"diff_ids\":[]},\"seed\":%u}",
-					   seed);
+	                                   "\"config\":{},\"rootfs\":{\"type\":\"layers\","
+	                                   "\"diff_ids\":[]},\"seed\":%u}",
+	                                   seed);
 	f->config_len = strlen(cfg);
 	f->layer1_len = 3u << 20; /* several curl buffers: exercises streaming */
 	f->layer2_len = 1000 + seed;
@@ -95,13 +96,13 @@ static int fixture_init(struct fixture *f, unsigned seed, struct kiln_err **err)
 	    put_random(f->bs, f->layer1_len, seed, f->layer1, err) < 0 ||
 	    put_random(f->bs, f->layer2_len, seed + 100, f->layer2, err) < 0)
 		return -1;
-	f->manifest = docker_manifest(f->config, f->config_len, f->layer1, f->layer1_len,
-				      f->layer2, f->layer2_len);
+	f->manifest = docker_manifest(f->config, f->config_len, f->layer1, f->layer1_len, f->layer2,
+	                              f->layer2_len);
 	return 0;
 }
 
 static int push_image(struct registry *r, struct fixture *f, const char *refs,
-		      const char *mount_from, struct kiln_err **err)
+                      const char *mount_from, struct kiln_err **err)
 {
 	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
 	if (image_ref_parse(refs, &ref, err) < 0)
@@ -110,7 +111,7 @@ static int push_image(struct registry *r, struct fixture *f, const char *refs,
 	if (registry_push_blobs(r, ref, blobs, 3, mount_from, f->bs, err) < 0)
 		return -1;
 	return registry_put_manifest(r, ref, MEDIA_DOCKER_MANIFEST, f->manifest,
-				     strlen(f->manifest), err);
+	                             strlen(f->manifest), err);
 }
 
 static bool same_blob(struct blobstore *a, struct blobstore *b, const char *d)
@@ -127,8 +128,8 @@ static struct registry_opts plain_opts(const struct regserver *s, char ***insecu
 {
 	*insecure = NULL;
 	strv_push(insecure, xstrdup(s->host));
-	return (struct registry_opts){.insecure_registries = *insecure, .retries = 1,
-				      .user_agent = "kiln/test"};
+	return (struct registry_opts){
+	    .insecure_registries = *insecure, .retries = 1, .user_agent = "kiln/test"};
 }
 
 static void no_docker_config(const char *dir)
@@ -164,7 +165,8 @@ TEST(registry_push_pull_roundtrip_and_head_skip)
 	cleanup_free char *body = NULL, *mt = NULL;
 	size_t len = 0;
 	char digest[DIGEST_STRING_LEN + 1];
-	ASSERT_OK(registry_get_manifest(r, ref, "linux/amd64", &body, &len, &mt, digest, &err), err);
+	ASSERT_OK(registry_get_manifest(r, ref, "linux/amd64", &body, &len, &mt, digest, &err),
+	          err);
 	ASSERT_EQ(len, strlen(f.manifest));
 	ASSERT_TRUE(memcmp(body, f.manifest, len) == 0);
 	ASSERT_STREQ(mt, MEDIA_DOCKER_MANIFEST);
@@ -191,7 +193,7 @@ TEST(registry_push_pull_roundtrip_and_head_skip)
 	const char *blobs[] = {f.config, f.layer1, f.layer2, f.layer1};
 	ASSERT_OK(registry_fetch_blobs(r, ref, blobs, 4, pbs, &err), err);
 	bool same = same_blob(f.bs, pbs, f.config) && same_blob(f.bs, pbs, f.layer1) &&
-		    same_blob(f.bs, pbs, f.layer2);
+	            same_blob(f.bs, pbs, f.layer2);
 	struct registry_stats st2;
 	registry_get_stats(r, &st2);
 	/* fetching again downloads nothing: everything is in the store */
@@ -267,14 +269,14 @@ TEST(registry_manifest_list_selects_platform)
 	ASSERT_OK(push_image(r, &amd, ra, NULL, &err), err);
 	ASSERT_OK(push_image(r, &arm, rb, NULL, &err), err);
 	/* arm64 first so that picking the first entry would be wrong for amd64 */
-	cleanup_free char *list = xasprintf(
-		"{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":["
-		"{\"mediaType\":\"%s\",\"size\":%zu,\"digest\":\"%s\",\"platform\":"
-		"{\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\"}},"
-		"{\"mediaType\":\"%s\",\"size\":%zu,\"digest\":\"%s\",\"platform\":"
-		"{\"architecture\":\"amd64\",\"os\":\"linux\"}}]}",
-		MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, strlen(arm.manifest), d_arm,
-		MEDIA_DOCKER_MANIFEST, strlen(amd.manifest), d_amd);
+	cleanup_free char *list =
+	    xasprintf("{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":["
+	              "{\"mediaType\":\"%s\",\"size\":%zu,\"digest\":\"%s\",\"platform\":"
+	              "{\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\"}},"
+	              "{\"mediaType\":\"%s\",\"size\":%zu,\"digest\":\"%s\",\"platform\":"
+	              "{\"architecture\":\"amd64\",\"os\":\"linux\"}}]}",
+	              MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, strlen(arm.manifest), d_arm,
+	              MEDIA_DOCKER_MANIFEST, strlen(amd.manifest), d_amd);
 	cleanup_free char *rl = xasprintf("%s/multi/img:latest", s.host);
 	_cleanup_(image_ref_freep) struct image_ref *lref = NULL;
 	ASSERT_OK(image_ref_parse(rl, &lref, &err), err);
@@ -321,9 +323,10 @@ TEST(registry_errors_name_the_image)
 	char g[DIGEST_STRING_LEN + 1];
 	ASSERT_FAIL(registry_get_manifest(r, ref, NULL, &b, &l, &m, g, &err));
 	test_note("%s", err->msg);
-	cleanup_free char *want = xasprintf("get manifest for '%s/x:y': GET http://%s/v2/x/manifests/y: "
-					    "404 Not Found: MANIFEST_UNKNOWN: manifest unknown",
-					    s.host, s.host);
+	cleanup_free char *want =
+	    xasprintf("get manifest for '%s/x:y': GET http://%s/v2/x/manifests/y: "
+	              "404 Not Found: MANIFEST_UNKNOWN: manifest unknown",
+	              s.host, s.host);
 	ASSERT_STREQ(err->msg, want);
 
 	/* a blob that is not there */
@@ -332,7 +335,7 @@ TEST(registry_errors_name_the_image)
 	_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
 	ASSERT_OK(blobstore_open(dir, &bs, &err), err);
 	const char *missing[] = {
-		"sha256:0000000000000000000000000000000000000000000000000000000000000000"};
+	    "sha256:0000000000000000000000000000000000000000000000000000000000000000"};
 	ASSERT_FAIL(registry_fetch_blobs(r, ref, missing, 1, bs, &err));
 	test_note("%s", err->msg);
 	ASSERT_TRUE(strstr(err->msg, "404 Not Found: BLOB_UNKNOWN") != NULL);
@@ -352,12 +355,12 @@ TEST(registry_errors_name_the_image)
 	rm_rf(dir, NULL);
 }
 
-static void write_docker_config(const char *dir, const char *host, const char *user,
-				const char *pw)
+static void write_docker_config(const char *dir, const char *host, const char *user, const char *pw)
 {
 	cleanup_free char *up = xasprintf("%s:%s", user, pw);
 	cleanup_free char *b64 = auth_base64_encode(up, strlen(up));
-	cleanup_free char *j = xasprintf("{\"auths\":{\"https://%s/\":{\"auth\":\"%s\"}}}", host, b64);
+	cleanup_free char *j =
+	    xasprintf("{\"auths\":{\"https://%s/\":{\"auth\":\"%s\"}}}", host, b64);
 	cleanup_free char *p = path_join(dir, "config.json");
 	if (write_file_atomic(p, j, strlen(j), 0600, NULL) < 0)
 		abort();
@@ -413,7 +416,8 @@ TEST(registry_tls_and_htpasswd)
 	{
 		cleanup_strv char **certs = NULL;
 		strv_pushf(&certs, "%s=%s", s.host, s.ca_file);
-		struct registry_opts o = {.registry_certificates = certs, .user_agent = "kiln/test"};
+		struct registry_opts o = {.registry_certificates = certs,
+		                          .user_agent = "kiln/test"};
 		_cleanup_(registry_freep) struct registry *r = NULL;
 		ASSERT_OK(registry_new(&o, &r, &err), err);
 		cleanup_free char *b = NULL, *m = NULL;
@@ -426,7 +430,8 @@ TEST(registry_tls_and_htpasswd)
 	{
 		cleanup_strv char **skip = NULL;
 		strv_push(&skip, xstrdup(s.host));
-		struct registry_opts o = {.skip_tls_verify_registries = skip, .user_agent = "kiln/test"};
+		struct registry_opts o = {.skip_tls_verify_registries = skip,
+		                          .user_agent = "kiln/test"};
 		_cleanup_(registry_freep) struct registry *r = NULL;
 		ASSERT_OK(registry_new(&o, &r, &err), err);
 		cleanup_free char *b = NULL, *m = NULL;

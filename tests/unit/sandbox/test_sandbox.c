@@ -24,10 +24,12 @@ static char *make_root(void)
 	mkdir(etc, 0755);
 	mkdir(tmp, 01777);
 	cleanup_free char *bb = path_join(bin, "busybox");
-	cleanup_free char *cmd = xasprintf("cp /bin/busybox '%s' && ln -s busybox '%s/sh'", bb, bin);
+	cleanup_free char *cmd =
+	    xasprintf("cp /bin/busybox '%s' && ln -s busybox '%s/sh'", bb, bin);
 	if (access("/bin/busybox", X_OK) < 0 || WEXITSTATUS(system(cmd)) != 0) /* test-only */
 		return NULL;
-	const char *passwd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n";
+	const char *passwd =
+	    "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n";
 	const char *group = "root:x:0:\napp:x:1000:\nextra:x:2000:app,other\n";
 	cleanup_free char *pw = path_join(etc, "passwd");
 	cleanup_free char *gr = path_join(etc, "group");
@@ -37,8 +39,8 @@ static char *make_root(void)
 	return root;
 }
 
-static int run_sh(const char *root, const char *script, const struct sandbox_user *u,
-		  int *status, struct kiln_err **err)
+static int run_sh(const char *root, const char *script, const struct sandbox_user *u, int *status,
+                  struct kiln_err **err)
 {
 	char *argv[] = {(char *)"/bin/busybox", (char *)"sh", (char *)"-c", (char *)script, NULL};
 	char *env[] = {(char *)"PATH=/bin", NULL};
@@ -70,7 +72,8 @@ TEST(sandbox_user_resolution_uses_the_roots_files)
 	ASSERT_TRUE(u.name == NULL);
 	sandbox_user_release(&u);
 	ASSERT_FAIL(sandbox_user_resolve(rootfd, "nobody-here", &u, &err));
-	ASSERT_STREQ(err->msg, "unable to find user nobody-here: no matching entries in passwd file");
+	ASSERT_STREQ(err->msg,
+	             "unable to find user nobody-here: no matching entries in passwd file");
 	ASSERT_FAIL(sandbox_user_resolve(rootfd, "app:nogroup", &u, NULL));
 	rm_rf(root, NULL);
 }
@@ -82,11 +85,11 @@ TEST(sandbox_runs_in_the_root_with_proc_and_dev)
 	ASSERT_TRUE(root != NULL);
 	int status = -1;
 	ASSERT_OK(run_sh(root,
-			 "test -r /proc/self/status && test -c /dev/null && echo x > /dev/null && "
-			 "test ! -e /bin/bash-on-host-only && echo ran > /tmp/out && "
-			 "test \"$(cat /proc/1/comm)\" = busybox",
-			 NULL, &status, &err),
-		  err);
+	                 "test -r /proc/self/status && test -c /dev/null && echo x > /dev/null && "
+	                 "test ! -e /bin/bash-on-host-only && echo ran > /tmp/out && "
+	                 "test \"$(cat /proc/1/comm)\" = busybox",
+	                 NULL, &status, &err),
+	          err);
 	ASSERT_EQ(status, 0);
 	cleanup_free char *out = path_join(root, "tmp/out");
 	struct stat st;
@@ -111,8 +114,8 @@ TEST(sandbox_exit_status_and_user)
 	struct sandbox_user u = {0};
 	ASSERT_OK(sandbox_user_resolve(rootfd, "app", &u, &err), err);
 	ASSERT_OK(run_sh(root, "test \"$(id -u):$(id -g)\" = 1000:1000 && id -G | grep -q 2000", &u,
-			 &status, &err),
-		  err);
+	                 &status, &err),
+	          err);
 	sandbox_user_release(&u);
 	ASSERT_EQ(status, 0);
 	rm_rf(root, NULL);
@@ -143,13 +146,18 @@ TEST(sandbox_injects_resolv_conf_and_hosts_without_leaving_them)
 	cleanup_free char *hosts = path_join(tmpl, "hosts");
 	ASSERT_OK(write_file_atomic(resolv, "nameserver 192.0.2.53\n", 22, 0644, &err), err);
 	ASSERT_OK(write_file_atomic(hosts, "127.0.0.1 localhost\n", 20, 0644, &err), err);
-	char *argv[] = {(char *)"/bin/busybox", (char *)"sh", (char *)"-c",
-			(char *)"grep -q 192.0.2.53 /etc/resolv.conf && grep -q localhost /etc/hosts && "
-				"echo x >> /etc/resolv.conf",
-			NULL};
+	char *argv[] = {
+	    (char *)"/bin/busybox", (char *)"sh", (char *)"-c",
+	    (char *)"grep -q 192.0.2.53 /etc/resolv.conf && grep -q localhost /etc/hosts && "
+	            "echo x >> /etc/resolv.conf",
+	    NULL};
 	char *env[] = {(char *)"PATH=/bin", NULL};
-	struct sandbox_run_opts o = {.root = root, .argv = argv, .env = env, .cwd = "/",
-				     .resolv_conf = resolv, .hosts = hosts};
+	struct sandbox_run_opts o = {.root = root,
+	                             .argv = argv,
+	                             .env = env,
+	                             .cwd = "/",
+	                             .resolv_conf = resolv,
+	                             .hosts = hosts};
 	int status = -1;
 	ASSERT_OK(sandbox_run(&o, &status, &err), err);
 	ASSERT_EQ(status, 0);

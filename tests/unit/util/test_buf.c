@@ -35,7 +35,9 @@ TEST(sha256_known_vectors)
 	sha256_digest("abc", 3, d);
 	ASSERT_STREQ(d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	ASSERT_TRUE(digest_valid(d));
-	ASSERT_FALSE(digest_valid("sha256:BA7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	ASSERT_FALSE(digest_valid(
+	    "sha256:BA7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 	ASSERT_FALSE(digest_valid("sha256:abc"));
-	ASSERT_FALSE(digest_valid("md5:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	ASSERT_FALSE(
+	    digest_valid("md5:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 }

@@ -22,9 +22,9 @@ TEST(strv_env_set_replaces_in_place)
 TEST(path_clean_like_go)
 {
 	static const char *const cases[][2] = {
-		{"/a/b/../c", "/a/c"}, {"/../x", "/x"},   {"a/./b/", "a/b"}, {"", "."},
-		{"//a//b", "/a/b"},    {"../a", "../a"},  {"a/../..", ".."}, {"/", "/"},
-		{"./", "."},           {"a/b/../../c", "c"},
+	    {"/a/b/../c", "/a/c"}, {"/../x", "/x"},      {"a/./b/", "a/b"}, {"", "."},
+	    {"//a//b", "/a/b"},    {"../a", "../a"},     {"a/../..", ".."}, {"/", "/"},
+	    {"./", "."},           {"a/b/../../c", "c"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		cleanup_free char *c = path_clean(cases[i][0]);
