@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# run.sh — THE test command (README, .ci/run). Installs what it needs, builds kiln with gcc,
+# clang and an ASan+UBSan configuration (all -Werror), checks formatting and banned calls,
+# runs every unit-test executable (also under the sanitizers) and the integration suite
+# against real servers on 127.0.0.1, and ends with one line: "N passed, N failed".
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+logs=$(mktemp -d /tmp/kiln-test-logs.XXXXXX)
+passed=0
+failed=0
+failures=()
+
+pass() {
+	passed=$((passed + 1))
+	echo "ok - $1"
+}
+failt() {
+	failed=$((failed + 1))
+	failures+=("$1")
+	echo "not ok - $1"
+}
+
+# check <name> <command...>: one test whose verdict is the command's exit status
+check() {
+	local name=$1 log
+	shift
+	log="$logs/$(echo "$name" | tr -c 'A-Za-z0-9' _).log"
+	if "$@" >"$log" 2>&1; then
+		pass "$name"
+	else
+		failt "$name"
+		tail -n 30 "$log" | sed 's/^/#   /'
+	fi
+}
+
+# tap <name> <command...>: counts the ok / not ok lines of a TAP producer; a crash, a
+# non-zero exit with no failure line, or a plan that does not match counts as one failure
+tap() {
+	local name=$1 log
+	shift
+	log="$logs/$(echo "$name" | tr -c 'A-Za-z0-9' _).log"
+	"$@" >"$log" 2>&1
+	local rc=$?
+	local ok notok plan ran
+	ok=$(grep -cE '^ok [0-9]+' "$log")
+	notok=$(grep -cE '^not ok [0-9]+' "$log")
+	passed=$((passed + ok))
+	failed=$((failed + notok))
+	if [ "$notok" -gt 0 ]; then
+		failures+=("$name: $(grep -E '^not ok' "$log" | sed 's/^not ok [0-9]* - //' | paste -sd ';' -)")
+		grep -E '^not ok|^#' "$log" | head -n 60 | sed 's/^/#   /'
+	fi
+	plan=$(grep -cE '^1\.\.[0-9]+' "$log")
+	ran=$((ok + notok))
+	local planned
+	planned=$(grep -E '^1\.\.[0-9]+' "$log" | sed 's/^1\.\.//' | awk '{s += $1} END {print s + 0}')
+	if { [ "$rc" -ne 0 ] && [ "$notok" -eq 0 ]; } || [ "$plan" -eq 0 ] || [ "$planned" -ne "$ran" ]; then
+		failed=$((failed + 1))
+		failures+=("$name: exit $rc, planned $planned, ran $ran")
+		echo "not ok - $name (exit $rc, planned $planned, ran $ran)"
+		tail -n 30 "$log" | sed 's/^/#   /'
+	fi
+	echo "# $name: $ok passed, $notok failed"
+	grep -E '^# .*(conformance|[0-9]+/[0-9]+)' "$log" | head -n 20
+}
+
+echo "# logs in $logs"
+check "dependencies installed (scripts/deps.sh)" bash scripts/deps.sh
+
+setup_build() { # setup_build <dir> <env/args...>
+	local dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson setup --reconfigure "$dir" "$@" && ninja -C "$dir"
+	else
+		rm -rf "$dir" && meson setup "$dir" "$@" && ninja -C "$dir"
+	fi
+}
+build_gcc() { CC=gcc setup_build build; }
+build_clang() { CC=clang setup_build build-clang; }
+build_asan() { CC=gcc setup_build build-asan -Db_sanitize=address,undefined -Db_lundef=false; }
+check "build with gcc (-Werror)" build_gcc
+check "build with clang (-Werror)" build_clang
+check "build with ASan+UBSan (-Werror)" build_asan
+check "clang-format (whole tree)" bash -c 'find src tests -name "*.[ch]" | xargs clang-format --dry-run --Werror'
+check "banned calls (STYLE.md)" bash tests/lib/check-banned.sh
+
+# unit tests: every test executable, plain and under the sanitizers
+export KILN_SHARED=${KILN_SHARED:-$top/../shared}
+export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+for dir in build build-asan; do
+	for t in $(find "$dir/tests" -type f -executable -name 'test-*' 2>/dev/null | sort); do
+		tap "unit $(basename "$t") ($dir)" "$t"
+	done
+	for t in $(find "$dir/tests" -type f -executable -name 'fuzz-replay-*' 2>/dev/null | sort); do
+		tap "fuzz corpus $(basename "$t") ($dir)" "$t"
+	done
+done
+if [ ! -x build/tests/unit/util/test-util ]; then
+	failt "unit tests were not built"
+fi
+
+# integration: the real binary against real servers on 127.0.0.1
+tap "integration" env KILN="$top/build/src/cli/kiln" bash tests/integration/run.sh
+
+if [ ${#failures[@]} -gt 0 ]; then
+	echo "# failures:"
+	printf '#   %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
