@@ -118,11 +118,60 @@ static char **collect_build_args(const struct build_opts *o)
 	return v;
 }
 
+/* BuildKit's automatic platform ARGs: "linux/arm64/v8" -> TARGETOS=linux TARGETARCH=arm64
+ * TARGETVARIANT=v8 (BUILD* describe the machine kiln runs on) */
+static void platform_args(char ***v, const char *prefix, const char *platform)
+{
+	cleanup_free char *p = xstrdup(platform);
+	char *arch = strchr(p, '/');
+	char *variant = NULL;
+	if (arch) {
+		*arch++ = '\0';
+		variant = strchr(arch, '/');
+		if (variant)
+			*variant++ = '\0';
+	}
+	cleanup_free char *k = NULL;
+	k = xasprintf("%sPLATFORM", prefix);
+	strv_env_set(v, k, platform);
+	free(k);
+	k = xasprintf("%sOS", prefix);
+	strv_env_set(v, k, p);
+	free(k);
+	k = xasprintf("%sARCH", prefix);
+	strv_env_set(v, k, arch ? arch : "");
+	free(k);
+	k = xasprintf("%sVARIANT", prefix);
+	strv_env_set(v, k, variant ? variant : "");
+}
+
+static const char *host_platform(void)
+{
+#if defined(__x86_64__)
+	return "linux/amd64";
+#elif defined(__aarch64__)
+	return "linux/arm64/v8";
+#elif defined(__arm__)
+	return "linux/arm/v7";
+#elif defined(__i386__)
+	return "linux/386";
+#elif defined(__s390x__)
+	return "linux/s390x";
+#elif defined(__powerpc64__)
+	return "linux/ppc64le";
+#else
+	return "linux/unknown";
+#endif
+}
+
 static int meta_args_resolve(struct builder *b, size_t *first_from, struct kiln_err **err)
 {
 	const struct dockerfile *df = b->df;
 	size_t i = 0;
 	b->meta_args = xcalloc(1, sizeof(char *));
+	platform_args(&b->meta_args, "TARGET", b->o->custom_platform ? b->o->custom_platform
+								      : host_platform());
+	platform_args(&b->meta_args, "BUILD", host_platform());
 	for (; i < df->n_instrs && !streq(df->instrs[i].cmd, "from"); i++) {
 		const struct df_instr *in = &df->instrs[i];
 		if (!streq(in->cmd, "arg"))
@@ -260,26 +309,34 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 	return 0;
 }
 
-/* whether a later stage reads this one (FROM <name|index>, COPY --from=<name|index>) */
-static bool stage_used_later(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx)
+/* whether stage j reads stage idx (FROM <name|index>, COPY --from=<name|index>) */
+static bool stage_used_by(struct builder *b, const struct stage_src *srcs, size_t idx, size_t j)
 {
 	const char *name = srcs[idx].name;
 	char num[24];
 	snprintf(num, sizeof(num), "%zu", idx);
-	for (size_t j = idx + 1; j < n; j++) {
-		const struct df_instr *from = srcs[j].from;
-		if (from->args && from->args[0] &&
-		    ((name && !strcasecmp(from->args[0], name)) || streq(from->args[0], num)))
-			return true;
-		for (size_t k = srcs[j].first; k < srcs[j].end; k++) {
-			const struct df_instr *in = &b->df->instrs[k];
-			for (size_t f = 0; f < in->n_flags; f++) {
-				const char *v = in->flags[f].value;
-				if (streq(in->flags[f].name, "from") && v &&
-				    ((name && !strcasecmp(v, name)) || streq(v, num)))
-					return true;
-			}
+	const struct df_instr *from = srcs[j].from;
+	if (from->args && from->args[0] &&
+	    ((name && !strcasecmp(from->args[0], name)) || streq(from->args[0], num)))
+		return true;
+	for (size_t k = srcs[j].first; k < srcs[j].end; k++) {
+		const struct df_instr *in = &b->df->instrs[k];
+		for (size_t f = 0; f < in->n_flags; f++) {
+			const char *v = in->flags[f].value;
+			if (streq(in->flags[f].name, "from") && v &&
+			    ((name && !strcasecmp(v, name)) || streq(v, num)))
+				return true;
 		}
+	}
+	return false;
+}
+
+/* whether a later stage reads this one */
+static bool stage_used_later(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx)
+{
+	for (size_t j = idx + 1; j < n; j++) {
+		if (stage_used_by(b, srcs, idx, j))
+			return true;
 	}
 	return false;
 }
@@ -596,15 +653,29 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	r = prepare_run_files(&b, err);
 	if (r < 0)
 		return r;
+	cleanup_free bool *needed = xcalloc(target + 1, sizeof(bool));
+	needed[target] = true;
+	for (size_t i = target + 1; i-- > 0;) {
+		/* a stage reads an earlier one through FROM <name|index> or COPY --from */
+		for (size_t j = 0; needed[i] && j < i; j++) {
+			if (stage_used_by(&b, srcs, j, i))
+				needed[j] = true;
+		}
+	}
 	log_info("Built cross stage deps: map[]");
 	for (size_t i = 0; i <= target; i++) {
+		if (!needed[i] && o->skip_unused_stages) {
+			log_info("Skipping stage %zu: the target does not use it", i);
+			continue;
+		}
 		r = build_stage(&b, srcs, target + 1, i, i == target, err);
 		if (r < 0)
 			return r;
 	}
 	strv_foreach (a, b.build_args) {
 		cleanup_free char *k = xstrndup(a, strcspn(a, "="));
-		if (!strv_contains(b.used_build_args, k))
+		if (!strv_contains(b.used_build_args, k) && !instr_is_proxy_arg(k) &&
+		    !strv_env_get(b.meta_args, k))
 			log_warn("[Warning] One or more build-args [%s] were not consumed", k);
 	}
 	return finish_image(&b, b.stages[b.n_stages - 1], ret, err);

@@ -9,9 +9,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char *const proxy_args[] = {
+	"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
+	"ftp_proxy",  "NO_PROXY",   "no_proxy",    "ALL_PROXY",   "all_proxy",
+};
+
+bool instr_is_proxy_arg(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(proxy_args); i++) {
+		if (streq(name, proxy_args[i]))
+			return true;
+	}
+	return false;
+}
+
 char **stage_expand_env(struct stage *s)
 {
 	char **env = image_config_env(s->config);
+	/* Docker's predefined proxy ARGs: usable without an ARG line when given with
+	 * --build-arg (and never written to the image) */
+	for (size_t i = 0; i < ARRAY_SIZE(proxy_args); i++) {
+		const char *v = strv_env_get(s->build_args, proxy_args[i]);
+		if (v && !strv_env_get(env, proxy_args[i]))
+			strv_env_set(&env, proxy_args[i], v);
+	}
 	strv_foreach (a, s->args) {
 		const char *eq = strchr(a, '=');
 		if (!eq)

@@ -51,6 +51,8 @@ struct stage {
 
 /* the environment used for expansion: config Env, then declared ARGs not shadowed by ENV */
 char **stage_expand_env(struct stage *s);
+/* HTTP_PROXY and friends, which need no ARG line */
+bool instr_is_proxy_arg(const char *name);
 /* expands one word with stage_expand_env; heap result */
 int stage_expand(struct stage *s, const char *word, char **ret, struct kiln_err **err);
 /* appends a layer made of the listed paths (absolute in the root, sorted by the callee) or an

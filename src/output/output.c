@@ -46,23 +46,62 @@ static int name_digest_file(const struct build_opts *o, const char *path, bool t
 	return write_small(path, b.ptr, err);
 }
 
+/* base layers a build never unpacked are not in the blob store: fetch them from the base
+ * image's repository (a push to the same registry mounts them instead) */
+static int fetch_missing(struct blobstore *bs, struct registry *reg,
+			 const struct build_result *res, const char *const *digests, size_t n,
+			 struct kiln_err **err)
+{
+	cleanup_free const char **missing = xcalloc(n ? n : 1, sizeof(char *));
+	size_t nm = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!blobstore_has(bs, digests[i], NULL))
+			missing[nm++] = digests[i];
+	}
+	if (!nm)
+		return 0;
+	if (!res->base_name)
+		return kiln_err_set(err, "blob %s is neither built nor from a base image", missing[0]);
+	_cleanup_(image_ref_freep) struct image_ref *base = NULL;
+	int r = image_ref_parse(res->base_name, &base, err);
+	if (r < 0)
+		return r;
+	return registry_fetch_blobs(reg, base, missing, nm, bs, err);
+}
+
 static int push_one(struct blobstore *bs, struct registry *reg, const struct build_result *res,
-                    const struct image_ref *ref, struct kiln_err **err)
+		    const struct image_ref *ref, struct kiln_err **err)
 {
 	cleanup_free const char **digests = xcalloc(res->n_layers + 1, sizeof(char *));
 	for (size_t i = 0; i < res->n_layers; i++)
 		digests[i] = res->layers[i].digest;
 	digests[res->n_layers] = res->config_digest;
+	size_t n = res->n_layers + 1;
 	const char *mount_from = NULL;
 	cleanup_free char *dest_name = image_ref_name(ref);
-	if (res->base_name && strneq(res->base_name, ref->registry, strlen(ref->registry)) &&
-	    res->base_name[strlen(ref->registry)] == '/' && !streq(res->base_name, dest_name))
-		mount_from = res->base_name + strlen(ref->registry) + 1;
-	int r = registry_push_blobs(reg, ref, digests, res->n_layers + 1, mount_from, bs, err);
-	if (r < 0)
-		return r;
+	size_t rl = strlen(ref->registry);
+	if (res->base_name && strneq(res->base_name, ref->registry, rl) &&
+	    res->base_name[rl] == '/' && !streq(res->base_name, dest_name))
+		mount_from = res->base_name + rl + 1;
+	bool pushed = false;
+	if (mount_from) {
+		cleanup_err struct kiln_err *e = NULL;
+		pushed = registry_push_blobs(reg, ref, digests, n, mount_from, bs, &e) >= 0;
+		if (!pushed)
+			log_debug("cross-repository mount from '%s' did not do: %s", mount_from,
+				  kiln_err_msg(e));
+	}
+	if (!pushed) {
+		int r = fetch_missing(bs, reg, res, digests, n, err);
+		if (r < 0)
+			return r;
+		r = registry_push_blobs(reg, ref, digests, n, NULL, bs, err);
+		if (r < 0)
+			return r;
+	}
+	/* every blob is confirmed present: only now the manifest */
 	return registry_put_manifest(reg, ref, manifest_media_type(res->format), res->manifest,
-	                             res->manifest_len, err);
+				     res->manifest_len, err);
 }
 
 static int push_all(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
@@ -127,6 +166,16 @@ int output_all(const struct build_opts *o, struct blobstore *bs, struct registry
                const struct build_result *res, struct kiln_err **err)
 {
 	int r;
+	bool files = (o->oci_layout_path && *o->oci_layout_path) || (o->tar_path && *o->tar_path);
+	if (files) {
+		/* the files hold every layer: base layers a build never unpacked are fetched */
+		cleanup_free const char **digests = xcalloc(res->n_layers + 1, sizeof(char *));
+		for (size_t i = 0; i < res->n_layers; i++)
+			digests[i] = res->layers[i].digest;
+		r = fetch_missing(bs, reg, res, digests, res->n_layers, err);
+		if (r < 0)
+			return r;
+	}
 	if (o->digest_file && *o->digest_file) {
 		r = write_small(o->digest_file, res->manifest_digest, err);
 		if (r < 0)

@@ -405,7 +405,8 @@ int registry_push_blobs(struct registry *r, const struct image_ref *ref, const c
 		if (!digest_valid(digests[i]))
 			return kiln_err_set(err, "push blobs to '%s': invalid digest '%s'", name,
 			                    digests[i]);
-		if (!blobstore_has(bs, digests[i], NULL))
+		/* a blob kiln never downloaded can still be mounted from mount_from */
+		if (!mount_from && !blobstore_has(bs, digests[i], NULL))
 			return kiln_err_set(err, "push blobs to '%s': blob %s is not in the store",
 			                    name, digests[i]);
 	}

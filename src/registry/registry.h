@@ -69,7 +69,8 @@ int registry_fetch_blobs(struct registry *r, const struct image_ref *ref,
                          struct kiln_err **err);
 /* upload blobs from the blob store: HEAD first (skip existing), cross-repo mount when mount_from
  * (a repository on the same registry) is non-NULL, else POST + PUT ?digest= (monolithic,
- * streaming the file); concurrent, up to 4 in flight */
+ * streaming the file); concurrent, up to 4 in flight. With mount_from, a blob may be absent
+ * from the store: the push fails only if the registry then declines the mount. */
 int registry_push_blobs(struct registry *r, const struct image_ref *ref, const char *const *digests,
                         size_t n, const char *mount_from, struct blobstore *bs,
                         struct kiln_err **err);

@@ -2,7 +2,7 @@
 #   kiln_build <args...>        runs $KILN with a fresh --kaniko-dir and the test registry
 #                               treated as plain HTTP; stderr+stdout go to $KILN_OUT
 #   unpack_image <ref> <dir>    skopeo copy + umoci unpack: the image's tree in <dir>/rootfs
-#   image_config <ref>          the image config JSON (skopeo inspect --config)
+#   image_config <ref>          the image config JSON as stored (skopeo inspect --config --raw)
 #   image_raw <ref>             the manifest JSON
 
 KILN_OUT=${KILN_OUT:-/dev/stderr}
@@ -23,7 +23,7 @@ unpack_image() {
 }
 
 image_config() {
-	skopeo inspect --tls-verify=false --config "docker://$1"
+	skopeo inspect --tls-verify=false --config --raw "docker://$1"
 }
 
 image_raw() {

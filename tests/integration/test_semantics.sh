@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# test_semantics.sh — Dockerfile semantics end to end: stage selection (--target,
+# --skip-unused-stages), ARG scoping and precedence, the predefined platform and proxy ARGs,
+# the unused build-arg warning, ONBUILD triggers run by a later build.
+set -uo pipefail
+source "$KILN_TOP/tests/lib/assert.sh"
+source "$KILN_TOP/tests/lib/kiln.sh"
+W=$KILN_TEST_WORK/semantics
+mkdir -p "$W/ctx"
+
+stages_and_target() {
+	cat >"$W/ctx/Dockerfile" <<DOCKERFILE
+FROM $BUSYBOX_IMAGE AS broken
+RUN echo "this stage is not needed" && exit 3
+
+FROM $BUSYBOX_IMAGE AS Base
+RUN echo base > /base
+
+FROM base AS final
+RUN cat /base > /final
+
+FROM $BUSYBOX_IMAGE AS after
+RUN exit 4
+DOCKERFILE
+	local rc=0
+	kiln_build --context "$W/ctx" --target FINAL --no-push >"$W/t1.log" 2>&1 || rc=$?
+	assert_eq "$rc" 3 "kaniko builds every stage before the target by default"
+	kiln_build --context "$W/ctx" --target final --skip-unused-stages \
+		--destination "$KILN_TEST_REGISTRY/target:it" >"$W/t2.log" 2>&1 ||
+		{ cat "$W/t2.log"; fail "--skip-unused-stages build failed"; }
+	unpack_image "$KILN_TEST_REGISTRY/target:it" "$W/target"
+	assert_eq "$(cat "$W/target/rootfs/final")" base "FROM <stage> (names are case-insensitive)"
+	rc=0
+	kiln_build --context "$W/ctx" --target nope --no-push >"$W/t3.log" 2>&1 || rc=$?
+	assert_eq "$rc" 1 "unknown target"
+	assert_contains "$(cat "$W/t3.log")" "nope is not a valid target build stage" error
+}
+
+args_scoping_and_precedence() {
+	cat >"$W/ctx/Dockerfile" <<DOCKERFILE
+ARG META=meta-default
+ARG IMG=$BUSYBOX_IMAGE
+FROM \${IMG}
+ARG META
+ARG LOCAL=local-default
+ARG SHADOW=from-arg
+ENV SHADOW=from-env
+ARG TARGETARCH
+ARG TARGETPLATFORM
+RUN echo "\$META \$LOCAL \$SHADOW \$TARGETARCH \$TARGETPLATFORM \${UNDECLARED:-unset} \${HTTP_PROXY:-none}" > /args
+DOCKERFILE
+	kiln_build --context "$W/ctx" --build-arg LOCAL=from-cli --build-arg UNDECLARED=x \
+		--build-arg HTTP_PROXY=http://127.0.0.1:9 --build-arg NEVER_USED=1 \
+		--destination "$KILN_TEST_REGISTRY/args:it" >"$W/a.log" 2>&1 ||
+		{ cat "$W/a.log"; fail "build failed"; }
+	unpack_image "$KILN_TEST_REGISTRY/args:it" "$W/args"
+	assert_eq "$(cat "$W/args/rootfs/args")" \
+		"meta-default from-cli from-env amd64 linux/amd64 unset http://127.0.0.1:9" "values seen by RUN"
+	local cfg
+	cfg=$(image_config "$KILN_TEST_REGISTRY/args:it")
+	assert_not_contains "$cfg" "127.0.0.1:9" "image config (proxy args stay out)"
+	assert_not_contains "$cfg" "from-cli" "image config (ARG values stay out)"
+	assert_contains "$(cat "$W/a.log")" "[NEVER_USED] were not consumed" "warning"
+	assert_not_contains "$(cat "$W/a.log")" "[HTTP_PROXY] were not consumed" "warning"
+}
+
+onbuild_triggers() {
+	mkdir -p "$W/ob1" "$W/ob2"
+	printf 'FROM %s\nONBUILD RUN echo triggered > /onbuild\nONBUILD ENV FROM_TRIGGER=1\n' \
+		"$BUSYBOX_IMAGE" >"$W/ob1/Dockerfile"
+	kiln_build --context "$W/ob1" --destination "$KILN_TEST_REGISTRY/onbuild-base:it" >"$W/o1.log" 2>&1 ||
+		{ cat "$W/o1.log"; fail "base build failed"; }
+	assert_eq "$(image_config "$KILN_TEST_REGISTRY/onbuild-base:it" | jq -c .config.OnBuild)" \
+		'["RUN echo triggered > /onbuild","ENV FROM_TRIGGER=1"]' "stored triggers"
+	printf 'FROM %s\nRUN test -f /onbuild\n' "$KILN_TEST_REGISTRY/onbuild-base:it" >"$W/ob2/Dockerfile"
+	kiln_build --context "$W/ob2" --destination "$KILN_TEST_REGISTRY/onbuild-child:it" >"$W/o2.log" 2>&1 ||
+		{ cat "$W/o2.log"; fail "child build failed"; }
+	assert_contains "$(cat "$W/o2.log")" "Executing 2 build triggers" log
+	local cfg
+	cfg=$(image_config "$KILN_TEST_REGISTRY/onbuild-child:it")
+	assert_eq "$(jq -c .config.OnBuild <<<"$cfg")" null "triggers are not inherited"
+	assert_contains "$(jq -c .config.Env <<<"$cfg")" "FROM_TRIGGER=1" Env
+}
+
+t_run "stages: --target, --skip-unused-stages, FROM <stage>" stages_and_target
+t_run "ARG scoping, ENV over ARG, platform and proxy ARGs, unused warning" args_scoping_and_precedence
+t_run "ONBUILD triggers stored, run by the next build, not inherited" onbuild_triggers
+t_done
