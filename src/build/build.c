@@ -169,8 +169,8 @@ static int meta_args_resolve(struct builder *b, size_t *first_from, struct kiln_
 	const struct dockerfile *df = b->df;
 	size_t i = 0;
 	b->meta_args = xcalloc(1, sizeof(char *));
-	platform_args(&b->meta_args, "TARGET", b->o->custom_platform ? b->o->custom_platform
-								      : host_platform());
+	platform_args(&b->meta_args, "TARGET",
+	              b->o->custom_platform ? b->o->custom_platform : host_platform());
 	platform_args(&b->meta_args, "BUILD", host_platform());
 	for (; i < df->n_instrs && !streq(df->instrs[i].cmd, "from"); i++) {
 		const struct df_instr *in = &df->instrs[i];

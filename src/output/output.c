@@ -48,9 +48,8 @@ static int name_digest_file(const struct build_opts *o, const char *path, bool t
 
 /* base layers a build never unpacked are not in the blob store: fetch them from the base
  * image's repository (a push to the same registry mounts them instead) */
-static int fetch_missing(struct blobstore *bs, struct registry *reg,
-			 const struct build_result *res, const char *const *digests, size_t n,
-			 struct kiln_err **err)
+static int fetch_missing(struct blobstore *bs, struct registry *reg, const struct build_result *res,
+                         const char *const *digests, size_t n, struct kiln_err **err)
 {
 	cleanup_free const char **missing = xcalloc(n ? n : 1, sizeof(char *));
 	size_t nm = 0;
@@ -61,7 +60,8 @@ static int fetch_missing(struct blobstore *bs, struct registry *reg,
 	if (!nm)
 		return 0;
 	if (!res->base_name)
-		return kiln_err_set(err, "blob %s is neither built nor from a base image", missing[0]);
+		return kiln_err_set(err, "blob %s is neither built nor from a base image",
+		                    missing[0]);
 	_cleanup_(image_ref_freep) struct image_ref *base = NULL;
 	int r = image_ref_parse(res->base_name, &base, err);
 	if (r < 0)
@@ -70,7 +70,7 @@ static int fetch_missing(struct blobstore *bs, struct registry *reg,
 }
 
 static int push_one(struct blobstore *bs, struct registry *reg, const struct build_result *res,
-		    const struct image_ref *ref, struct kiln_err **err)
+                    const struct image_ref *ref, struct kiln_err **err)
 {
 	cleanup_free const char **digests = xcalloc(res->n_layers + 1, sizeof(char *));
 	for (size_t i = 0; i < res->n_layers; i++)
@@ -89,7 +89,7 @@ static int push_one(struct blobstore *bs, struct registry *reg, const struct bui
 		pushed = registry_push_blobs(reg, ref, digests, n, mount_from, bs, &e) >= 0;
 		if (!pushed)
 			log_debug("cross-repository mount from '%s' did not do: %s", mount_from,
-				  kiln_err_msg(e));
+			          kiln_err_msg(e));
 	}
 	if (!pushed) {
 		int r = fetch_missing(bs, reg, res, digests, n, err);
@@ -101,7 +101,7 @@ static int push_one(struct blobstore *bs, struct registry *reg, const struct bui
 	}
 	/* every blob is confirmed present: only now the manifest */
 	return registry_put_manifest(reg, ref, manifest_media_type(res->format), res->manifest,
-				     res->manifest_len, err);
+	                             res->manifest_len, err);
 }
 
 static int push_all(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
