@@ -35,6 +35,8 @@ struct builder {
 	struct stage **stages;
 	size_t n_stages;
 	char *final_base; /* registry/repo of the last stage's base image */
+	bool inplace;     /* kaniko's model: the container's "/" is every stage's root */
+	struct ignore_list *ignore;
 };
 
 struct stage_src {
@@ -268,13 +270,18 @@ static int stage_from_registry(struct builder *b, struct stage *s, const char *i
 }
 
 static int stage_unpack(struct builder *b, struct stage *s, const struct image_ref *ref,
-                        struct kiln_err **err)
+                        bool inplace, struct kiln_err **err)
 {
-	int r = rm_rf(s->root, err);
-	if (r >= 0)
-		r = mkdir_p(s->root, 0755, err);
-	if (r < 0)
-		return r;
+	int r = 0;
+	if (!inplace) {
+		r = rm_rf(s->root, err);
+		if (r >= 0)
+			r = mkdir_p(s->root, 0755, err);
+		if (r < 0)
+			return r;
+	}
+	if (s->rootfd >= 0)
+		close(s->rootfd);
 	s->rootfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->rootfd < 0)
 		return kiln_err_errno(err, "open stage root '%s'", s->root);
@@ -296,7 +303,11 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 		if (r < 0)
 			return kiln_err_wrap(err, "pull layers of '%s'", ref->repository);
 	}
-	struct extract_opts eo = {.no_chown = geteuid() != 0};
+	struct extract_opts eo = {
+	    .no_chown = geteuid() != 0,
+	    .ignored = inplace ? ignore_list_match : NULL,
+	    .ud = inplace ? b->ignore : NULL,
+	};
 	for (size_t i = 0; i < s->n_layers; i++) {
 		cleanup_close int fd = -1;
 		r = blobstore_open_read(b->bs, s->layers[i].digest, &fd, err);
@@ -392,6 +403,68 @@ static int run_triggers(struct builder *b, struct stage *s, struct kiln_err **er
 	return r;
 }
 
+/* In place, the next stage needs "/" back: a stage that a later one reads is first unpacked
+ * from its layers (all in the blob store) into its own directory, then "/" is wiped. */
+static int inplace_stage_done(struct builder *b, struct stage *s, bool used_later,
+                              struct kiln_err **err)
+{
+	fs_index_free(s->fsindex);
+	s->fsindex = NULL;
+	if (used_later) {
+		cleanup_free char *dir = xasprintf("%s/stages/%d", b->o->kaniko_dir, s->index);
+		free(s->root);
+		s->root = path_join(dir, "rootfs");
+		log_info("Storing source image from stage %d at path %s", s->index, s->root);
+		int r = stage_unpack(b, s, NULL, false, err);
+		if (r < 0)
+			return r;
+	}
+	log_info("Deleting filesystem...");
+	cleanup_close int rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return kiln_err_errno(err, "open /");
+	return inplace_wipe(rootfd, b->ignore, err);
+}
+
+/* --isolation: chroot when RUN can get its own /proc and /dev, else kaniko's in-place model
+ * inside a container (or anywhere with --force), else an error naming what is missing */
+static int choose_isolation(struct builder *b, struct kiln_err **err)
+{
+	const char *iso = b->o->isolation && *b->o->isolation ? b->o->isolation : "auto";
+	struct sandbox_caps caps;
+	sandbox_probe(&caps);
+	bool can_chroot = caps.namespaces && caps.chroot;
+	if (streq(iso, "chroot")) {
+		if (!can_chroot)
+			return kiln_err_set(err,
+			                    "--isolation=chroot: this environment does not allow "
+			                    "mount and PID namespaces (CAP_SYS_ADMIN) or chroot");
+		b->inplace = false;
+	} else if (streq(iso, "inplace") || streq(iso, "auto")) {
+		b->inplace = streq(iso, "inplace") || !can_chroot;
+	} else {
+		return kiln_err_set(err, "--isolation: unknown mode '%s' (auto, chroot, inplace)",
+		                    iso);
+	}
+	if (!b->inplace) {
+		log_debug("Isolation: chroot (mount and PID namespaces available)");
+		return 0;
+	}
+	if (!sandbox_in_container(NULL)) {
+		if (!b->o->force)
+			return kiln_err_set(err,
+			                    "kaniko should only be run inside of a container, run "
+			                    "with the --force flag if you are sure you want to "
+			                    "continue");
+		log_warn("Kaniko is being run outside of a container. This can have dangerous "
+		         "effects on your system");
+	}
+	log_info("Isolation: inplace (the build root is this container's /%s)",
+	         can_chroot ? "" : "; no mount namespaces here");
+	return ignore_list_new(b->o->kaniko_dir, b->o->ignore_var_run, b->o->ignore_paths, NULL,
+	                       &b->ignore, err);
+}
+
 static void apply_labels(struct builder *b, struct stage *s)
 {
 	json_t *c = image_config_container(s->config);
@@ -435,7 +508,9 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	s->compression_level = b->o->compression_level;
 	s->created = image_time_now(b->o->reproducible);
 	cleanup_free char *dir = xasprintf("%s/stages/%zu", b->o->kaniko_dir, idx);
-	s->root = path_join(dir, "rootfs");
+	s->root = b->inplace ? xstrdup("/") : path_join(dir, "rootfs");
+	s->inplace = b->inplace;
+	s->ignore = b->ignore;
 
 	const struct df_instr *from = src->from;
 	cleanup_free char *image = NULL;
@@ -498,7 +573,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	if (need_root) {
 		if (why)
 			log_info("Unpacking rootfs as cmd %s requires it.", why);
-		int r = stage_unpack(b, s, ref, err);
+		int r = stage_unpack(b, s, ref, b->inplace, err);
 		if (r < 0)
 			return r;
 	} else {
@@ -514,6 +589,8 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 		if (!strv_contains(b->used_build_args, u))
 			strv_push(&b->used_build_args, xstrdup(u));
 	}
+	if (b->inplace && !last)
+		return inplace_stage_done(b, s, stage_used_later(b, srcs, n, idx), err);
 	return 0;
 }
 
@@ -586,6 +663,7 @@ static void builder_release(struct builder *b)
 	free(b->resolv_conf);
 	free(b->hosts);
 	free(b->final_base);
+	ignore_list_free(b->ignore);
 	strv_free(b->meta_args);
 	strv_free(b->build_args);
 	strv_free(b->used_build_args);
@@ -610,6 +688,9 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	const char *base = strrchr(path, '/');
 	b.dockerfile_path = xstrdup(base ? base + 1 : path);
 	r = dockerfile_parse(b.dockerfile_path, text, len, &b.df, err);
+	if (r < 0)
+		return r;
+	r = choose_isolation(&b, err);
 	if (r < 0)
 		return r;
 	b.build_args = collect_build_args(o);
@@ -678,7 +759,21 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 		    !strv_env_get(b.meta_args, k))
 			log_warn("[Warning] One or more build-args [%s] were not consumed", k);
 	}
-	return finish_image(&b, b.stages[b.n_stages - 1], ret, err);
+	r = finish_image(&b, b.stages[b.n_stages - 1], ret, err);
+	if (r < 0 || !o->cleanup)
+		return r;
+	/* --cleanup: leave the container ready for another build (the blob store stays) */
+	log_info("Deleting filesystem...");
+	if (b.inplace) {
+		cleanup_close int rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0)
+			return kiln_err_errno(err, "open /");
+		r = inplace_wipe(rootfd, b.ignore, err);
+		if (r < 0)
+			return r;
+	}
+	cleanup_free char *stages = path_join(o->kaniko_dir, "stages");
+	return rm_rf(stages, err);
 }
 
 void build_result_release(struct build_result *r)

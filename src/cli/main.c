@@ -91,11 +91,6 @@ static int build(const struct build_opts *o, struct kiln_err **err)
 	if (r >= 0)
 		r = output_all(o, bs, reg, &res, err);
 	build_result_release(&res);
-	if (r >= 0 && o->cleanup) {
-		cleanup_free char *stages = path_join(o->kaniko_dir, "stages");
-		log_info("Deleting filesystem...");
-		r = rm_rf(stages, err);
-	}
 	return r;
 }
 

@@ -7,6 +7,7 @@
 #include "fs/layer.h"
 #include "fs/snapshot.h"
 #include "image/image.h"
+#include "sandbox/ignore.h"
 #include "sandbox/sandbox.h"
 #include "util/blobstore.h"
 #include "util/err.h"
@@ -39,7 +40,10 @@ struct stage {
 	bool cmd_set;           /* a CMD appeared in this stage */
 
 	struct fs_index *fsindex; /* NULL until the first RUN needs it */
-	bool index_stale;         /* something but RUN changed the root since the index was taken */
+	/* inplace isolation: the root is the container's "/" and this list is never touched */
+	bool inplace;
+	struct ignore_list *ignore;
+	bool index_stale; /* something but RUN changed the root since the index was taken */
 	enum fs_compression compression;
 	int compression_level;
 	const char *snapshot_mode;

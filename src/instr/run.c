@@ -11,7 +11,8 @@
 int stage_index_sync(struct stage *s, struct kiln_err **err)
 {
 	if (!s->fsindex)
-		return fs_index_build(s->rootfd, NULL, NULL, &s->fsindex, err);
+		return fs_index_build(s->rootfd, s->ignore ? ignore_list_match : NULL, s->ignore,
+		                      &s->fsindex, err);
 	if (!s->index_stale)
 		return 0;
 	/* COPY/WORKDIR changed the root and already committed their layers: absorb them */
@@ -137,6 +138,7 @@ int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 	    .cwd = wd && *wd ? wd : "/",
 	    .resolv_conf = s->resolv_conf,
 	    .hosts = s->hosts,
+	    .inplace = s->inplace,
 	};
 	int status = 0;
 	r = sandbox_run(&o, &status, err);

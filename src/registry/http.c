@@ -241,9 +241,12 @@ static int host_setup_tls(struct registry *r, struct http_host *h, struct kiln_e
 
 	/* curl takes one CA bundle: the system one (or SSL_CERT_FILE) plus everything extra */
 	cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
-	if (cert_file && *cert_file) {
+	if (cert_file && *cert_file && access(cert_file, F_OK) == 0) {
 		if (add_pem_file(&b, cert_file, err) < 0)
 			return kiln_err_wrap(err, "SSL_CERT_FILE");
+	} else if (cert_file && *cert_file) {
+		/* Go (and so kaniko) skips a missing SSL_CERT_FILE: CI environments leak theirs */
+		log_debug("SSL_CERT_FILE '%s' does not exist; ignored", cert_file);
 	} else {
 		char *def = NULL;
 		if (curl_easy_getinfo(r->easy, CURLINFO_CAINFO, &def) == CURLE_OK && def &&

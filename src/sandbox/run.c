@@ -200,6 +200,7 @@ struct child_plan {
 	const gid_t *groups;
 	size_t n_groups;
 	bool namespaces;
+	bool inplace; /* no chroot; own process group, killed with its leftovers afterwards */
 };
 
 _noreturn_ static void run_inner(struct child_plan *c)
@@ -235,7 +236,9 @@ _noreturn_ static void run_inner(struct child_plan *c)
 	}
 	if (dup2(c->stdin_fd, 0) < 0)
 		child_fail(c->errpipe, STEP_STDIN);
-	if (fchdir(c->rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+	if (c->inplace)
+		setpgid(0, 0);
+	else if (fchdir(c->rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0)
 		child_fail(c->errpipe, STEP_CHROOT);
 	if (chdir(c->cwd) < 0)
 		child_fail(c->errpipe, STEP_CWD);
@@ -393,18 +396,22 @@ void sandbox_probe(struct sandbox_caps *ret)
 
 int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_err **err)
 {
-	static int have_ns = -1;
-	if (have_ns < 0) {
+	static int have_ns = -1, have_chroot = -1;
+	if (!o->inplace && have_ns < 0) {
 		struct sandbox_caps caps;
 		sandbox_probe(&caps);
 		have_ns = caps.namespaces;
-		if (!caps.chroot)
-			return kiln_err_set(err, "cannot chroot: the chroot isolation mode needs "
-			                         "CAP_SYS_CHROOT");
-		if (!have_ns)
-			log_warn("cannot create mount namespaces here; RUN gets no private /proc "
-			         "and /dev");
+		have_chroot = caps.chroot;
 	}
+	if (!o->inplace && !have_chroot)
+		return kiln_err_set(err,
+		                    "the chroot isolation mode needs CAP_SYS_CHROOT, which this "
+		                    "environment does not allow");
+	if (!o->inplace && !have_ns)
+		return kiln_err_set(err, "the chroot isolation mode needs mount and PID namespaces "
+		                         "(CAP_SYS_ADMIN), which this environment does not allow; "
+		                         "inside a container use --isolation=inplace");
+	bool ns = !o->inplace;
 	cleanup_close int rootfd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return kiln_err_errno(err, "open stage root '%s'", o->root);
@@ -431,10 +438,11 @@ int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_e
 	    .gid = o->user ? o->user->gid : 0,
 	    .groups = o->user ? o->user->groups : NULL,
 	    .n_groups = o->user ? o->user->n_groups : 0,
-	    .namespaces = have_ns,
+	    .namespaces = ns,
+	    .inplace = o->inplace,
 	};
 	struct injected in;
-	inject_prepare(rootfd, have_ns, &in);
+	inject_prepare(rootfd, ns, &in);
 	fflush(stdout);
 	fflush(stderr);
 	pid_t pid = fork();
@@ -459,6 +467,8 @@ int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_e
 			return kiln_err_errnum(err, e, "wait for RUN");
 		}
 	}
+	if (plan.inplace)
+		kill(-pid, SIGKILL); /* daemons the command left behind, as kaniko does */
 	inject_cleanup(rootfd, &in);
 	struct child_report rep = {0};
 	ssize_t n = read(pipefd[0], &rep, sizeof(rep));

@@ -30,6 +30,9 @@ struct sandbox_caps {
 };
 void sandbox_probe(struct sandbox_caps *ret);
 
+/* kaniko's container heuristic; root prefixes every path it reads ("" or NULL: the real one) */
+bool sandbox_in_container(const char *root);
+
 struct sandbox_run_opts {
 	const char *root;  /* absolute path of the stage root */
 	char *const *argv; /* argv[0] looked up on the PATH of env when it has no '/' */
@@ -39,6 +42,9 @@ struct sandbox_run_opts {
 	const char
 	    *resolv_conf;  /* host file to bind at /etc/resolv.conf, NULL = /etc/resolv.conf */
 	const char *hosts; /* host file to bind at /etc/hosts, NULL = /etc/hosts */
+	/* kaniko's model: root is "/" of the container kiln runs in; no namespaces, no chroot,
+	 * no injected files (the container has its own /proc, /dev and /etc/resolv.conf) */
+	bool inplace;
 };
 
 /* runs the command and waits; *ret_status is its exit status (128+signal when killed).
