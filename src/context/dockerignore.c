@@ -190,7 +190,7 @@ static bool all_literal(const char *s, size_t n)
 
 /* Compiles a cleaned pattern (no "!") into tokens; -1 when filepath.Match would call the pattern
  * malformed: an unterminated or empty class, an unescaped '-' or ']' where a class member is
- * due, an invalid UTF-8 class member, or a trailing '\\'. */
+ * due, an invalid UTF-8 class member, or a trailing '\\'; or a range that runs backwards. */
 static int pattern_compile(struct pattern *p, const char *s, size_t n)
 {
 	size_t cap = 0;
@@ -237,7 +237,9 @@ static int pattern_compile(struct pattern *p, const char *s, size_t n)
 				hi = lo;
 				if (s[i] == '-') {
 					i++;
-					if (class_char(s, n, &i, &hi) < 0) {
+					/* filepath.Match takes "[z-a]", but Docker's matcher then
+					 * fails on it at match time: refuse it up front */
+					if (class_char(s, n, &i, &hi) < 0 || hi < lo) {
 						free(t.ranges);
 						return -1;
 					}
