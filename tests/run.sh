@@ -95,7 +95,8 @@ for dir in build build-asan; do
 		tap "unit $(basename "$t") ($dir)" "$t"
 	done
 	for t in $(find "$dir/tests" -type f -executable -name 'fuzz-replay-*' 2>/dev/null | sort); do
-		tap "fuzz corpus $(basename "$t") ($dir)" "$t"
+		name=${t##*/fuzz-replay-}
+		tap "fuzz corpus $name ($dir)" "$t" "$name" "tests/fuzz/corpus/$name"
 	done
 done
 if [ ! -x build/tests/unit/util/test-util ]; then
