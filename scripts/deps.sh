@@ -7,7 +7,7 @@ PACKAGES=(
 	meson ninja-build pkg-config gcc clang clang-format
 	libcurl4-openssl-dev libssl-dev libarchive-dev libjansson-dev zlib1g-dev libzstd-dev
 	libdeflate-dev
-	docker-registry skopeo umoci busybox-static debootstrap openssl apache2-utils runc
+	docker-registry skopeo umoci busybox-static debootstrap debian-archive-keyring gpgv openssl apache2-utils runc
 	jq ca-certificates curl python3 xz-utils
 )
 

@@ -37,6 +37,7 @@ struct builder {
 	char *final_base; /* registry/repo of the last stage's base image */
 	bool inplace;     /* kaniko's model: the container's "/" is every stage's root */
 	struct ignore_list *ignore;
+	struct dockerignore *dockerignore;
 };
 
 struct stage_src {
@@ -495,6 +496,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	s->opts = b->o;
 	s->bs = b->bs;
 	s->context = b->context;
+	s->dockerignore = b->dockerignore;
 	s->resolv_conf = b->resolv_conf;
 	s->hosts = b->hosts;
 	s->escape = b->df->escape;
@@ -664,6 +666,7 @@ static void builder_release(struct builder *b)
 	free(b->hosts);
 	free(b->final_base);
 	ignore_list_free(b->ignore);
+	dockerignore_free(b->dockerignore);
 	strv_free(b->meta_args);
 	strv_free(b->build_args);
 	strv_free(b->used_build_args);
@@ -687,6 +690,9 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 		return r;
 	const char *base = strrchr(path, '/');
 	b.dockerfile_path = xstrdup(base ? base + 1 : path);
+	r = dockerignore_load(b.context, path, &b.dockerignore, err);
+	if (r < 0)
+		return r;
 	r = dockerfile_parse(b.dockerfile_path, text, len, &b.df, err);
 	if (r < 0)
 		return r;

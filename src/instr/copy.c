@@ -5,6 +5,7 @@
 #include "fsops.h"
 #include "instr.h"
 #include "sandbox/root.h"
+#include "context/dockerignore.h"
 #include "shell/shell.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
@@ -33,7 +34,27 @@ struct copy_ctx {
 	bool chmod_set;
 	mode_t chmod;
 	char ***written; /* absolute paths in the destination root, for the layer */
+	const struct dockerignore *ignore;  /* .dockerignore, for context sources only */
+	const struct dockerignore *exclude; /* --exclude patterns */
 };
+
+/* whether a source path (relative to the context or stage root, and relative to the source
+ * being copied) is left out by .dockerignore or --exclude */
+static bool excluded(const struct copy_ctx *c, const char *rel, const char *in_src)
+{
+	if (c->ignore && rel && dockerignore_match(c->ignore, rel))
+		return true;
+	if (c->exclude && ((rel && dockerignore_match(c->exclude, rel)) ||
+	                   (in_src && dockerignore_match(c->exclude, in_src))))
+		return true;
+	return false;
+}
+
+/* an excluded directory must still be walked when an exception may re-include below it */
+static bool descend_anyway(const struct copy_ctx *c, const char *rel)
+{
+	return c->ignore && rel && dockerignore_may_include_below(c->ignore, rel);
+}
 
 static const struct df_flag *flag_get(const struct df_instr *in, const char *name)
 {
@@ -169,10 +190,11 @@ static int copy_file_data(int from, int to, off_t size, const char *abs, struct 
 }
 
 static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const struct stat *st,
-                      int ddir, const char *dname, const char *abs, struct kiln_err **err);
+                      int ddir, const char *dname, const char *abs, const char *rel,
+                      const char *in_src, struct kiln_err **err);
 
-static int copy_dir_contents(struct copy_ctx *c, int sfd, int dfd, const char *abs,
-                             struct kiln_err **err)
+static int copy_dir_contents(struct copy_ctx *c, int sfd, int dfd, const char *abs, const char *rel,
+                             const char *in_src, struct kiln_err **err)
 {
 	int dupfd = fcntl(sfd, F_DUPFD_CLOEXEC, 0);
 	if (dupfd < 0)
@@ -197,7 +219,13 @@ static int copy_dir_contents(struct copy_ctx *c, int sfd, int dfd, const char *a
 		if (fstatat(sfd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0)
 			return kiln_err_errno(err, "stat '%s'", name);
 		cleanup_free char *cabs = path_join(abs, name);
-		int r = copy_entry(c, sfd, name, &cst, dfd, name, cabs, err);
+		cleanup_free char *crel =
+		    rel ? (streq(rel, ".") ? xstrdup(name) : path_join(rel, name)) : NULL;
+		cleanup_free char *csrc =
+		    in_src && *in_src ? path_join(in_src, name) : xstrdup(name);
+		if (excluded(c, crel, csrc) && !(S_ISDIR(cst.st_mode) && descend_anyway(c, crel)))
+			continue;
+		int r = copy_entry(c, sfd, name, &cst, dfd, name, cabs, crel, csrc, err);
 		if (r < 0)
 			return r;
 	}
@@ -205,7 +233,8 @@ static int copy_dir_contents(struct copy_ctx *c, int sfd, int dfd, const char *a
 }
 
 static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const struct stat *st,
-                      int ddir, const char *dname, const char *abs, struct kiln_err **err)
+                      int ddir, const char *dname, const char *abs, const char *rel,
+                      const char *in_src, struct kiln_err **err)
 {
 	int r = clear_target(ddir, dname, S_ISDIR(st->st_mode), abs, err);
 	if (r < 0)
@@ -222,7 +251,7 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
 		    openat(ddir, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0 || dfd < 0)
 			return kiln_err_errno(err, "open directory '%s'", abs);
-		r = copy_dir_contents(c, sfd, dfd, abs, err);
+		r = copy_dir_contents(c, sfd, dfd, abs, rel, in_src, err);
 		if (r < 0)
 			return r;
 		if (!existed_dir) {
@@ -350,11 +379,29 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 	for (size_t i = 0; i < in->n_flags; i++) {
 		const char *n = in->flags[i].name;
 		if (!streq(n, "from") && !streq(n, "chown") && !streq(n, "chmod") &&
-		    !streq(n, "link"))
+		    !streq(n, "link") && !streq(n, "exclude") &&
+		    !(streq(n, "parents") && in->cmd[0] == 'c'))
 			return kiln_err_set(err, "%s:%d: %s --%s is not implemented yet in kiln",
 			                    s->dockerfile_path, in->start_line, in->cmd, n);
 	}
 	const struct df_flag *from = flag_get(in, "from");
+	/* --link only changes how BuildKit caches the layer; the layer's content is the same */
+	bool parents = flag_get(in, "parents") != NULL;
+	cleanup_dockerignore struct dockerignore *exclude = NULL;
+	{
+		cleanup_buf struct kiln_buf pat = KILN_BUF_INIT;
+		for (size_t i = 0; i < in->n_flags; i++) {
+			if (streq(in->flags[i].name, "exclude") && in->flags[i].value) {
+				cleanup_free char *v = NULL;
+				if (stage_expand(s, in->flags[i].value, &v, err) < 0)
+					return stage_err(s, in, err);
+				kiln_buf_addf(&pat, "%s\n", v);
+			}
+		}
+		if (pat.len && dockerignore_parse("--exclude", pat.ptr, pat.len, &exclude, err) < 0)
+			return stage_err(s, in, err);
+	}
+	c.exclude = exclude;
 	const struct df_flag *chown = flag_get(in, "chown");
 	const struct df_flag *chmod = flag_get(in, "chmod");
 	if (chown && chown->value && *chown->value) {
@@ -435,11 +482,19 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 			return kiln_err_errno(err, "open context '%s'", s->context);
 		c.srcfd = ctxfd;
 		c.what = "build context";
+		c.ignore = s->dockerignore;
 	}
 
 	cleanup_strv char **sources = NULL;
+	cleanup_strv char **pivots = NULL; /* per source: the prefix --parents drops */
 	for (size_t i = 0; i + 1 < nw; i++) {
 		cleanup_free char *clean = path_clean(words[i]);
+		const char *pv = strstr(words[i], "/./");
+		cleanup_free char *pivot_raw =
+		    pv ? xstrndup(words[i], (size_t)(pv - words[i])) : NULL;
+		cleanup_free char *pivot = pivot_raw ? path_clean(pivot_raw) : xstrdup("");
+		if (streq(pivot, ".") || streq(pivot, "/"))
+			pivot[0] = '\0';
 		const char *rel = clean;
 		while (*rel == '/')
 			rel++;
@@ -453,14 +508,28 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		} else {
 			strv_push(&sources, xstrdup(*rel ? rel : "."));
 		}
-		if (strv_length(sources) == before)
+		/* drop what .dockerignore or --exclude leaves out (an explicit name too) */
+		size_t kept = before;
+		for (size_t k = before; sources[k]; k++) {
+			if (excluded(&c, sources[k], sources[k])) {
+				free(sources[k]);
+				continue;
+			}
+			sources[kept++] = sources[k];
+		}
+		sources[kept] = NULL;
+		while (strv_length(pivots) < kept)
+			strv_push(&pivots, xstrdup(pivot + (pivot[0] == '/')));
+		if (kept == before)
 			return kiln_err_set(err,
-			                    "%s:%d: %s failed: no source files were specified "
-			                    "(no match for '%s' in the %s)",
+			                    "%s:%d: %s failed: file not found in %s or excluded by "
+			                    ".dockerignore: '%s'",
 			                    s->dockerfile_path, in->start_line,
-			                    in->cmd[0] == 'a' ? "ADD" : "COPY", words[i], c.what);
+			                    in->cmd[0] == 'a' ? "ADD" : "COPY", c.what, words[i]);
 	}
 	size_t ns = strv_length(sources);
+	if (parents)
+		dest_dir = true;
 	if (ns > 1 && !dest_dir)
 		return kiln_err_set(err,
 		                    "%s:%d: When using %s with more than one source file, the "
@@ -479,11 +548,20 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 			                      s->dockerfile_path, in->start_line,
 			                      in->cmd[0] == 'a' ? "ADD" : "COPY", c.what, src);
 		}
-		/* reopen as a parent fd + name pair for copy_entry */
+		/* --parents keeps the source's path (after a "/./" pivot) under the destination */
+		const char *kept_path = src;
+		if (parents) {
+			size_t pl = strlen(pivots[i]);
+			if (pl && strneq(src, pivots[i], pl) && src[pl] == '/')
+				kept_path = src + pl + 1;
+		}
+		cleanup_free char *target =
+		    parents && !streq(kept_path, ".") ? path_join(dest, kept_path) : xstrdup(dest);
 		cleanup_free char *pp = xasprintf("/proc/self/fd/%d", sfd);
 		if (S_ISDIR(st.st_mode)) {
 			cleanup_close int dfd = -1;
-			r = root_mkdir_p(s->rootfd, dest, 0755, c.uid, c.gid, c.written, &dfd, err);
+			r = root_mkdir_p(s->rootfd, target, 0755, c.uid, c.gid, c.written, &dfd,
+			                 err);
 			if (r < 0)
 				break;
 			cleanup_close int rd = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -491,11 +569,13 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 				r = kiln_err_errno(err, "open '%s'", src);
 				break;
 			}
-			r = copy_dir_contents(&c, rd, dfd, dest, err);
+			r = copy_dir_contents(&c, rd, dfd, target, c.ignore ? src : NULL, "", err);
 		} else {
 			const char *base = strrchr(src, '/');
 			base = base ? base + 1 : src;
-			cleanup_free char *abs = dest_dir ? path_join(dest, base) : xstrdup(dest);
+			cleanup_free char *abs = parents    ? xstrdup(target)
+			                         : dest_dir ? path_join(dest, base)
+			                                    : xstrdup(dest);
 			cleanup_close int pfd = -1;
 			cleanup_free char *name = NULL;
 			r = dest_parent(&c, abs, &pfd, &name, err);
@@ -527,7 +607,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 					}
 				}
 			} else {
-				r = copy_entry(&c, procfd, fdname, &fst, pfd, name, abs, err);
+				r = copy_entry(&c, procfd, fdname, &fst, pfd, name, abs, NULL, NULL,
+				               err);
 			}
 		}
 		if (r < 0)

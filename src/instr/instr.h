@@ -3,6 +3,7 @@
 #pragma once
 
 #include "build/opts.h"
+#include "context/dockerignore.h"
 #include "dockerfile/dockerfile.h"
 #include "fs/layer.h"
 #include "fs/snapshot.h"
@@ -19,12 +20,13 @@ struct stage {
 	const struct build_opts *opts;
 	struct blobstore *bs;
 	int index;
-	char *name;                      /* lower-case stage name, or NULL */
-	char *root;                      /* absolute path of the stage root */
-	int rootfd;                      /* -1 until the root is unpacked */
-	char *context;                   /* context directory */
-	const char *resolv_conf, *hosts; /* files injected into RUN */
-	char escape;                     /* the Dockerfile's escape character */
+	char *name;                              /* lower-case stage name, or NULL */
+	char *root;                              /* absolute path of the stage root */
+	int rootfd;                              /* -1 until the root is unpacked */
+	char *context;                           /* context directory */
+	const struct dockerignore *dockerignore; /* of the context, or NULL */
+	const char *resolv_conf, *hosts;         /* files injected into RUN */
+	char escape;                             /* the Dockerfile's escape character */
 	const char *dockerfile_path;
 
 	json_t *config;

@@ -48,7 +48,10 @@ registry_start() {
 			export REGISTRY_USER REGISTRY_PASSWORD
 		fi
 	} >"$dir/config.yml"
-	docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+	# docker-registry reads every REGISTRY_* variable as a configuration override: ours must
+	# not reach it
+	env $(env | sed -n 's/^\(REGISTRY_[A-Za-z0-9_]*\)=.*/-u \1/p') \
+		docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
 	REGISTRY_PID=$!
 	_REGISTRY_PIDS+=("$REGISTRY_PID")
 	REGISTRY=127.0.0.1:$port
