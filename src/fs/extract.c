@@ -708,6 +708,9 @@ int fs_extract_layer(int rootfd, int layer_fd, const char *layer_name,
 		xalloc_die();
 	archive_read_support_filter_gzip(a);
 	archive_read_support_filter_zstd(a);
+	/* ADD unpacks these too; image layers only come as gzip, zstd or plain */
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_bzip2(a);
 	archive_read_support_format_tar(a);
 	/* names are bytes: no conversion through the (C) locale */
 	archive_read_set_options(a, "hdrcharset=BINARY");
@@ -742,4 +745,18 @@ int fs_extract_layer(int rootfd, int layer_fd, const char *layer_name,
 	free(x.dirs);
 	pathset_release(&x.keep);
 	return r < 0 ? r : 0;
+}
+
+bool fs_is_tar_archive(int fd)
+{
+	struct archive *a = archive_read_new();
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	archive_read_support_format_gnutar(a);
+	struct archive_entry *e = NULL;
+	bool is = archive_read_open_fd(a, fd, 65536) == ARCHIVE_OK &&
+	          archive_read_next_header(a, &e) == ARCHIVE_OK;
+	archive_read_free(a);
+	lseek(fd, 0, SEEK_SET);
+	return is;
 }

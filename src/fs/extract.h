@@ -27,3 +27,7 @@ struct extract_opts {
  * xattrs the filesystem refuses (ENOTSUP, EPERM) are skipped with a debug log line. */
 int fs_extract_layer(int rootfd, int layer_fd, const char *layer_name,
                      const struct extract_opts *opts, struct kiln_err **err);
+
+/* whether fd (rewound afterwards) holds a tar archive, plain or compressed with gzip, bzip2,
+ * xz or zstd: what ADD unpacks. A compressed file that is not a tar is not an archive. */
+bool fs_is_tar_archive(int fd);

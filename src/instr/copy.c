@@ -3,6 +3,7 @@
  * rules, destination relative to WORKDIR, owner 0:0 unless --chown, --chmod, source mtimes
  * kept, existing directories left as they are, heredoc sources. */
 #include "fsops.h"
+#include "fs/extract.h"
 #include "instr.h"
 #include "sandbox/root.h"
 #include "context/dockerignore.h"
@@ -485,6 +486,23 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		c.ignore = s->dockerignore;
 	}
 
+	bool is_add = in->cmd[0] == 'a';
+	for (size_t i = 0; is_add && i + 1 < nw; i++) {
+		if (startswith(words[i], "http://") || startswith(words[i], "https://") ||
+		    startswith(words[i], "git@"))
+			return kiln_err_set(err,
+			                    "%s:%d: ADD of a URL ('%s') is not implemented yet in "
+			                    "kiln",
+			                    s->dockerfile_path, in->start_line, words[i]);
+	}
+	/* ADD unpacks local archives: their content is found by diffing the root, so the index
+	 * must describe the root before anything is written */
+	bool unpacked = false;
+	if (is_add && !from) {
+		r = stage_index_sync(s, err);
+		if (r < 0)
+			return r;
+	}
 	cleanup_strv char **sources = NULL;
 	cleanup_strv char **pivots = NULL; /* per source: the prefix --parents drops */
 	for (size_t i = 0; i + 1 < nw; i++) {
@@ -586,7 +604,23 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 			    open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			cleanup_free char *fdname = xasprintf("%d", sfd);
 			struct stat fst = st;
-			if (S_ISREG(st.st_mode)) {
+			cleanup_close int probe = -1;
+			if (is_add && !from && S_ISREG(st.st_mode) &&
+			    (probe = open(pp, O_RDONLY | O_CLOEXEC)) >= 0 &&
+			    fs_is_tar_archive(probe)) {
+				/* a local tar (plain, gz, bz2, xz, zstd) is unpacked at the destination
+				 * with its own owners and modes, confined to that directory */
+				cleanup_free char *dir = dest_dir ? xstrdup(dest) : xstrdup(abs);
+				cleanup_close int dfd = -1;
+				r = root_mkdir_p(s->rootfd, dir, 0755, c.uid, c.gid, c.written,
+				                 &dfd, err);
+				if (r >= 0) {
+					log_info("Unpacking local tar archive %s to %s", src, dir);
+					struct extract_opts eo = {.no_chown = geteuid() != 0};
+					r = fs_extract_layer(dfd, probe, src, &eo, err);
+				}
+				unpacked = true;
+			} else if (S_ISREG(st.st_mode)) {
 				r = clear_target(pfd, name, false, abs, err);
 				if (r >= 0) {
 					cleanup_close int from_fd = open(pp, O_RDONLY | O_CLOEXEC);
@@ -617,6 +651,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 	if (r < 0)
 		return stage_err(s, in, err);
 	cleanup_free char *created_by = xasprintf("%s # buildkit", in->original);
+	if (unpacked)
+		return stage_commit_diff(s, created_by, err);
 	return stage_commit_paths(s, written, created_by, err);
 }
 

@@ -68,6 +68,8 @@ int stage_commit_paths(struct stage *s, char **paths, const char *created_by,
 /* finishes lw and appends it as the stage's next layer with its history entry */
 int stage_finish_layer(struct stage *s, struct layer_writer *lw, const char *created_by,
                        struct kiln_err **err);
+/* snapshots what changed since the index was synced (RUN, ADD of archives) into a layer */
+int stage_commit_diff(struct stage *s, const char *created_by, struct kiln_err **err);
 /* makes sure s->index describes the root as it is now (built or refreshed) */
 int stage_index_sync(struct stage *s, struct kiln_err **err);
 /* records a metadata-only step in history */

@@ -152,9 +152,14 @@ int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 		                     s->dockerfile_path, in->start_line, in->original, status);
 
 	cleanup_free char *created_by = xasprintf("RUN %s # buildkit", all);
+	return stage_commit_diff(s, created_by, err);
+}
+
+int stage_commit_diff(struct stage *s, const char *created_by, struct kiln_err **err)
+{
 	log_info("Taking snapshot of full filesystem...");
 	struct fs_changes ch = {0};
-	r = fs_index_diff(s->fsindex, s->rootfd, s->snapshot_mode, &ch, err);
+	int r = fs_index_diff(s->fsindex, s->rootfd, s->snapshot_mode, &ch, err);
 	if (r < 0)
 		return r;
 	s->index_stale = false;
@@ -179,6 +184,6 @@ int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 	if (r < 0)
 		return r;
 	r = stage_finish_layer(s, lw, created_by, err);
-	s->index_stale = false; /* the index already is the state after this RUN */
+	s->index_stale = false; /* the index already is the state after this step */
 	return r;
 }

@@ -80,6 +80,40 @@ ignored_source_is_an_error() {
 		{ cat "$W/ign2.log"; fail "<Dockerfile>.dockerignore was not preferred"; }
 }
 
+add_archives() {
+	local A=$W/add
+	mkdir -p "$A/tree/pkg/bin"
+	echo tool >"$A/tree/pkg/bin/tool"
+	chmod 4755 "$A/tree/pkg/bin/tool"
+	ln -s bin/tool "$A/tree/pkg/link"
+	tar --owner=123 --group=456 -C "$A/tree" -cf "$A/plain.tar" pkg
+	gzip -c "$A/plain.tar" >"$A/a.tar.gz"
+	xz -c "$A/plain.tar" >"$A/a.tar.xz"
+	bzip2 -c "$A/plain.tar" >"$A/a.tar.bz2"
+	zstd -q -c "$A/plain.tar" >"$A/a.tar.zst" 2>/dev/null || cp "$A/a.tar.gz" "$A/a.tar.zst"
+	echo "not a tar" | gzip -c >"$A/note.gz"
+	cat >"$A/Dockerfile" <<DOCKERFILE
+FROM $BUSYBOX_IMAGE
+ADD plain.tar /plain/
+ADD a.tar.gz /gz
+ADD a.tar.xz a.tar.bz2 /multi/
+ADD a.tar.zst /zst/
+ADD note.gz /notes/
+DOCKERFILE
+	kiln_build --context "$A" --destination "$KILN_TEST_REGISTRY/add:it" >"$W/add.log" 2>&1 ||
+		{ cat "$W/add.log"; fail "build failed"; }
+	unpack_image "$KILN_TEST_REGISTRY/add:it" "$W/addimg"
+	local r=$W/addimg/rootfs d
+	for d in plain gz multi zst; do
+		assert_eq "$(cat "$r/$d/pkg/bin/tool")" tool "$d: unpacked file"
+		assert_file_mode "$r/$d/pkg/bin/tool" 4755
+		assert_owner "$r/$d/pkg/bin/tool" 123:456
+		assert_eq "$(readlink "$r/$d/pkg/link")" bin/tool "$d: symlink"
+	done
+	[ -f "$r/notes/note.gz" ] || fail "a compressed non-tar must be copied as it is"
+}
+
 t_run "COPY: .dockerignore, --exclude, --parents, globs, directories, WORKDIR" copy_semantics
 t_run "an ignored source is an error; <Dockerfile>.dockerignore wins" ignored_source_is_an_error
+t_run "ADD unpacks local tar, tar.gz, tar.xz, tar.bz2, tar.zst; copies other files" add_archives
 t_done
