@@ -315,6 +315,17 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 		if (r < 0)
 			return r;
 		r = fs_extract_layer(s->rootfd, fd, s->layers[i].digest, &eo, err);
+		/* --image-fs-extract-retry: the whole layer again after 1 s, then doubling */
+		for (int attempt = 0, delay = 1; r < 0 && attempt < b->o->image_fs_extract_retry;
+		     attempt++, delay *= 2) {
+			log_warn("Retrying operation after %ds due to %s", delay,
+			         kiln_err_msg(*err));
+			sleep((unsigned)delay);
+			kiln_err_free(*err);
+			*err = NULL;
+			lseek(fd, 0, SEEK_SET);
+			r = fs_extract_layer(s->rootfd, fd, s->layers[i].digest, &eo, err);
+		}
 		if (r < 0)
 			return r;
 	}
@@ -507,6 +518,9 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	s->n_stages = b->n_stages - 1;
 	s->snapshot_mode =
 	    b->o->snapshot_mode && *b->o->snapshot_mode ? b->o->snapshot_mode : "full";
+	if (!streq(s->snapshot_mode, "full") && !streq(s->snapshot_mode, "redo") &&
+	    !streq(s->snapshot_mode, "time"))
+		return kiln_err_set(err, "%s is not a valid snapshot mode", s->snapshot_mode);
 	s->compression_level = b->o->compression_level;
 	s->created = image_time_now(b->o->reproducible);
 	cleanup_free char *dir = xasprintf("%s/stages/%zu", b->o->kaniko_dir, idx);
@@ -581,12 +595,25 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	} else {
 		log_info("Skipping unpacking as no commands require it.");
 	}
-	int r = run_triggers(b, s, err);
+	s->single_snapshot = b->o->single_snapshot;
+	int r = 0;
+	if (s->single_snapshot && s->rootfd >= 0)
+		r = stage_index_sync(s, err);
+	if (r >= 0)
+		r = run_triggers(b, s, err);
 	if (r < 0)
 		return r;
 	r = run_instructions(b, s, &b->df->instrs[src->first], src->end - src->first, err);
 	if (r < 0)
 		return r;
+	if (s->single_snapshot && s->fsindex) {
+		/* kaniko: one layer per stage, taken after its last instruction */
+		const char *last_text =
+		    src->end > src->first ? b->df->instrs[src->end - 1].original : from->original;
+		r = stage_snapshot(s, last_text, err);
+		if (r < 0)
+			return r;
+	}
 	strv_foreach (u, s->used_build_args) {
 		if (!strv_contains(b->used_build_args, u))
 			strv_push(&b->used_build_args, xstrdup(u));

@@ -146,7 +146,7 @@ static const struct opt opts_table[] = {
      "Cache timeout, requires value and unit of duration -> ex: 6h. Defaults to two weeks."},
     {"cache-copy-layers", 0, T_BOOL, O(cache_copy_layers), NULL, 0, "Caches copy layers"},
     {"cache-run-layers", 0, T_BOOL, O(cache_run_layers), "true", 0, "Caches run layers"},
-    {"compressed-caching", 0, T_BOOL, O(compressed_caching), "true", 0,
+    {"compressed-caching", 0, T_BOOL, O(compressed_caching), "true", IMPL,
      "Compress the cached layers. Decreases build time, but increases memory usage."},
 
     /* snapshotting and filesystem */
@@ -166,15 +166,15 @@ static const struct opt opts_table[] = {
      "Ignore /var/run directory when taking image snapshot. Set it to false to preserve "
      "/var/run/ in destination image.",
      .deprecated = "Please use ignore-var-run instead."},
-    {"ignore-path", 0, T_MULTI, O(ignore_paths), NULL, 0,
+    {"ignore-path", 0, T_MULTI, O(ignore_paths), NULL, IMPL,
      "Ignore these paths when taking a snapshot. Set it repeatedly for multiple paths."},
-    {"force-build-metadata", 0, T_BOOL, O(force_build_metadata), NULL, 0,
+    {"force-build-metadata", 0, T_BOOL, O(force_build_metadata), NULL, IMPL,
      "Force add metadata layers to build image"},
     {"cleanup", 0, T_BOOL, O(cleanup), NULL, IMPL, "Clean the filesystem at the end"},
     {"kaniko-dir", 0, T_STRING, O(kaniko_dir), "/kaniko", IMPL,
      "Path to the kaniko directory, this takes precedence over the KANIKO_DIR environment "
      "variable."},
-    {"image-fs-extract-retry", 0, T_INT, O(image_fs_extract_retry), NULL, 0,
+    {"image-fs-extract-retry", 0, T_INT, O(image_fs_extract_retry), NULL, IMPL,
      "Number of retries for image FS extraction"},
     {"image-download-retry", 0, T_INT, O(image_download_retry), NULL, IMPL,
      "Number of retries for downloading the remote image"},

@@ -46,6 +46,8 @@ struct stage {
 	bool inplace;
 	struct ignore_list *ignore;
 	bool index_stale; /* something but RUN changed the root since the index was taken */
+	/* --single-snapshot: steps commit nothing; the stage's one layer is taken at its end */
+	bool single_snapshot;
 	enum fs_compression compression;
 	int compression_level;
 	const char *snapshot_mode;
@@ -68,8 +70,11 @@ int stage_commit_paths(struct stage *s, char **paths, const char *created_by,
 /* finishes lw and appends it as the stage's next layer with its history entry */
 int stage_finish_layer(struct stage *s, struct layer_writer *lw, const char *created_by,
                        struct kiln_err **err);
-/* snapshots what changed since the index was synced (RUN, ADD of archives) into a layer */
+/* snapshots what changed since the index was synced (RUN, ADD of archives) into a layer;
+ * deferred under --single-snapshot */
 int stage_commit_diff(struct stage *s, const char *created_by, struct kiln_err **err);
+/* the same, now (the end of a --single-snapshot stage) */
+int stage_snapshot(struct stage *s, const char *created_by, struct kiln_err **err);
 /* makes sure s->index describes the root as it is now (built or refreshed) */
 int stage_index_sync(struct stage *s, struct kiln_err **err);
 /* records a metadata-only step in history */

@@ -10,6 +10,8 @@
 
 int stage_index_sync(struct stage *s, struct kiln_err **err)
 {
+	if (s->single_snapshot && s->fsindex)
+		return 0; /* the index stays the stage's start until its one snapshot */
 	if (!s->fsindex)
 		return fs_index_build(s->rootfd, s->ignore ? ignore_list_match : NULL, s->ignore,
 		                      &s->fsindex, err);
@@ -156,6 +158,13 @@ int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 }
 
 int stage_commit_diff(struct stage *s, const char *created_by, struct kiln_err **err)
+{
+	if (s->single_snapshot)
+		return 0;
+	return stage_snapshot(s, created_by, err);
+}
+
+int stage_snapshot(struct stage *s, const char *created_by, struct kiln_err **err)
 {
 	log_info("Taking snapshot of full filesystem...");
 	struct fs_changes ch = {0};

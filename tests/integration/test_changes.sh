@@ -69,5 +69,37 @@ LIST
 	assert_eq "$(cat "$r/data/keep/untouched")" g "untouched file"
 }
 
+snapshot_flags() {
+	mkdir -p "$W/flags"
+	echo f >"$W/flags/f"
+	cat >"$W/flags/Dockerfile" <<DF
+FROM $BUSYBOX_IMAGE
+RUN echo a > /a
+COPY f /f
+ENV X=1
+RUN rm /a && echo b > /b
+DF
+	kiln_build --context "$W/flags" --single-snapshot --destination "$KILN_TEST_REGISTRY/single:it" \
+		>"$W/single.log" 2>&1 || { cat "$W/single.log"; fail "build failed"; }
+	assert_eq "$(image_raw "$KILN_TEST_REGISTRY/single:it" | jq '.layers | length')" 2 \
+		"--single-snapshot: base layer + one"
+	assert_eq "$(last_layer_entries "$KILN_TEST_REGISTRY/single:it" "$W/single")" "- b
+- f" "the one layer"
+	# --reproducible: the same digest from two builds at different times
+	kiln_build --context "$W/flags" --reproducible --no-push --digest-file "$W/d1" >/dev/null 2>&1 ||
+		fail "reproducible build 1"
+	sleep 1.1
+	touch "$W/flags/f"
+	kiln_build --context "$W/flags" --reproducible --no-push --digest-file "$W/d2" >/dev/null 2>&1 ||
+		fail "reproducible build 2"
+	assert_eq "$(cat "$W/d2")" "$(cat "$W/d1")" "--reproducible digests"
+	# --force-build-metadata: every step appends a layer (kaniko)
+	kiln_build --context "$W/flags" --force-build-metadata --destination "$KILN_TEST_REGISTRY/meta:it" \
+		>"$W/meta.log" 2>&1 || { cat "$W/meta.log"; fail "build failed"; }
+	assert_eq "$(image_raw "$KILN_TEST_REGISTRY/meta:it" | jq '.layers | length')" 5 \
+		"--force-build-metadata layers"
+}
+
 t_run "RUN layer holds exactly the changes and minimal whiteouts" changes_exact
+t_run "--single-snapshot, --reproducible, --force-build-metadata" snapshot_flags
 t_done

@@ -786,8 +786,8 @@ TEST(unimplemented_flags)
 	{
 		/* the first one on the command line is named */
 		cleanup_fx struct fx f;
-		PARSE_ERR(&f, "flag --ignore-path is not implemented yet in kiln", "--no-push",
-		          "--ignore-path", "/x", "--context-sub-path", "s");
+		PARSE_ERR(&f, "flag --cache-dir is not implemented yet in kiln", "--no-push",
+		          "--cache-dir", "/x", "--context-sub-path", "s");
 	}
 	{
 		/* --cache=false is what kiln does anyway */
@@ -984,6 +984,10 @@ TEST(implemented_flags_are_the_agreed_list)
 	    "snapshot-mode",
 	    "snapshotMode",
 	    "single-snapshot",
+	    "compressed-caching",
+	    "ignore-path",
+	    "force-build-metadata",
+	    "image-fs-extract-retry",
 	    "kaniko-dir",
 	    "isolation",
 	    "insecure",
