@@ -4,6 +4,7 @@
  * kept, existing directories left as they are, heredoc sources. */
 #include "fsops.h"
 #include "fs/extract.h"
+#include "registry/download.h"
 #include "instr.h"
 #include "sandbox/root.h"
 #include "context/dockerignore.h"
@@ -370,6 +371,63 @@ static int resolve_from(struct copy_ctx *c, const char *from, struct kiln_err **
 	                    from);
 }
 
+static bool is_url(const char *w)
+{
+	return startswith(w, "http://") || startswith(w, "https://");
+}
+
+/* ADD <url>: Docker's rules: the URL's file name under a directory destination, mode 0600
+ * (or --chmod), owner 0:0 (or --chown), mtime from Last-Modified; --checksum verified before
+ * the file counts */
+static int add_url(struct copy_ctx *c, const char *url, const char *dest, bool dest_dir,
+                   const struct df_flag *checksum, struct kiln_err **err)
+{
+	struct stage *s = c->s;
+	cleanup_free char *path = xstrndup(url, strcspn(url, "?#"));
+	const char *after_host = strchr(strstr(path, "://") + 3, '/');
+	const char *base = after_host ? strrchr(after_host, '/') + 1 : "";
+	if (dest_dir && !*base)
+		return kiln_err_set(err,
+		                    "ADD '%s': cannot determine a file name from the URL; give "
+		                    "a destination file name",
+		                    url);
+	cleanup_free char *abs = dest_dir ? path_join(dest, base) : xstrdup(dest);
+	cleanup_close int pfd = -1;
+	cleanup_free char *name = NULL;
+	int r = dest_parent(c, abs, &pfd, &name, err);
+	if (r < 0)
+		return r;
+	r = clear_target(pfd, name, false, abs, err);
+	if (r < 0)
+		return r;
+	cleanup_close int fd =
+	    openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return kiln_err_errno(err, "create '%s'", abs);
+	log_info("Adding remote URL %s to %s", path, abs);
+	struct download_info info;
+	r = download_url(url, fd, "kiln", &info, err);
+	if (r >= 0 && checksum && checksum->value) {
+		cleanup_free char *want = NULL;
+		r = stage_expand(s, checksum->value, &want, err);
+		if (r >= 0 && !streq(want, info.digest))
+			r = kiln_err_set(err, "ADD '%s': checksum mismatch: expected %s, got %s",
+			                 path, want, info.digest);
+	}
+	if (r < 0) {
+		unlinkat(pfd, name, 0);
+		return r;
+	}
+	struct stat st = {.st_mode = S_IFREG | 0600};
+	if (info.last_modified > 0)
+		st.st_mtim.tv_sec = info.last_modified;
+	else
+		clock_gettime(CLOCK_REALTIME, &st.st_mtim);
+	st.st_atim = st.st_mtim;
+	note_written(c, abs);
+	return apply_meta(c, pfd, name, &st, false, abs, err);
+}
+
 int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 {
 	cleanup_strv char **written = NULL;
@@ -381,6 +439,7 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		const char *n = in->flags[i].name;
 		if (!streq(n, "from") && !streq(n, "chown") && !streq(n, "chmod") &&
 		    !streq(n, "link") && !streq(n, "exclude") &&
+		    !(streq(n, "checksum") && in->cmd[0] == 'a') &&
 		    !(streq(n, "parents") && in->cmd[0] == 'c'))
 			return kiln_err_set(err, "%s:%d: %s --%s is not implemented yet in kiln",
 			                    s->dockerfile_path, in->start_line, in->cmd, n);
@@ -487,13 +546,28 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 	}
 
 	bool is_add = in->cmd[0] == 'a';
+	const struct df_flag *checksum = flag_get(in, "checksum");
+	size_t n_urls = 0;
 	for (size_t i = 0; is_add && i + 1 < nw; i++) {
-		if (startswith(words[i], "http://") || startswith(words[i], "https://") ||
-		    startswith(words[i], "git@"))
-			return kiln_err_set(err,
-			                    "%s:%d: ADD of a URL ('%s') is not implemented yet in "
-			                    "kiln",
-			                    s->dockerfile_path, in->start_line, words[i]);
+		if (startswith(words[i], "git@") || strstr(words[i], ".git#"))
+			return kiln_err_set(
+			    err,
+			    "%s:%d: ADD of a git repository ('%s') is not implemented "
+			    "yet in kiln",
+			    s->dockerfile_path, in->start_line, words[i]);
+		if (!is_url(words[i]))
+			continue;
+		n_urls++;
+		r = add_url(&c, words[i], dest, dest_dir || nw > 2, checksum, err);
+		if (r < 0)
+			return stage_err(s, in, err);
+	}
+	if (checksum && n_urls == 0)
+		return kiln_err_set(err, "%s:%d: ADD --checksum needs a URL source",
+		                    s->dockerfile_path, in->start_line);
+	if (n_urls == nw - 1) {
+		cleanup_free char *created_by = xasprintf("%s # buildkit", in->original);
+		return stage_commit_paths(s, written, created_by, err);
 	}
 	/* ADD unpacks local archives: their content is found by diffing the root, so the index
 	 * must describe the root before anything is written */
@@ -506,6 +580,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 	cleanup_strv char **sources = NULL;
 	cleanup_strv char **pivots = NULL; /* per source: the prefix --parents drops */
 	for (size_t i = 0; i + 1 < nw; i++) {
+		if (is_add && is_url(words[i]))
+			continue;
 		cleanup_free char *clean = path_clean(words[i]);
 		const char *pv = strstr(words[i], "/./");
 		cleanup_free char *pivot_raw =
@@ -548,7 +624,7 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 	size_t ns = strv_length(sources);
 	if (parents)
 		dest_dir = true;
-	if (ns > 1 && !dest_dir)
+	if (ns + n_urls > 1 && !dest_dir)
 		return kiln_err_set(err,
 		                    "%s:%d: When using %s with more than one source file, the "
 		                    "destination must be a directory and end with a /",

@@ -113,7 +113,48 @@ DOCKERFILE
 	[ -f "$r/notes/note.gz" ] || fail "a compressed non-tar must be copied as it is"
 }
 
+add_urls() {
+	local U=$W/urls
+	mkdir -p "$U/srv/dir"
+	echo "remote content" >"$U/srv/dir/remote.txt"
+	touch -d '2020-02-02 02:02:02 UTC' "$U/srv/dir/remote.txt"
+	local port
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	(cd "$U/srv" && exec python3 -m http.server --bind 127.0.0.1 "$port") >"$U/http.log" 2>&1 &
+	local pid=$!
+	trap 'kill $pid 2>/dev/null' RETURN
+	for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+	local sum
+	sum=sha256:$(sha256sum "$U/srv/dir/remote.txt" | cut -d' ' -f1)
+	cat >"$U/Dockerfile" <<DOCKERFILE
+FROM $BUSYBOX_IMAGE
+ADD http://127.0.0.1:$port/dir/remote.txt?x=1 /downloads/
+ADD --checksum=$sum --chmod=644 http://127.0.0.1:$port/dir/remote.txt /named.txt
+DOCKERFILE
+	kiln_build --context "$U" --destination "$KILN_TEST_REGISTRY/addurl:it" >"$W/url.log" 2>&1 ||
+		{ cat "$W/url.log"; fail "build failed"; }
+	unpack_image "$KILN_TEST_REGISTRY/addurl:it" "$W/urlimg"
+	local r=$W/urlimg/rootfs
+	assert_eq "$(cat "$r/downloads/remote.txt")" "remote content" "downloaded file"
+	assert_file_mode "$r/downloads/remote.txt" 600
+	assert_owner "$r/downloads/remote.txt" 0:0
+	assert_eq "$(stat -c %Y "$r/downloads/remote.txt")" "$(date -d '2020-02-02 02:02:02 UTC' +%s)" "mtime from Last-Modified"
+	assert_file_mode "$r/named.txt" 644
+	printf 'FROM %s\nADD --checksum=sha256:%064d http://127.0.0.1:%s/dir/remote.txt /bad\n' \
+		"$BUSYBOX_IMAGE" 0 "$port" >"$U/Dockerfile"
+	local rc=0
+	kiln_build --context "$U" --no-push >"$W/url2.log" 2>&1 || rc=$?
+	assert_eq "$rc" 1 "exit status with a wrong checksum"
+	assert_contains "$(cat "$W/url2.log")" "checksum mismatch" error
+	printf 'FROM %s\nADD http://127.0.0.1:%s/missing /x\n' "$BUSYBOX_IMAGE" "$port" >"$U/Dockerfile"
+	rc=0
+	kiln_build --context "$U" --no-push >"$W/url3.log" 2>&1 || rc=$?
+	assert_eq "$rc" 1 "exit status for a 404"
+	assert_contains "$(cat "$W/url3.log")" "404" error
+}
+
 t_run "COPY: .dockerignore, --exclude, --parents, globs, directories, WORKDIR" copy_semantics
 t_run "an ignored source is an error; <Dockerfile>.dockerignore wins" ignored_source_is_an_error
+t_run "ADD <url>: name, mode, owner, Last-Modified, --checksum, 404" add_urls
 t_run "ADD unpacks local tar, tar.gz, tar.xz, tar.bz2, tar.zst; copies other files" add_archives
 t_done

@@ -1,0 +1,19 @@
+/* download.h — plain HTTP(S) downloads (ADD <url>), outside the registry protocol. */
+#pragma once
+
+#include "util/err.h"
+#include "util/sha256.h"
+
+#include <stdint.h>
+#include <time.h>
+
+struct download_info {
+	char digest[DIGEST_STRING_LEN + 1]; /* sha256 of the body */
+	uint64_t size;
+	time_t last_modified; /* 0 when the server sent none */
+};
+
+/* GETs url (http or https, redirects followed, proxies from the environment) into fd; a
+ * status >= 400 is an error naming the URL without its query */
+int download_url(const char *url, int fd, const char *user_agent, struct download_info *ret,
+                 struct kiln_err **err);
