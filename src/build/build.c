@@ -364,12 +364,17 @@ static bool stage_used_later(struct builder *b, const struct stage_src *srcs, si
 	return false;
 }
 
+/* may_stream: whether COPY may skip the root when nothing after it in this list reads it
+ * (false for ONBUILD triggers, which the stage's own instructions follow) */
 static int run_instructions(struct builder *b, struct stage *s, const struct df_instr *instrs,
-                            size_t n, struct kiln_err **err)
+                            size_t n, bool may_stream, struct kiln_err **err)
 {
 	for (size_t k = 0; k < n; k++) {
 		const struct df_instr *in = &instrs[k];
 		log_info("%s", in->original);
+		s->nothing_reads_root = may_stream && !s->used_later;
+		for (size_t l = k + 1; l < n && s->nothing_reads_root; l++)
+			s->nothing_reads_root = !instr_needs_root(&instrs[l]);
 		int r;
 		if (streq(in->cmd, "run"))
 			r = instr_run(s, in, err);
@@ -410,7 +415,7 @@ static int run_triggers(struct builder *b, struct stage *s, struct kiln_err **er
 	int r = dockerfile_parse("ONBUILD trigger", text.ptr, text.len, &tdf, err);
 	if (r < 0)
 		return r;
-	r = run_instructions(b, s, tdf->instrs, tdf->n_instrs, err);
+	r = run_instructions(b, s, tdf->instrs, tdf->n_instrs, false, err);
 	dockerfile_free(tdf);
 	return r;
 }
@@ -575,7 +580,8 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	log_info("Building stage '%s' [idx: '%zu', base-idx: '%d']", image, idx, base_idx);
 	apply_labels(b, s);
 
-	bool need_root = stage_used_later(b, srcs, n, idx);
+	s->used_later = stage_used_later(b, srcs, n, idx);
+	bool need_root = s->used_later;
 	const char *why = NULL;
 	for (size_t k = src->first; k < src->end && !need_root; k++) {
 		if (instr_needs_root(&b->df->instrs[k])) {
@@ -603,7 +609,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 		r = run_triggers(b, s, err);
 	if (r < 0)
 		return r;
-	r = run_instructions(b, s, &b->df->instrs[src->first], src->end - src->first, err);
+	r = run_instructions(b, s, &b->df->instrs[src->first], src->end - src->first, true, err);
 	if (r < 0)
 		return r;
 	if (s->single_snapshot && s->fsindex) {

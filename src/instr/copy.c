@@ -36,9 +36,30 @@ struct copy_ctx {
 	bool chmod_set;
 	mode_t chmod;
 	char ***written; /* absolute paths in the destination root, for the layer */
-	const struct dockerignore *ignore;  /* .dockerignore, for context sources only */
+	const struct dockerignore *ignore; /* .dockerignore, for context sources only */
+	/* no later step reads the root: regular files go straight from the source into the
+	 * layer (one read of each byte, no write to the disk) */
+	bool stream;
+	const char *src_top; /* the top-level source being copied, relative to srcfd */
+	struct streamed *streamed;
+	size_t n_streamed, cap_streamed;
 	const struct dockerignore *exclude; /* --exclude patterns */
 };
+
+struct streamed {
+	char *dest;   /* absolute in the destination root */
+	char *source; /* relative to the source root (srcfd) */
+	struct stat st;
+};
+
+static void streamed_release(struct copy_ctx *c)
+{
+	for (size_t i = 0; i < c->n_streamed; i++) {
+		free(c->streamed[i].dest);
+		free(c->streamed[i].source);
+	}
+	free(c->streamed);
+}
 
 /* whether a source path (relative to the context or stage root, and relative to the source
  * being copied) is left out by .dockerignore or --exclude */
@@ -273,6 +294,18 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
 		note_written(c, abs);
 		return apply_meta(c, ddir, dname, st, true, abs, err);
 	}
+	if (S_ISREG(st->st_mode) && c->stream && in_src) {
+		XGROW(c->streamed, c->n_streamed + 1, c->cap_streamed);
+		struct streamed *e = &c->streamed[c->n_streamed++];
+		e->dest = xstrdup(abs);
+		e->source = *c->src_top && !streq(c->src_top, ".") ? path_join(c->src_top, in_src)
+		                                                   : xstrdup(in_src);
+		e->st = *st;
+		e->st.st_uid = c->uid == (uid_t)-1 ? 0 : c->uid;
+		e->st.st_gid = c->gid == (gid_t)-1 ? 0 : c->gid;
+		e->st.st_mode = S_IFREG | (c->chmod_set ? c->chmod : (st->st_mode & 07777));
+		return 0;
+	}
 	if (S_ISREG(st->st_mode)) {
 		cleanup_close int from = openat(sdir, sname, O_RDONLY | O_CLOEXEC);
 		if (from < 0)
@@ -371,6 +404,54 @@ static int resolve_from(struct copy_ctx *c, const char *from, struct kiln_err **
 	                    from);
 }
 
+static int cmp_streamed(const void *a, const void *b)
+{
+	return strcmp(((const struct streamed *)a)->dest, ((const struct streamed *)b)->dest);
+}
+
+/* one layer from what was written into the root (directories, links) and what was streamed,
+ * merged in path order */
+static int commit_streamed(struct copy_ctx *c, char **written, const char *created_by,
+                           struct kiln_err **err)
+{
+	struct stage *s = c->s;
+	size_t nw = strv_length(written);
+	if (nw > 1)
+		qsort(written, nw, sizeof(char *), cmp_strp);
+	qsort(c->streamed, c->n_streamed, sizeof(*c->streamed), cmp_streamed);
+	log_info("Taking snapshot of files... (%zu streamed straight into the layer: no later step "
+	         "reads the root)",
+	         c->n_streamed);
+	_cleanup_(layer_writer_freep) struct layer_writer *lw = NULL;
+	int r = layer_writer_new(s->bs, s->compression, s->compression_level, &lw, err);
+	if (r < 0)
+		return r;
+	layer_writer_set_times(lw, s->opts->reproducible, 0);
+	size_t i = 0, j = 0;
+	const char *prev = NULL;
+	while (r >= 0 && (i < nw || j < c->n_streamed)) {
+		bool take_root =
+		    j == c->n_streamed || (i < nw && strcmp(written[i], c->streamed[j].dest) < 0);
+		if (take_root) {
+			if (!prev || !streq(prev, written[i]))
+				r = layer_writer_add_path(lw, s->rootfd, written[i], err);
+			prev = written[i++];
+			continue;
+		}
+		struct streamed *e = &c->streamed[j++];
+		cleanup_close int fd = root_open(c->srcfd, e->source, O_RDONLY);
+		if (fd < 0) {
+			r = kiln_err_errno(err, "open '%s'", e->source);
+			break;
+		}
+		r = layer_writer_add_entry(lw, e->dest, &e->st, NULL, fd, err);
+		prev = e->dest;
+	}
+	if (r < 0)
+		return r;
+	return stage_finish_layer(s, lw, created_by, err);
+}
+
 static bool is_url(const char *w)
 {
 	return startswith(w, "http://") || startswith(w, "https://");
@@ -431,8 +512,13 @@ static int add_url(struct copy_ctx *c, const char *url, const char *dest, bool d
 int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 {
 	cleanup_strv char **written = NULL;
-	struct copy_ctx c = {
-	    .s = s, .in = in, .srcfd = -1, .uid = (uid_t)-1, .gid = (gid_t)-1, .written = &written};
+	struct copy_ctx c = {.stream = s->nothing_reads_root && !s->single_snapshot && !s->inplace,
+	                     .s = s,
+	                     .in = in,
+	                     .srcfd = -1,
+	                     .uid = (uid_t)-1,
+	                     .gid = (gid_t)-1,
+	                     .written = &written};
 	cleanup_close int ctxfd = -1;
 	int r = 0;
 	for (size_t i = 0; i < in->n_flags; i++) {
@@ -652,6 +738,7 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		cleanup_free char *target =
 		    parents && !streq(kept_path, ".") ? path_join(dest, kept_path) : xstrdup(dest);
 		cleanup_free char *pp = xasprintf("/proc/self/fd/%d", sfd);
+		c.src_top = src;
 		if (S_ISDIR(st.st_mode)) {
 			cleanup_close int dfd = -1;
 			r = root_mkdir_p(s->rootfd, target, 0755, c.uid, c.gid, c.written, &dfd,
@@ -728,8 +815,13 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		return stage_err(s, in, err);
 	cleanup_free char *created_by = xasprintf("%s # buildkit", in->original);
 	if (unpacked)
-		return stage_commit_diff(s, created_by, err);
-	return stage_commit_paths(s, written, created_by, err);
+		r = stage_commit_diff(s, created_by, err);
+	else if (c.n_streamed)
+		r = commit_streamed(&c, written, created_by, err);
+	else
+		r = stage_commit_paths(s, written, created_by, err);
+	streamed_release(&c);
+	return r;
 }
 
 bool instr_needs_root(const struct df_instr *in)

@@ -48,6 +48,10 @@ struct stage {
 	bool index_stale; /* something but RUN changed the root since the index was taken */
 	/* --single-snapshot: steps commit nothing; the stage's one layer is taken at its end */
 	bool single_snapshot;
+	/* set per step by the driver: nothing after this step reads the root (no later RUN,
+	 * COPY, ADD or WORKDIR in the stage, no later stage reading this one) */
+	bool nothing_reads_root;
+	bool used_later; /* a later stage reads this one */
 	enum fs_compression compression;
 	int compression_level;
 	const char *snapshot_mode;

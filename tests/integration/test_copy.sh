@@ -153,8 +153,36 @@ DOCKERFILE
 	assert_contains "$(cat "$W/url3.log")" "404" error
 }
 
+streamed_copy_is_the_same_layer() {
+	# the last filesystem step streams the context into its layer without writing the root;
+	# the layer must be byte-identical to the one made through the root (--reproducible:
+	# the directories kiln creates are stamped with the build time otherwise)
+	mkdir -p "$C/modes"
+	echo x >"$C/modes/setuid"
+	chmod 4751 "$C/modes/setuid"
+	ln -sf setuid "$C/modes/link"
+	printf 'FROM %s\nCOPY --chown=app src/ /s/\nCOPY modes /m\nENV X=1\n' "$BUSYBOX_IMAGE" >"$C/Dockerfile"
+	kiln_build --context "$C" --reproducible --destination "$KILN_TEST_REGISTRY/streamed:it" >"$W/s1.log" 2>&1 ||
+		{ cat "$W/s1.log"; fail "build failed"; }
+	printf 'FROM %s\nCOPY --chown=app src/ /s/\nCOPY modes /m\nRUN true\n' "$BUSYBOX_IMAGE" >"$C/Dockerfile"
+	kiln_build --context "$C" --reproducible --destination "$KILN_TEST_REGISTRY/written:it" >"$W/s2.log" 2>&1 ||
+		{ cat "$W/s2.log"; fail "build failed"; }
+	assert_contains "$(cat "$W/s1.log")" "(1 streamed straight into the layer" log
+	assert_not_contains "$(cat "$W/s2.log")" "streamed straight" log
+	local a b
+	a=$(image_config "$KILN_TEST_REGISTRY/streamed:it" | jq -c '.rootfs.diff_ids[1:3]')
+	b=$(image_config "$KILN_TEST_REGISTRY/written:it" | jq -c '.rootfs.diff_ids[1:3]')
+	echo "streamed $a"
+	echo "written  $b"
+	assert_eq "$a" "$b" "COPY layers streamed vs written through the root"
+	unpack_image "$KILN_TEST_REGISTRY/streamed:it" "$W/streamed"
+	assert_owner "$W/streamed/rootfs/s/a/file.txt" 1000:1000
+	assert_file_mode "$W/streamed/rootfs/m/setuid" 4751
+}
+
 t_run "COPY: .dockerignore, --exclude, --parents, globs, directories, WORKDIR" copy_semantics
 t_run "an ignored source is an error; <Dockerfile>.dockerignore wins" ignored_source_is_an_error
+t_run "a COPY streamed into its layer equals one written through the root" streamed_copy_is_the_same_layer
 t_run "ADD <url>: name, mode, owner, Last-Modified, --checksum, 404" add_urls
 t_run "ADD unpacks local tar, tar.gz, tar.xz, tar.bz2, tar.zst; copies other files" add_archives
 t_done
