@@ -633,7 +633,8 @@ TEST(registry_chunked_upload)
 
 	/* read back with a client that has nothing cached */
 	_cleanup_(registry_freep) struct registry *r2 = NULL;
-	struct registry_opts o2 = plain_opts(&s, &insecure);
+	cleanup_strv char **insecure2 = NULL;
+	struct registry_opts o2 = plain_opts(&s, &insecure2);
 	ASSERT_OK(registry_new(&o2, &r2, &err), err);
 	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
 	ASSERT_OK(image_ref_parse(refs, &ref, &err), err);
@@ -650,7 +651,8 @@ TEST(registry_chunked_upload)
 	/* the environment variable sets it when the option does not */
 	setenv("KILN_UPLOAD_CHUNK_SIZE", "1048576", 1);
 	_cleanup_(registry_freep) struct registry *r3 = NULL;
-	struct registry_opts o3 = plain_opts(&s, &insecure);
+	cleanup_strv char **insecure3 = NULL;
+	struct registry_opts o3 = plain_opts(&s, &insecure3);
 	ASSERT_OK(registry_new(&o3, &r3, &err), err);
 	cleanup_free char *refs3 = xasprintf("%s/kiln/chunked-env:1", s.host);
 	ASSERT_OK(push_image(r3, &f, refs3, NULL, &err), err);
