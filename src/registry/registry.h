@@ -70,8 +70,8 @@ void registry_get_stats(const struct registry *r, struct registry_stats *ret);
  * tried first (WARN `Failed to retrieve image X from remapped registry Y: ...` on failure), then
  * ref's registry unless skip_default_registry_fallback (error `image not found on any
  * configured mapped registries for <ref>`); registry_fetch_blobs for the same image then reads
- * from the registry that served the manifest. If it is an index / manifest list, select the entry for
- * platform ("linux/amd64", "linux/arm64/v8") and fetch that manifest. Returns the raw body, its
+ * from the registry that served the manifest. If it is an index / manifest list, select the
+ * entry for platform ("linux/amd64", "linux/arm64/v8") and fetch that manifest. Returns the raw body, its
  * media type and its digest (sha256 of the body, verified against the digest in the ref or the
  * index descriptor). Accepts Docker v2s2, Docker manifest list, OCI manifest, OCI index. Body
  * capped at LIMIT_MANIFEST. Not found -> error "MANIFEST_UNKNOWN"-style message naming the
@@ -80,8 +80,8 @@ int registry_get_manifest(struct registry *r, const struct image_ref *ref, const
                           char **ret_body, size_t *ret_len, char **ret_media_type,
                           char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err);
 /* download blobs into the blob store (from where ref's manifest was found, see above; for an
- * image whose manifest this client never fetched, through the same mappings), concurrently (curl multi, up to 4 in flight), streaming
- * through blob_writer (which verifies the digest); blobs already in the store are skipped; a
+ * image whose manifest this client never fetched, through the same mappings), concurrently
+ * (curl multi, up to 4 in flight), streaming through blob_writer (which verifies the digest); blobs already in the store are skipped; a
  * digest mismatch is an error and nothing is stored */
 int registry_fetch_blobs(struct registry *r, const struct image_ref *ref,
                          const char *const *digests, size_t n, struct blobstore *bs,
@@ -89,8 +89,8 @@ int registry_fetch_blobs(struct registry *r, const struct image_ref *ref,
 /* upload blobs from the blob store: HEAD first (skip existing), cross-repo mount when mount_from
  * (a repository on the same registry) is non-NULL, else POST + PUT ?digest= (monolithic,
  * streaming the file) or, above opts.chunk_size, POST + PATCH chunks + PUT ?digest=;
- * concurrent, up to 4 in flight. Mappings never apply to pushes. With mount_from, a blob may be absent
- * from the store: the push fails only if the registry then declines the mount. */
+ * concurrent, up to 4 in flight. Mappings never apply to pushes. With mount_from, a blob may
+ * be absent from the store: the push fails only if the registry then declines the mount. */
 int registry_push_blobs(struct registry *r, const struct image_ref *ref, const char *const *digests,
                         size_t n, const char *mount_from, struct blobstore *bs,
                         struct kiln_err **err);
