@@ -66,23 +66,22 @@ int registry_new(const struct registry_opts *opts, struct registry **ret, struct
 struct registry *registry_free(struct registry *r);
 void registry_get_stats(const struct registry *r, struct registry_stats *ret);
 
-/* GET manifest by tag or digest. With registry_maps for ref's registry, each mapped target is
- * tried first (WARN `Failed to retrieve image X from remapped registry Y: ...` on failure), then
- * ref's registry unless skip_default_registry_fallback (error `image not found on any
- * configured mapped registries for <ref>`); registry_fetch_blobs for the same image then reads
- * from the registry that served the manifest. If it is an index / manifest list, select the
- * entry for platform ("linux/amd64", "linux/arm64/v8") and fetch that manifest. Returns the raw body, its
- * media type and its digest (sha256 of the body, verified against the digest in the ref or the
- * index descriptor). Accepts Docker v2s2, Docker manifest list, OCI manifest, OCI index. Body
- * capped at LIMIT_MANIFEST. Not found -> error "MANIFEST_UNKNOWN"-style message naming the
- * image. */
+/* GET manifest by tag or digest. With registry_maps for ref's registry, each mapped target is tried
+ * first (WARN `Failed to retrieve image X from remapped registry Y: ...` on failure), then ref's
+ * registry unless skip_default_registry_fallback (error `image not found on any configured mapped
+ * registries for <ref>`); registry_fetch_blobs for the same image then reads from the registry that
+ * served the manifest. If it is an index / manifest list, select the entry for platform
+ * ("linux/amd64", "linux/arm64/v8") and fetch that manifest. Returns the raw body, its media type
+ * and its digest (sha256 of the body, verified against the digest in the ref or the index
+ * descriptor). Accepts Docker v2s2, Docker manifest list, OCI manifest, OCI index. Body capped at
+ * LIMIT_MANIFEST. Not found -> error "MANIFEST_UNKNOWN"-style message naming the image. */
 int registry_get_manifest(struct registry *r, const struct image_ref *ref, const char *platform,
                           char **ret_body, size_t *ret_len, char **ret_media_type,
                           char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err);
-/* download blobs into the blob store (from where ref's manifest was found, see above; for an
- * image whose manifest this client never fetched, through the same mappings), concurrently
- * (curl multi, up to 4 in flight), streaming through blob_writer (which verifies the digest); blobs already in the store are skipped; a
- * digest mismatch is an error and nothing is stored */
+/* download blobs into the blob store (from where ref's manifest was found, see above; for an image
+ * whose manifest this client never fetched, through the same mappings), concurrently (curl multi,
+ * up to 4 in flight), streaming through blob_writer (which verifies the digest); blobs already in
+ * the store are skipped; a digest mismatch is an error and nothing is stored */
 int registry_fetch_blobs(struct registry *r, const struct image_ref *ref,
                          const char *const *digests, size_t n, struct blobstore *bs,
                          struct kiln_err **err);
