@@ -78,6 +78,8 @@ static int build(const struct build_opts *o, struct kiln_err **err)
 	    .registry_client_certs = client,
 	    .retries = o->image_download_retry,
 	    .user_agent = ua,
+	    .registry_maps = o->registry_maps,
+	    .skip_default_registry_fallback = o->skip_default_registry_fallback,
 	};
 	_cleanup_(registry_freep) struct registry *reg = NULL;
 	r = registry_new(&ro, &reg, err);

@@ -204,13 +204,13 @@ static const struct opt opts_table[] = {
      "Use the provided client certificate for mutual TLS (mTLS) communication with the given "
      "registry. Expected format is 'my.registry.url=/path/to/client/cert,/path/to/client/key'.",
      .off_n = offsetof(struct build_opts, n_registry_client_certs)},
-    {"registry-map", 0, T_KMV, O(registry_maps), NULL, 0,
+    {"registry-map", 0, T_KMV, O(registry_maps), NULL, IMPL,
      "Registry map of mirror to use as pull-through cache instead. Expected format is "
      "'orignal.registry=new.registry;other-original.registry=other-remap.registry'"},
-    {"registry-mirror", 0, T_MULTI, O(registry_mirrors), NULL, 0,
+    {"registry-mirror", 0, T_MULTI, O(registry_mirrors), NULL, IMPL,
      "Registry mirror to use as pull-through cache instead of docker.io. Set it repeatedly for "
      "multiple mirrors."},
-    {"skip-default-registry-fallback", 0, T_BOOL, O(skip_default_registry_fallback), NULL, 0,
+    {"skip-default-registry-fallback", 0, T_BOOL, O(skip_default_registry_fallback), NULL, IMPL,
      "If an image is not found on any mirrors (defined with registry-mirror) do not fallback "
      "to the default registry. If registry-mirror is not defined, this flag is ignored."},
 };

@@ -11,7 +11,9 @@
 #include "util/xalloc.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -320,6 +322,16 @@ int registry_new(const struct registry_opts *opts, struct registry **ret, struct
 	r->opts.skip_tls_verify_registries = strv_dup(opts->skip_tls_verify_registries);
 	r->opts.registry_certificates = strv_dup(opts->registry_certificates);
 	r->opts.registry_client_certs = strv_dup(opts->registry_client_certs);
+	r->opts.registry_maps = strv_dup(opts->registry_maps);
+	const char *chunk = getenv("KILN_UPLOAD_CHUNK_SIZE");
+	if (!r->opts.chunk_size && chunk && *chunk) {
+		char *end = NULL;
+		errno = 0;
+		unsigned long long v = strtoull(chunk, &end, 10);
+		if (errno || *end || chunk[0] == '-')
+			return kiln_err_set(err, "invalid KILN_UPLOAD_CHUNK_SIZE '%s'", chunk);
+		r->opts.chunk_size = (uint64_t)v;
+	}
 	for (const char *const *f = opts->ca_files; f && *f; f++)
 		strv_push(&r->ca_files, xstrdup(*f));
 	r->opts.ca_files = NULL;
@@ -384,6 +396,14 @@ struct registry *registry_free(struct registry *r)
 	strv_free(r->opts.skip_tls_verify_registries);
 	strv_free(r->opts.registry_certificates);
 	strv_free(r->opts.registry_client_certs);
+	strv_free(r->opts.registry_maps);
+	for (size_t i = 0; i < r->n_sources; i++) {
+		free(r->sources[i].image);
+		free(r->sources[i].name);
+		free(r->sources[i].registry);
+		free(r->sources[i].repository);
+	}
+	free(r->sources);
 	strv_free(r->ca_files);
 	free(r->user_agent);
 	free(r);
@@ -831,13 +851,15 @@ static size_t xfer_read(char *p, size_t size, size_t n, void *ud)
 		want = (size_t)MIN((uint64_t)want, x->body_size - x->body_off);
 		ssize_t got;
 		do
-			got = pread(x->body_fd, p, want, (off_t)x->body_off);
+			got = pread(x->body_fd, p, want, (off_t)(x->body_start + x->body_off));
 		while (got < 0 && errno == EINTR);
 		if (got <= 0)
 			return CURL_READFUNC_ABORT;
 		x->body_off += (uint64_t)got;
 		return (size_t)got;
 	}
+	if (!x->body)
+		return 0;
 	size_t left = x->body_len - (size_t)x->body_off;
 	want = MIN(want, left);
 	memcpy(p, x->body + x->body_off, want);
@@ -898,10 +920,15 @@ static int xfer_prepare(struct http_xfer *x, struct kiln_err **err)
 	} else if (streq(x->method, "POST")) {
 		curl_easy_setopt(e, CURLOPT_POST, 1L);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(has_body ? size : 0));
+	} else if (streq(x->method, "PATCH")) {
+		/* an upload with another verb: curl sends the body and Content-Length */
+		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(has_body ? size : 0));
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
 	} else if (!streq(x->method, "GET")) {
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->method);
 	}
-	if (streq(x->method, "PUT") || streq(x->method, "POST")) {
+	if (streq(x->method, "PUT") || streq(x->method, "POST") || streq(x->method, "PATCH")) {
 		curl_easy_setopt(e, CURLOPT_READFUNCTION, xfer_read);
 		curl_easy_setopt(e, CURLOPT_READDATA, x);
 		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, xfer_seek);

@@ -36,6 +36,15 @@ struct http_token {
 	double expires;
 };
 
+/* where an image's manifest was found (a mapped registry or the original), so that its blobs
+ * come from the same place */
+struct pull_source {
+	char *image;      /* image_ref_string() of the reference as the caller gave it */
+	char *name;       /* image_ref_name() of it */
+	char *registry;   /* the registry that served the manifest */
+	char *repository; /* the repository there (a mapping prefix included) */
+};
+
 struct registry {
 	struct registry_opts opts; /* string lists deep-copied */
 	char **ca_files;
@@ -48,6 +57,8 @@ struct registry {
 	struct http_token *tokens;
 	size_t n_tokens, cap_tokens;
 	struct registry_stats stats;
+	struct pull_source *sources;
+	size_t n_sources;
 };
 
 /* one HTTP exchange, repeated as needed for auth, redirects and retries */
@@ -65,6 +76,7 @@ struct http_xfer {
 	const char *body;
 	size_t body_len;
 	int body_fd;
+	uint64_t body_start; /* the body is the file's bytes [body_start, body_start+body_size) */
 	uint64_t body_size;
 	uint64_t body_off;
 

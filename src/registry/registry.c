@@ -191,40 +191,200 @@ static int select_platform(const char *body, size_t len, const char *platform,
 	return 0;
 }
 
-int registry_get_manifest(struct registry *r, const struct image_ref *ref, const char *platform,
-                          char **ret_body, size_t *ret_len, char **ret_media_type,
-                          char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err)
+/* the manifest of repo:reference on one registry, an index resolved for platform */
+static int manifest_at(struct registry *r, const char *registry, const char *repo,
+                       const struct image_ref *ref, const char *platform, struct manifest_res *ret,
+                       struct kiln_err **err)
 {
-	cleanup_free char *name = image_ref_string(ref);
 	struct http_host *h = NULL;
-	if (http_host_get(r, ref->registry, HTTP_PULL, &h, err) < 0)
-		return kiln_err_wrap(err, "get manifest for '%s'", name);
+	if (http_host_get(r, registry, HTTP_PULL, &h, err) < 0)
+		return -1;
 	const char *reference = ref->digest ? ref->digest : ref->tag ? ref->tag : "latest";
 	_cleanup_(manifest_res_release) struct manifest_res m = {};
-	if (fetch_manifest(r, h, ref->repository, reference, ref->digest, &m, err) < 0)
-		return kiln_err_wrap(err, "get manifest for '%s'", name);
+	if (fetch_manifest(r, h, repo, reference, ref->digest, &m, err) < 0)
+		return -1;
 	if (is_index_type(m.media_type)) {
 		char child[DIGEST_STRING_LEN + 1];
 		if (!platform)
 			platform = default_platform();
 		if (select_platform(m.body, m.len, platform, child, err) < 0)
-			return kiln_err_wrap(err, "get manifest for '%s'", name);
-		log_debug("Selected %s for platform %s from the index of %s", child, platform,
-		          name);
+			return -1;
+		log_debug("Selected %s for platform %s from the index of %s/%s", child, platform,
+		          registry, repo);
 		manifest_res_release(&m);
-		if (fetch_manifest(r, h, ref->repository, child, child, &m, err) < 0)
-			return kiln_err_wrap(err, "get manifest for '%s'", name);
+		if (fetch_manifest(r, h, repo, child, child, &m, err) < 0)
+			return -1;
 		if (!is_manifest_type(m.media_type))
-			return kiln_err_set(
-			    err,
-			    "get manifest for '%s': index entry %s is a '%s', not an "
-			    "image manifest",
-			    name, child, m.media_type);
+			return kiln_err_set(err, "index entry %s is a '%s', not an image manifest",
+			                    child, m.media_type);
 	}
-	*ret_len = m.len;
-	*ret_body = TAKE_PTR(m.body);
-	*ret_media_type = TAKE_PTR(m.media_type);
-	memcpy(ret_digest, m.digest, DIGEST_STRING_LEN + 1);
+	*ret = m;
+	m = (struct manifest_res){};
+	return 0;
+}
+
+/* ---- registry maps: where pulls go ---- */
+
+struct pull_target {
+	char *registry;
+	char *repository;
+};
+
+static void pull_targets_free(struct pull_target *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(t[i].registry);
+		free(t[i].repository);
+	}
+	free(t);
+}
+
+/* the mapped targets for ref's registry, in the order given: "orig=host[/prefix]" */
+static size_t mapped_targets(const struct registry *r, const struct image_ref *ref,
+                             struct pull_target **ret)
+{
+	struct pull_target *t = NULL;
+	size_t n = 0, rl = strlen(ref->registry);
+	strv_foreach (m, r->opts.registry_maps) {
+		if (!strneq(m, ref->registry, rl) || m[rl] != '=')
+			continue;
+		const char *target = m + rl + 1;
+		/* a scheme written by habit says nothing: the insecure options choose it */
+		if (startswith(target, "https://"))
+			target += strlen("https://");
+		else if (startswith(target, "http://"))
+			target += strlen("http://");
+		size_t hl = strcspn(target, "/");
+		if (!hl)
+			continue;
+		const char *prefix = target + hl;
+		while (*prefix == '/')
+			prefix++;
+		size_t pl = strlen(prefix);
+		while (pl && prefix[pl - 1] == '/')
+			pl--;
+		t = xreallocarray(t, n + 1, sizeof(*t));
+		t[n].registry = xstrndup(target, hl);
+		t[n].repository = pl ? xasprintf("%.*s/%s", (int)pl, prefix, ref->repository)
+		                     : xstrdup(ref->repository);
+		n++;
+	}
+	*ret = t;
+	return n;
+}
+
+static char *ref_string_at(const struct image_ref *ref, const char *registry, const char *repo)
+{
+	struct image_ref t = *ref;
+	t.registry = (char *)registry;
+	t.repository = (char *)repo;
+	return image_ref_string(&t);
+}
+
+static void source_record(struct registry *r, const struct image_ref *ref, const char *registry,
+                          const char *repo)
+{
+	cleanup_free char *image = image_ref_string(ref);
+	struct pull_source *s = NULL;
+	for (size_t i = 0; i < r->n_sources && !s; i++)
+		if (streq(r->sources[i].image, image))
+			s = &r->sources[i];
+	if (!s) {
+		r->sources = xreallocarray(r->sources, r->n_sources + 1, sizeof(*r->sources));
+		s = &r->sources[r->n_sources++];
+		*s = (struct pull_source){.image = TAKE_PTR(image), .name = image_ref_name(ref)};
+	} else {
+		free(s->registry);
+		free(s->repository);
+	}
+	s->registry = xstrdup(registry);
+	s->repository = xstrdup(repo);
+}
+
+/* where the manifest of ref (or, failing an exact match, of the latest pulled tag or digest of
+ * the same repository) came from */
+static const struct pull_source *source_find(const struct registry *r, const struct image_ref *ref)
+{
+	cleanup_free char *image = image_ref_string(ref);
+	cleanup_free char *name = image_ref_name(ref);
+	const struct pull_source *by_name = NULL;
+	for (size_t i = 0; i < r->n_sources; i++) {
+		if (streq(r->sources[i].image, image))
+			return &r->sources[i];
+		if (streq(r->sources[i].name, name))
+			by_name = &r->sources[i];
+	}
+	return by_name;
+}
+
+/* one pull operation at a registry and repository */
+typedef int (*pull_fn)(struct registry *r, const char *registry, const char *repo,
+                       const struct image_ref *ref, void *data, struct kiln_err **err);
+
+/* runs fn at each mapped target of ref in order, then at ref's own registry (kaniko's
+ * pkg/image/remote semantics, reference §5.4); the registry that worked is recorded */
+static int pull_with_maps(struct registry *r, const struct image_ref *ref, const char *what,
+                          pull_fn fn, void *data, struct kiln_err **err)
+{
+	struct pull_target *t = NULL;
+	size_t n = mapped_targets(r, ref, &t);
+	int ret = -1;
+	bool done = false;
+	for (size_t i = 0; i < n && !done; i++) {
+		cleanup_free char *remapped = ref_string_at(ref, t[i].registry, t[i].repository);
+		log_info("Retrieving image %s from mapped registry %s", remapped, t[i].registry);
+		cleanup_err struct kiln_err *e = NULL;
+		if (fn(r, t[i].registry, t[i].repository, ref, data, &e) >= 0) {
+			source_record(r, ref, t[i].registry, t[i].repository);
+			ret = 0;
+			done = true;
+			break;
+		}
+		log_warn("Failed to retrieve image %s from remapped registry %s: %s. Will try with "
+		         "the next registry, or fallback to the original registry.",
+		         remapped, t[i].registry, kiln_err_msg(e));
+	}
+	pull_targets_free(t, n);
+	if (done)
+		return ret;
+	if (n && r->opts.skip_default_registry_fallback) {
+		cleanup_free char *image = image_ref_string(ref);
+		return kiln_err_set(
+		    err, "image not found on any configured mapped registries for %s", image);
+	}
+	if (fn(r, ref->registry, ref->repository, ref, data, err) < 0) {
+		cleanup_free char *image = image_ref_string(ref);
+		return kiln_err_wrap(err, "%s '%s'", what, image);
+	}
+	source_record(r, ref, ref->registry, ref->repository);
+	return 0;
+}
+
+struct manifest_call {
+	const char *platform;
+	struct manifest_res res;
+};
+
+static int manifest_fn(struct registry *r, const char *registry, const char *repo,
+                       const struct image_ref *ref, void *data, struct kiln_err **err)
+{
+	struct manifest_call *c = data;
+	return manifest_at(r, registry, repo, ref, c->platform, &c->res, err);
+}
+
+int registry_get_manifest(struct registry *r, const struct image_ref *ref, const char *platform,
+                          char **ret_body, size_t *ret_len, char **ret_media_type,
+                          char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err)
+{
+	struct manifest_call c = {.platform = platform};
+	if (pull_with_maps(r, ref, "get manifest for", manifest_fn, &c, err) < 0) {
+		manifest_res_release(&c.res);
+		return -1;
+	}
+	*ret_len = c.res.len;
+	*ret_body = TAKE_PTR(c.res.body);
+	*ret_media_type = TAKE_PTR(c.res.media_type);
+	memcpy(ret_digest, c.res.digest, DIGEST_STRING_LEN + 1);
 	return 0;
 }
 
@@ -257,6 +417,42 @@ static bool seen_before(const char *const *digests, size_t i)
 	return false;
 }
 
+struct blobs_call {
+	const char *const *digests;
+	size_t n;
+	struct blobstore *bs;
+};
+
+static int blobs_fn(struct registry *r, const char *registry, const char *repo,
+                    const struct image_ref *ref _unused_, void *data, struct kiln_err **err)
+{
+	struct blobs_call *c = data;
+	struct http_host *h = NULL;
+	if (http_host_get(r, registry, HTTP_PULL, &h, err) < 0)
+		return -1;
+	cleanup_free char *scope = pull_scope(repo);
+	size_t n = c->n;
+	cleanup_free struct fetch_job *fj = xcalloc(n ? n : 1, sizeof(*fj));
+	cleanup_free struct http_job **jobs = xcalloc(n ? n : 1, sizeof(*jobs));
+	size_t nj = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (seen_before(c->digests, i) || blobstore_has(c->bs, c->digests[i], NULL))
+			continue;
+		struct fetch_job *f = &fj[nj];
+		f->digest = c->digests[i];
+		f->job.step = fetch_step;
+		http_xfer_init(&f->job.x, r, h, "GET",
+		               xasprintf("%s/v2/%s/blobs/%s", h->base, repo, c->digests[i]), scope);
+		f->job.x.follow = true;
+		f->job.x.bs = c->bs;
+		jobs[nj++] = &f->job;
+	}
+	int ret = http_run(r, jobs, nj, MAX_INFLIGHT, err);
+	for (size_t i = 0; i < nj; i++)
+		http_xfer_release(&fj[i].job.x);
+	return ret;
+}
+
 int registry_fetch_blobs(struct registry *r, const struct image_ref *ref,
                          const char *const *digests, size_t n, struct blobstore *bs,
                          struct kiln_err **err)
@@ -266,32 +462,17 @@ int registry_fetch_blobs(struct registry *r, const struct image_ref *ref,
 		if (!digest_valid(digests[i]))
 			return kiln_err_set(err, "fetch blobs of '%s': invalid digest '%s'", name,
 			                    digests[i]);
-	struct http_host *h = NULL;
-	if (http_host_get(r, ref->registry, HTTP_PULL, &h, err) < 0)
-		return kiln_err_wrap(err, "fetch blobs of '%s'", name);
-	cleanup_free char *scope = pull_scope(ref->repository);
-	cleanup_free struct fetch_job *fj = xcalloc(n ? n : 1, sizeof(*fj));
-	cleanup_free struct http_job **jobs = xcalloc(n ? n : 1, sizeof(*jobs));
-	size_t nj = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (seen_before(digests, i) || blobstore_has(bs, digests[i], NULL))
-			continue;
-		struct fetch_job *f = &fj[nj];
-		f->digest = digests[i];
-		f->job.step = fetch_step;
-		http_xfer_init(&f->job.x, r, h, "GET",
-		               xasprintf("%s/v2/%s/blobs/%s", h->base, ref->repository, digests[i]),
-		               scope);
-		f->job.x.follow = true;
-		f->job.x.bs = bs;
-		jobs[nj++] = &f->job;
+	struct blobs_call c = {.digests = digests, .n = n, .bs = bs};
+	/* blobs come from the registry that served the manifest, never from another */
+	const struct pull_source *src = source_find(r, ref);
+	if (src) {
+		cleanup_free char *registry = xstrdup(src->registry);
+		cleanup_free char *repo = xstrdup(src->repository);
+		if (blobs_fn(r, registry, repo, ref, &c, err) < 0)
+			return kiln_err_wrap(err, "fetch blobs of '%s'", name);
+		return 0;
 	}
-	int ret = http_run(r, jobs, nj, MAX_INFLIGHT, err);
-	for (size_t i = 0; i < nj; i++)
-		http_xfer_release(&fj[i].job.x);
-	if (ret < 0)
-		return kiln_err_wrap(err, "fetch blobs of '%s'", name);
-	return 0;
+	return pull_with_maps(r, ref, "fetch blobs of", blobs_fn, &c, err);
 }
 
 /* ---- blob uploads ---- */
@@ -300,6 +481,7 @@ enum {
 	PUSH_HEAD,
 	PUSH_MOUNT,
 	PUSH_POST,
+	PUSH_PATCH,
 	PUSH_PUT,
 };
 
@@ -310,44 +492,100 @@ struct push_job {
 	const char *mount_from;
 	struct blobstore *bs;
 	int fd;
+	uint64_t size;  /* of the blob */
+	uint64_t off;   /* bytes the registry has acknowledged (chunked uploads) */
+	uint64_t chunk; /* bytes in the PATCH in flight */
 };
 
-/* the upload URL from a Location header (absolute or relative), with ?digest= added */
-static char *upload_url(const struct http_xfer *x, const char *digest)
+/* a Location header (absolute or relative to the registry) as an absolute URL */
+static char *location_url(const struct http_xfer *x)
 {
 	const char *loc = x->location;
-	const char *sep = strchr(loc, '?') ? "&" : "?";
 	if (startswith(loc, "https://") || startswith(loc, "http://"))
-		return xasprintf("%s%sdigest=%s", loc, sep, digest);
-	return xasprintf("%s%s%s%sdigest=%s", x->h->base, loc[0] == '/' ? "" : "/", loc, sep,
-	                 digest);
+		return xstrdup(loc);
+	return xasprintf("%s%s%s", x->h->base, loc[0] == '/' ? "" : "/", loc);
 }
 
-static int push_start_put(struct push_job *p, struct kiln_err **err)
+static bool same_origin(const char *url, const char *base)
+{
+	size_t bl = strlen(base);
+	return strneq(url, base, bl) && url[bl] == '/';
+}
+
+/* the upload URL from a Location header, with ?digest= added */
+static char *upload_url(const struct http_xfer *x, const char *digest)
+{
+	cleanup_free char *loc = location_url(x);
+	return xasprintf("%s%sdigest=%s", loc, strchr(loc, '?') ? "&" : "?", digest);
+}
+
+static int need_location(struct http_xfer *x, struct kiln_err **err)
+{
+	if (x->location && *x->location)
+		return 0;
+	cleanup_free char *u = http_url_for_msg(x->url);
+	return kiln_err_set(err, "%s %s: %ld without a Location header", x->method, u, x->status);
+}
+
+/* the next PATCH of a chunked upload, to the Location the registry gave last */
+static int push_next_chunk(struct push_job *p, struct kiln_err **err)
 {
 	struct http_xfer *x = &p->job.x;
-	if (!x->location || !*x->location) {
-		cleanup_free char *u = http_url_for_msg(x->url);
-		return kiln_err_set(err, "POST %s: %ld without a Location header", u, x->status);
-	}
-	if (blobstore_open_read(p->bs, p->digest, &p->fd, err) < 0)
+	if (need_location(x, err) < 0)
 		return -1;
-	struct stat st;
-	if (fstat(p->fd, &st) < 0)
-		return kiln_err_errno(err, "stat blob %s", p->digest);
-	char *url = upload_url(x, p->digest);
-	size_t bl = strlen(x->h->base);
-	bool same_origin = strneq(url, x->h->base, bl) && url[bl] == '/';
+	char *url = location_url(x);
 	http_xfer_set_url(x, url);
-	x->cross_origin = !same_origin;
-	x->method = "PUT";
+	x->cross_origin = !same_origin(url, x->h->base);
+	p->chunk = MIN(x->r->opts.chunk_size, p->size - p->off);
+	x->method = "PATCH";
 	x->body_fd = p->fd;
-	x->body_size = (uint64_t)st.st_size;
+	x->body_start = p->off;
+	x->body_size = p->chunk;
+	strv_free(x->headers);
+	x->headers = NULL;
+	strv_push(&x->headers, xstrdup("Content-Type: application/octet-stream"));
+	strv_pushf(&x->headers, "Content-Range: %llu-%llu", (unsigned long long)p->off,
+	           (unsigned long long)(p->off + p->chunk - 1));
+	p->job.state = PUSH_PATCH;
+	return 1;
+}
+
+/* the closing PUT ?digest=: with the whole blob (monolithic) or empty (after the chunks) */
+static int push_put(struct push_job *p, bool with_body, struct kiln_err **err)
+{
+	struct http_xfer *x = &p->job.x;
+	if (need_location(x, err) < 0)
+		return -1;
+	char *url = upload_url(x, p->digest);
+	http_xfer_set_url(x, url);
+	x->cross_origin = !same_origin(url, x->h->base);
+	x->method = "PUT";
+	x->body_fd = with_body ? p->fd : -1;
+	x->body_start = 0;
+	x->body_size = with_body ? p->size : 0;
 	strv_free(x->headers);
 	x->headers = NULL;
 	strv_push(&x->headers, xstrdup("Content-Type: application/octet-stream"));
 	p->job.state = PUSH_PUT;
 	return 1;
+}
+
+/* after the POST (or a declined mount) opened an upload session */
+static int push_start_upload(struct push_job *p, struct kiln_err **err)
+{
+	if (need_location(&p->job.x, err) < 0)
+		return -1;
+	if (blobstore_open_read(p->bs, p->digest, &p->fd, err) < 0)
+		return -1;
+	struct stat st;
+	if (fstat(p->fd, &st) < 0)
+		return kiln_err_errno(err, "stat blob %s", p->digest);
+	p->size = (uint64_t)st.st_size;
+	p->off = 0;
+	uint64_t cs = p->job.x.r->opts.chunk_size;
+	if (cs && p->size > cs)
+		return push_next_chunk(p, err);
+	return push_put(p, true, err);
 }
 
 static int push_step(struct http_job *j, struct kiln_err **err)
@@ -381,11 +619,19 @@ static int push_step(struct http_job *j, struct kiln_err **err)
 		}
 		if (x->status != 202)
 			return http_status_err(x, err);
-		return push_start_put(p, err);
+		return push_start_upload(p, err);
 	case PUSH_POST:
 		if (x->status != 202)
 			return http_status_err(x, err);
-		return push_start_put(p, err);
+		return push_start_upload(p, err);
+	case PUSH_PATCH:
+		if (x->status != 202)
+			return http_status_err(x, err);
+		x->r->stats.upload_chunks++;
+		p->off += p->chunk;
+		if (p->off < p->size)
+			return push_next_chunk(p, err);
+		return push_put(p, false, err);
 	case PUSH_PUT:
 		if (x->status != 201 && x->status != 204 && x->status != 200)
 			return http_status_err(x, err);
@@ -496,16 +742,19 @@ int registry_check_push(struct registry *r, const struct image_ref *ref, struct 
 	if (!x.location)
 		return 0;
 	/* cancel the upload we only started to test the permission; failure does not matter */
-	char *loc = startswith(x.location, "http://") || startswith(x.location, "https://")
-	                ? xstrdup(x.location)
-	                : xasprintf("%s%s", h->base, x.location);
-	size_t bl = strlen(h->base);
-	bool same_origin = strneq(loc, h->base, bl) && loc[bl] == '/';
+	char *loc = location_url(&x);
 	http_xfer_set_url(&x, loc);
-	x.cross_origin = !same_origin;
+	x.cross_origin = !same_origin(loc, h->base);
 	x.method = "DELETE";
 	cleanup_err struct kiln_err *e = NULL;
 	if (http_request(&x, &e) < 0)
 		log_debug("Cancelling the push-permission upload failed: %s", kiln_err_msg(e));
 	return 0;
+}
+
+bool registry_err_is_immutable_tag(const struct kiln_err *e)
+{
+	const char *m = e ? kiln_err_msg(e) : NULL;
+	return m && (strstr(m, "The repository has enabled tag immutability") ||
+	             strstr(m, "cannot be overwritten because the repository is immutable"));
 }

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define MEDIA_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define MEDIA_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -33,6 +34,18 @@ struct registry_opts {
 	/* extra attempts on connection errors, 408, 429, 5xx, with backoff 1s,2s,4s... */
 	int retries;
 	const char *user_agent; /* "kiln/<version>" */
+	/* --registry-map/--registry-mirror as "orig=host[/prefix]" (mirrors are
+	 * "index.docker.io=<mirror>"): PULLS of an image on orig (registry_get_manifest,
+	 * registry_fetch_blobs) try each mapped target in order, the prefix put in front of the
+	 * repository, then orig itself */
+	char **registry_maps;
+	/* --skip-default-registry-fallback: an image on a mapped registry that no target has is an
+	 * error instead of a pull from orig */
+	bool skip_default_registry_fallback;
+	/* blobs larger than this are uploaded in chunks of this size (POST, PATCH with
+	 * Content-Range..., PUT ?digest=); 0 = monolithic (POST, PUT). When 0, the environment
+	 * variable KILN_UPLOAD_CHUNK_SIZE (bytes) sets it. */
+	uint64_t chunk_size;
 };
 
 /* one client per build: curl handles, connection reuse, token cache per (registry, scope) */
@@ -46,37 +59,47 @@ struct registry_stats {
 	unsigned long blob_mounts;  /* blobs mounted from another repository */
 	unsigned long blob_fetches; /* blobs downloaded */
 	unsigned long token_fetches; /* bearer tokens fetched */
+	unsigned long upload_chunks; /* PATCH requests of chunked uploads */
 };
 
 int registry_new(const struct registry_opts *opts, struct registry **ret, struct kiln_err **err);
 struct registry *registry_free(struct registry *r);
 void registry_get_stats(const struct registry *r, struct registry_stats *ret);
 
-/* GET manifest by tag or digest. If it is an index / manifest list, select the entry for
- * platform ("linux/amd64", "linux/arm64/v8") and fetch that manifest. Returns the raw body, its
- * media type and its digest (sha256 of the body, verified against the digest in the ref or the
- * index descriptor). Accepts Docker v2s2, Docker manifest list, OCI manifest, OCI index. Body
- * capped at LIMIT_MANIFEST. Not found -> error "MANIFEST_UNKNOWN"-style message naming the
- * image. */
+/* GET manifest by tag or digest. With registry_maps for ref's registry, each mapped target is tried
+ * first (WARN `Failed to retrieve image X from remapped registry Y: ...` on failure), then ref's
+ * registry unless skip_default_registry_fallback (error `image not found on any configured mapped
+ * registries for <ref>`); registry_fetch_blobs for the same image then reads from the registry that
+ * served the manifest. If it is an index / manifest list, select the entry for platform
+ * ("linux/amd64", "linux/arm64/v8") and fetch that manifest. Returns the raw body, its media type
+ * and its digest (sha256 of the body, verified against the digest in the ref or the index
+ * descriptor). Accepts Docker v2s2, Docker manifest list, OCI manifest, OCI index. Body capped at
+ * LIMIT_MANIFEST. Not found -> error "MANIFEST_UNKNOWN"-style message naming the image. */
 int registry_get_manifest(struct registry *r, const struct image_ref *ref, const char *platform,
                           char **ret_body, size_t *ret_len, char **ret_media_type,
                           char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err);
-/* download blobs into the blob store, concurrently (curl multi, up to 4 in flight), streaming
- * through blob_writer (which verifies the digest); blobs already in the store are skipped; a
- * digest mismatch is an error and nothing is stored */
+/* download blobs into the blob store (from where ref's manifest was found, see above; for an image
+ * whose manifest this client never fetched, through the same mappings), concurrently (curl multi,
+ * up to 4 in flight), streaming through blob_writer (which verifies the digest); blobs already in
+ * the store are skipped; a digest mismatch is an error and nothing is stored */
 int registry_fetch_blobs(struct registry *r, const struct image_ref *ref,
                          const char *const *digests, size_t n, struct blobstore *bs,
                          struct kiln_err **err);
 /* upload blobs from the blob store: HEAD first (skip existing), cross-repo mount when mount_from
  * (a repository on the same registry) is non-NULL, else POST + PUT ?digest= (monolithic,
- * streaming the file); concurrent, up to 4 in flight. With mount_from, a blob may be absent
- * from the store: the push fails only if the registry then declines the mount. */
+ * streaming the file) or, above opts.chunk_size, POST + PATCH chunks + PUT ?digest=;
+ * concurrent, up to 4 in flight. Mappings never apply to pushes. With mount_from, a blob may
+ * be absent from the store: the push fails only if the registry then declines the mount. */
 int registry_push_blobs(struct registry *r, const struct image_ref *ref, const char *const *digests,
                         size_t n, const char *mount_from, struct blobstore *bs,
                         struct kiln_err **err);
 /* PUT manifest at ref's tag (or digest) */
 int registry_put_manifest(struct registry *r, const struct image_ref *ref, const char *media_type,
                           const char *body, size_t len, struct kiln_err **err);
+/* true when e (from registry_put_manifest) carries one of the registry errors kaniko's
+ * --push-ignore-immutable-tag-errors ignores: `The repository has enabled tag immutability`
+ * (Artifact Registry), `cannot be overwritten because the repository is immutable` (ECR) */
+bool registry_err_is_immutable_tag(const struct kiln_err *e);
 /* kaniko's push-permission pre-flight: POST /v2/<repo>/blobs/uploads/ with push scope, then
  * DELETE the upload */
 int registry_check_push(struct registry *r, const struct image_ref *ref, struct kiln_err **err);

@@ -460,3 +460,224 @@ TEST(registry_tls_and_htpasswd)
 		ASSERT_TRUE(strstr(err->msg, "401") != NULL);
 	}
 }
+
+/* ---- registry maps, chunked uploads, immutable-tag errors ---- */
+
+static int pull_manifest(struct registry *r, const char *refs, char ret_digest[],
+                         struct kiln_err **err)
+{
+	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+	if (image_ref_parse(refs, &ref, err) < 0)
+		return -1;
+	cleanup_free char *b = NULL, *m = NULL;
+	size_t l = 0;
+	return registry_get_manifest(r, ref, NULL, &b, &l, &m, ret_digest, err);
+}
+
+TEST(registry_map_pulls_from_mirror_with_prefix_and_blobs_follow)
+{
+	_cleanup_(regserver_stop) struct regserver origin = {.pid = -1}, mirror = {.pid = -1};
+	START_REGISTRY(origin, NULL);
+	START_REGISTRY(mirror, NULL);
+	cleanup_err struct kiln_err *err = NULL;
+	_cleanup_(fixture_release) struct fixture fo = {}, fm = {};
+	ASSERT_OK(fixture_init(&fo, 10, &err), err);
+	ASSERT_OK(fixture_init(&fm, 11, &err), err);
+	no_docker_config(fo.dir);
+	cleanup_strv char **insecure = NULL;
+	strv_push(&insecure, xstrdup(origin.host));
+	strv_push(&insecure, xstrdup(mirror.host));
+	struct registry_opts plain = {.insecure_registries = insecure, .user_agent = "kiln/test"};
+	_cleanup_(registry_freep) struct registry *setup = NULL;
+	ASSERT_OK(registry_new(&plain, &setup, &err), err);
+	/* different images at the origin and, under the prefix, at the mirror */
+	cleanup_free char *at_origin = xasprintf("%s/team/img:1", origin.host);
+	cleanup_free char *at_mirror = xasprintf("%s/cache/pfx/team/img:1", mirror.host);
+	ASSERT_OK(push_image(setup, &fo, at_origin, NULL, &err), err);
+	ASSERT_OK(push_image(setup, &fm, at_mirror, NULL, &err), err);
+
+	cleanup_strv char **maps = NULL;
+	strv_pushf(&maps, "%s=%s/cache/pfx/", origin.host, mirror.host);
+	struct registry_opts o = plain;
+	o.registry_maps = maps;
+	_cleanup_(registry_freep) struct registry *r = NULL;
+	ASSERT_OK(registry_new(&o, &r, &err), err);
+	char got[DIGEST_STRING_LEN + 1], want[DIGEST_STRING_LEN + 1];
+	ASSERT_OK(pull_manifest(r, at_origin, got, &err), err);
+	sha256_digest(fm.manifest, strlen(fm.manifest), want);
+	ASSERT_STREQ(got, want);
+
+	/* the mirror's blobs are not at the origin: they must come from the mirror */
+	cleanup_free char *pull_dir = tmpdir();
+	_cleanup_(blobstore_freep) struct blobstore *pbs = NULL;
+	ASSERT_OK(blobstore_open(pull_dir, &pbs, &err), err);
+	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+	ASSERT_OK(image_ref_parse(at_origin, &ref, &err), err);
+	const char *blobs[] = {fm.config, fm.layer1, fm.layer2};
+	int rc = registry_fetch_blobs(r, ref, blobs, 3, pbs, &err);
+	bool same = rc >= 0 && same_blob(fm.bs, pbs, fm.layer1) && same_blob(fm.bs, pbs, fm.config);
+	rm_rf(pull_dir, NULL);
+	ASSERT_OK(rc, err);
+	ASSERT_TRUE(same);
+
+	/* pushes never go to the mirror */
+	cleanup_free char *pushed = xasprintf("%s/team/pushed:1", origin.host);
+	ASSERT_OK(push_image(r, &fo, pushed, NULL, &err), err);
+	ASSERT_OK(pull_manifest(setup, pushed, got, &err), err);
+	cleanup_free char *not_on_mirror = xasprintf("%s/cache/pfx/team/pushed:1", mirror.host);
+	ASSERT_FAIL(pull_manifest(setup, not_on_mirror, got, &err));
+}
+
+TEST(registry_map_falls_back_in_order_unless_skipped)
+{
+	_cleanup_(regserver_stop) struct regserver origin = {.pid = -1}, mirror = {.pid = -1};
+	START_REGISTRY(origin, NULL);
+	START_REGISTRY(mirror, NULL);
+	cleanup_err struct kiln_err *err = NULL;
+	_cleanup_(fixture_release) struct fixture fo = {}, fm = {};
+	ASSERT_OK(fixture_init(&fo, 12, &err), err);
+	ASSERT_OK(fixture_init(&fm, 13, &err), err);
+	no_docker_config(fo.dir);
+	cleanup_strv char **insecure = NULL;
+	strv_push(&insecure, xstrdup(origin.host));
+	strv_push(&insecure, xstrdup(mirror.host));
+	strv_push(&insecure, xstrdup("127.0.0.1:1"));
+	struct registry_opts plain = {.insecure_registries = insecure, .user_agent = "kiln/test"};
+	_cleanup_(registry_freep) struct registry *setup = NULL;
+	ASSERT_OK(registry_new(&plain, &setup, &err), err);
+	cleanup_free char *at_origin = xasprintf("%s/lib/x:2", origin.host);
+	cleanup_free char *at_mirror = xasprintf("%s/second/lib/x:2", mirror.host);
+	ASSERT_OK(push_image(setup, &fo, at_origin, NULL, &err), err);
+	ASSERT_OK(push_image(setup, &fm, at_mirror, NULL, &err), err);
+	char got[DIGEST_STRING_LEN + 1], d_origin[DIGEST_STRING_LEN + 1],
+	    d_mirror[DIGEST_STRING_LEN + 1];
+	sha256_digest(fo.manifest, strlen(fo.manifest), d_origin);
+	sha256_digest(fm.manifest, strlen(fm.manifest), d_mirror);
+
+	/* a dead target, a target without the image, then the one that has it */
+	{
+		cleanup_strv char **maps = NULL;
+		strv_pushf(&maps, "%s=127.0.0.1:1", origin.host);
+		strv_pushf(&maps, "other.example=%s/second", mirror.host);
+		strv_pushf(&maps, "%s=%s/first", origin.host, mirror.host);
+		strv_pushf(&maps, "%s=%s/second", origin.host, mirror.host);
+		struct registry_opts o = plain;
+		o.registry_maps = maps;
+		_cleanup_(registry_freep) struct registry *r = NULL;
+		ASSERT_OK(registry_new(&o, &r, &err), err);
+		ASSERT_OK(pull_manifest(r, at_origin, got, &err), err);
+		ASSERT_STREQ(got, d_mirror);
+	}
+	/* no target has it: the original registry */
+	cleanup_strv char **maps = NULL;
+	strv_pushf(&maps, "%s=127.0.0.1:1", origin.host);
+	strv_pushf(&maps, "%s=%s/first", origin.host, mirror.host);
+	{
+		struct registry_opts o = plain;
+		o.registry_maps = maps;
+		_cleanup_(registry_freep) struct registry *r = NULL;
+		ASSERT_OK(registry_new(&o, &r, &err), err);
+		ASSERT_OK(pull_manifest(r, at_origin, got, &err), err);
+		ASSERT_STREQ(got, d_origin);
+		/* and its blobs from there */
+		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+		ASSERT_OK(image_ref_parse(at_origin, &ref, &err), err);
+		cleanup_free char *pull_dir = tmpdir();
+		_cleanup_(blobstore_freep) struct blobstore *pbs = NULL;
+		ASSERT_OK(blobstore_open(pull_dir, &pbs, &err), err);
+		const char *blobs[] = {fo.config, fo.layer1};
+		int rc = registry_fetch_blobs(r, ref, blobs, 2, pbs, &err);
+		rm_rf(pull_dir, NULL);
+		ASSERT_OK(rc, err);
+	}
+	/* --skip-default-registry-fallback */
+	{
+		struct registry_opts o = plain;
+		o.registry_maps = maps;
+		o.skip_default_registry_fallback = true;
+		_cleanup_(registry_freep) struct registry *r = NULL;
+		ASSERT_OK(registry_new(&o, &r, &err), err);
+		ASSERT_FAIL(pull_manifest(r, at_origin, got, &err));
+		test_note("%s", err->msg);
+		cleanup_free char *want = xasprintf(
+		    "image not found on any configured mapped registries for %s", at_origin);
+		ASSERT_STREQ(err->msg, want);
+		/* an image on a registry without mappings is not affected */
+		kiln_err_free(err);
+		err = NULL;
+		ASSERT_OK(pull_manifest(r, at_mirror, got, &err), err);
+		ASSERT_STREQ(got, d_mirror);
+	}
+}
+
+TEST(registry_chunked_upload)
+{
+	_cleanup_(regserver_stop) struct regserver s = {.pid = -1};
+	START_REGISTRY(s, NULL);
+	cleanup_err struct kiln_err *err = NULL;
+	_cleanup_(fixture_release) struct fixture f = {};
+	ASSERT_OK(fixture_init(&f, 14, &err), err);
+	no_docker_config(f.dir);
+	cleanup_strv char **insecure = NULL;
+	struct registry_opts o = plain_opts(&s, &insecure);
+	/* 3 MiB in chunks of 1 MiB - 1: 3 full PATCHes and a 3-byte one */
+	o.chunk_size = (1u << 20) - 1;
+	_cleanup_(registry_freep) struct registry *r = NULL;
+	ASSERT_OK(registry_new(&o, &r, &err), err);
+	cleanup_free char *refs = xasprintf("%s/kiln/chunked:1", s.host);
+	ASSERT_OK(push_image(r, &f, refs, NULL, &err), err);
+	struct registry_stats st;
+	registry_get_stats(r, &st);
+	ASSERT_EQ(st.upload_chunks, 4);
+	ASSERT_EQ(st.blob_uploads, 3);
+
+	/* read back with a client that has nothing cached */
+	_cleanup_(registry_freep) struct registry *r2 = NULL;
+	cleanup_strv char **insecure2 = NULL;
+	struct registry_opts o2 = plain_opts(&s, &insecure2);
+	ASSERT_OK(registry_new(&o2, &r2, &err), err);
+	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+	ASSERT_OK(image_ref_parse(refs, &ref, &err), err);
+	cleanup_free char *pull_dir = tmpdir();
+	_cleanup_(blobstore_freep) struct blobstore *pbs = NULL;
+	ASSERT_OK(blobstore_open(pull_dir, &pbs, &err), err);
+	const char *blobs[] = {f.config, f.layer1, f.layer2};
+	int rc = registry_fetch_blobs(r2, ref, blobs, 3, pbs, &err);
+	bool same = rc >= 0 && same_blob(f.bs, pbs, f.layer1) && same_blob(f.bs, pbs, f.layer2);
+	rm_rf(pull_dir, NULL);
+	ASSERT_OK(rc, err);
+	ASSERT_TRUE(same);
+
+	/* the environment variable sets it when the option does not */
+	setenv("KILN_UPLOAD_CHUNK_SIZE", "1048576", 1);
+	_cleanup_(registry_freep) struct registry *r3 = NULL;
+	cleanup_strv char **insecure3 = NULL;
+	struct registry_opts o3 = plain_opts(&s, &insecure3);
+	ASSERT_OK(registry_new(&o3, &r3, &err), err);
+	cleanup_free char *refs3 = xasprintf("%s/kiln/chunked-env:1", s.host);
+	ASSERT_OK(push_image(r3, &f, refs3, NULL, &err), err);
+	registry_get_stats(r3, &st);
+	ASSERT_EQ(st.upload_chunks, 3);
+	setenv("KILN_UPLOAD_CHUNK_SIZE", "12x", 1);
+	_cleanup_(registry_freep) struct registry *r4 = NULL;
+	ASSERT_FAIL(registry_new(&o3, &r4, &err));
+	ASSERT_STREQ(err->msg, "invalid KILN_UPLOAD_CHUNK_SIZE '12x'");
+	unsetenv("KILN_UPLOAD_CHUNK_SIZE");
+}
+
+TEST(registry_immutable_tag_errors)
+{
+	cleanup_err struct kiln_err *a = NULL, *b = NULL, *c = NULL;
+	kiln_err_set(&a, "PUT https://x/v2/r/manifests/t: 400 Bad Request: TAG_INVALID: "
+	                 "The repository has enabled tag immutability");
+	kiln_err_wrap(&a, "push manifest to 'x/r:t'");
+	kiln_err_set(&b, "PUT https://x/v2/r/manifests/t: 400 Bad Request: TAG_INVALID: The "
+	                 "image tag 't' already exists in the 'r' repository and cannot be "
+	                 "overwritten because the repository is immutable.");
+	kiln_err_set(&c, "PUT https://x/v2/r/manifests/t: 403 Forbidden: DENIED: requested "
+	                 "access to the resource is denied");
+	ASSERT_TRUE(registry_err_is_immutable_tag(a));
+	ASSERT_TRUE(registry_err_is_immutable_tag(b));
+	ASSERT_FALSE(registry_err_is_immutable_tag(c));
+	ASSERT_FALSE(registry_err_is_immutable_tag(NULL));
+}
