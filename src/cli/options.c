@@ -128,7 +128,7 @@ static const struct opt opts_table[] = {
     {"reproducible", 0, T_BOOL, O(reproducible), NULL, IMPL,
      "Strip timestamps out of the image to make it reproducible"},
     {"push-retry", 0, T_INT, O(push_retry), NULL, IMPL, "Number of retries for the push operation"},
-    {"push-ignore-immutable-tag-errors", 0, T_BOOL, O(push_ignore_immutable_tag_errors), NULL, 0,
+    {"push-ignore-immutable-tag-errors", 0, T_BOOL, O(push_ignore_immutable_tag_errors), NULL, IMPL,
      "If true, known tag immutability errors are ignored and the push finishes with "
      "success."},
     {"skip-push-permission-check", 0, T_BOOL, O(skip_push_permission_check), NULL, IMPL,
@@ -719,7 +719,7 @@ static int check_platform(const char *p, struct kiln_err **err)
 }
 
 static int validate(struct build_opts *o, struct parse_state *st, struct cli_parsed *res,
-                    bool *ret_env_mirror, bool *ret_env_map, struct kiln_err **err)
+                    struct kiln_err **err)
 {
 	const char *env;
 
@@ -751,7 +751,6 @@ static int validate(struct build_opts *o, struct parse_state *st, struct cli_par
 	env = getenv("KANIKO_REGISTRY_MIRROR");
 	if (env && *env) {
 		strv_push(&o->registry_mirrors, xstrdup(env));
-		*ret_env_mirror = true;
 	}
 	env = getenv("KANIKO_NO_PUSH");
 	if (env) {
@@ -764,7 +763,6 @@ static int validate(struct build_opts *o, struct parse_state *st, struct cli_par
 	if (env && *env) {
 		cleanup_free char *ignored = NULL;
 		kmv_add(&o->registry_maps, env, &ignored); /* kaniko ignores this error too */
-		*ret_env_map = true;
 	}
 	strv_foreach (m, o->registry_mirrors)
 		strv_pushf(&o->registry_maps, "index.docker.io=%s", m);
@@ -926,8 +924,7 @@ static int parse_flags(struct parse_run *run, int argc, char **argv, const bool 
 	return 0;
 }
 
-static int check_implemented(struct parse_run *run, bool env_mirror, bool env_map,
-                             struct kiln_err **err)
+static int check_implemented(struct parse_run *run, struct kiln_err **err)
 {
 	const struct opt *first = NULL;
 	int first_at = INT_MAX;
@@ -944,10 +941,6 @@ static int check_implemented(struct parse_run *run, bool env_mirror, bool env_ma
 	}
 	if (first)
 		return kiln_err_set(err, "flag --%s is not implemented yet in kiln", first->name);
-	if (env_mirror)
-		return kiln_err_set(err, "KANIKO_REGISTRY_MIRROR is not implemented yet in kiln");
-	if (env_map)
-		return kiln_err_set(err, "KANIKO_REGISTRY_MAP is not implemented yet in kiln");
 	return 0;
 }
 
@@ -968,7 +961,6 @@ int cli_parse(int argc, char **argv, struct build_opts *opts, struct cli_parsed 
 	cleanup_free bool *skip = xcalloc((size_t)argc + 1, sizeof(*skip));
 	size_t npos = positional_words(argc, argv, pos);
 	enum cli_action action = CLI_BUILD;
-	bool env_mirror = false, env_map = false;
 
 	run.first_use = xcalloc(ARRAY_SIZE(opts_table), sizeof(*run.first_use));
 	run.args = xcalloc((size_t)argc + 1, sizeof(*run.args));
@@ -1006,10 +998,10 @@ int cli_parse(int argc, char **argv, struct build_opts *opts, struct cli_parsed 
 			return kiln_err_set(err, "accepts 1 arg(s), received %zu", run.n_args);
 		run.res.debug_file = xstrdup(run.args[0]);
 	} else if (action == CLI_BUILD) {
-		int r = validate(opts, &run.st, &run.res, &env_mirror, &env_map, err);
+		int r = validate(opts, &run.st, &run.res, err);
 		if (r < 0)
 			return r;
-		if (check_implemented(&run, env_mirror, env_map, err) < 0)
+		if (check_implemented(&run, err) < 0)
 			return -1;
 	}
 

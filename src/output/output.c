@@ -119,6 +119,14 @@ static int push_all(const struct build_opts *o, struct blobstore *bs, struct reg
 			r = push_one(bs, reg, res, ref, &e);
 			if (r >= 0)
 				break;
+			if (o->push_ignore_immutable_tag_errors &&
+			    registry_err_is_immutable_tag(e)) {
+				cleanup_free char *nm = image_ref_name(ref);
+				log_info("Immutable tag error ignored for %s@%s", nm,
+				         res->manifest_digest);
+				r = 0;
+				break;
+			}
 			if (attempt >= o->push_retry) {
 				*err = TAKE_PTR(e);
 				return kiln_err_wrap(err,
