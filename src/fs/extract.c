@@ -304,6 +304,43 @@ static int apply_xattrs(struct extract *x, struct archive_entry *e, int fd, int 
 	return 0;
 }
 
+static bool entry_has_xattr(struct archive_entry *e, const char *key)
+{
+	const char *k;
+	const void *val;
+	size_t size;
+	archive_entry_xattr_reset(e);
+	while (archive_entry_xattr_next(e, &k, &val, &size) == ARCHIVE_OK)
+		if (k && streq(k, key))
+			return true;
+	return false;
+}
+
+/* A directory entry over an existing directory replaces its metadata, xattrs included (as an
+ * overlay upper directory does): the ones the entry does not carry go, except the host's
+ * security.selinux label, which layers never carry. */
+static int drop_stale_xattrs(struct extract *x, struct archive_entry *e, int fd,
+                             struct kiln_err **err)
+{
+	char list[4096];
+	ssize_t n = flistxattr(fd, list, sizeof(list));
+	if (n < 0) {
+		if (xattr_skippable(errno))
+			return 0;
+		return x_fail(x, err, errno, "list xattrs");
+	}
+	for (ssize_t off = 0; off < n; off += (ssize_t)strlen(list + off) + 1) {
+		const char *key = list + off;
+		if (streq(key, "security.selinux") || entry_has_xattr(e, key))
+			continue;
+		if (fremovexattr(fd, key) < 0 && errno != ENODATA && !xattr_skippable(errno)) {
+			cleanup_free char *what = xasprintf("remove xattr '%s'", key);
+			return x_fail(x, err, errno, what);
+		}
+	}
+	return 0;
+}
+
 static int apply_owner(struct extract *x, struct archive_entry *e, int dfd, const char *name,
                        struct kiln_err **err)
 {
@@ -424,11 +461,16 @@ static int write_dir(struct extract *x, struct archive_entry *e, int dfd, const 
 	int r = apply_owner(x, e, dfd, name, err);
 	if (r < 0)
 		return r;
-	if (archive_entry_xattr_count(e) > 0) {
+	if (exists || archive_entry_xattr_count(e) > 0) {
 		cleanup_close int fd =
 		    openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return x_fail(x, err, errno, "open directory");
+		if (exists) {
+			r = drop_stale_xattrs(x, e, fd, err);
+			if (r < 0)
+				return r;
+		}
 		r = apply_xattrs(x, e, fd, dfd, name, err);
 		if (r < 0)
 			return r;
