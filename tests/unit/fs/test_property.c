@@ -44,8 +44,8 @@ static unsigned rnd(struct rng *r, unsigned n)
 }
 
 static const char *const names[] = {"a", "b", "c", "d e"};
-static const char *const targets[] = {"a", "../b", "/a/b", "/etc/passwd", "missing", "c/a",
-                                      "..", "/"};
+static const char *const targets[] = {"a",       "../b", "/a/b", "/etc/passwd",
+                                      "missing", "c/a",  "..",   "/"};
 static const unsigned file_modes[] = {0644, 0600, 0755, 0444, 04755, 02711, 0000, 0640};
 static const unsigned dir_modes[] = {0755, 0700, 0555, 01777, 02775, 0711};
 static const unsigned ids[] = {0, 1, 1000, 65534};
@@ -57,8 +57,8 @@ static void rnd_path(struct rng *r, char *out, size_t cap)
 	size_t len = 0;
 	out[0] = '\0';
 	for (unsigned i = 0; i < depth; i++)
-		len += (size_t)snprintf(out + len, cap - len, "/%s",
-		                        names[rnd(r, ARRAY_SIZE(names))]);
+		len +=
+		    (size_t)snprintf(out + len, cap - len, "/%s", names[rnd(r, ARRAY_SIZE(names))]);
 }
 
 /* opens the parent directory of path (under rootfd) without following any symlink; returns
@@ -120,8 +120,8 @@ enum op {
 	OP_COUNT,
 };
 
-static const char *const op_names[] = {"create", "write",   "chmod",   "chown",   "rename",
-                                       "delete", "symlink", "link",    "mkdir",   "rmdir",
+static const char *const op_names[] = {"create",  "write",    "chmod",   "chown", "rename",
+                                       "delete",  "symlink",  "link",    "mkdir", "rmdir",
                                        "replace", "setxattr", "rmxattr", "mkfifo"};
 
 /* one random operation; failures (no such parent, wrong type...) are part of the game */
@@ -224,10 +224,10 @@ static void do_op(struct rng *r, int rootfd, struct kiln_buf *log)
 		} else {
 			rc = unlinkat(pfd, base, 0);
 			if (rc == 0 && mkdirat(pfd, base, 0755) == 0) {
-				cleanup_close int dfd =
-				    openat(pfd, base, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-				cleanup_close int fd = openat(dfd, "c", O_WRONLY | O_CREAT | O_CLOEXEC,
-				                              0600);
+				cleanup_close int dfd = openat(
+				    pfd, base, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				cleanup_close int fd =
+				    openat(dfd, "c", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 				if (fd >= 0)
 					rnd_content(r, fd);
 			}
@@ -280,7 +280,7 @@ static int step(struct seq_ctx *c, unsigned idx, bool *ret_same, struct kiln_err
 		return r;
 	for (size_t i = 0; i < ch.n; i++)
 		kiln_buf_addf(&c->log, "    %s %s\n",
-		              ch.v[i].kind == FS_DELETED  ? "D"
+		              ch.v[i].kind == FS_DELETED ? "D"
 		              : ch.v[i].kind == FS_ADDED ? "A"
 		                                         : "M",
 		              ch.v[i].path);
