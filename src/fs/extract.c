@@ -114,6 +114,11 @@ struct extract {
 	struct pathset keep;
 	struct dirmeta *dirs;
 	size_t ndirs, dirs_cap;
+	/* directories this layer writes into, with their mtime from before: an entry replaced
+	 * or removed inside a directory the layer does not carry must not move its mtime */
+	struct pathset touched;
+	struct dirmeta *parents;
+	size_t nparents, parents_cap;
 	char *cached_parent; /* the relative path whose fd is cached_fd */
 	int cached_fd;
 	bool stale; /* something was removed: the cached resolution may be wrong from now on */
@@ -264,6 +269,12 @@ static int get_parent(struct extract *x, const char *rel, bool create, struct ki
 		return -ENOENT;
 	if (fd < 0)
 		return x_fail(x, err, -fd, "open parent directory");
+	struct stat st;
+	if (pathset_add(&x->touched, rel, strlen(rel)) && fstat(fd, &st) == 0) {
+		XGROW(x->parents, x->nparents + 1, x->parents_cap);
+		x->parents[x->nparents++] =
+		    (struct dirmeta){.rel = xstrdup(rel), .mtime = st.st_mtim};
+	}
 	x->cached_fd = fd;
 	x->cached_parent = xstrdup(rel);
 	return fd;
@@ -636,10 +647,12 @@ static int apply_whiteout(struct extract *x, const char *parent, const char *nam
 	return remove_tree(x, dfd, name, target, err);
 }
 
-static int apply_dir_meta(struct extract *x, struct kiln_err **err)
+/* times_only: the parents' old mtimes (first), else the directory entries' mode and mtime */
+static int apply_dir_meta(struct extract *x, const struct dirmeta *v, size_t n, bool times_only,
+                          struct kiln_err **err)
 {
-	for (size_t i = 0; i < x->ndirs; i++) {
-		struct dirmeta *m = &x->dirs[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct dirmeta *m = &v[i];
 		x->entry = m->rel;
 		const char *base;
 		cleanup_free char *parent = split_parent(m->rel, &base);
@@ -655,7 +668,7 @@ static int apply_dir_meta(struct extract *x, struct kiln_err **err)
 		struct stat st;
 		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
 			continue; /* replaced later in the same layer */
-		if (fchmodat(dfd, base, m->mode, 0) < 0)
+		if (!times_only && fchmodat(dfd, base, m->mode, 0) < 0)
 			return x_fail(x, err, errno, "chmod directory");
 		struct timespec ts[2] = {m->mtime, m->mtime};
 		if (utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
@@ -776,12 +789,18 @@ int fs_extract_layer(int rootfd, int layer_fd, const char *layer_name,
 		}
 	}
 	if (r >= 0)
-		r = apply_dir_meta(&x, err);
+		r = apply_dir_meta(&x, x.parents, x.nparents, true, err);
+	if (r >= 0)
+		r = apply_dir_meta(&x, x.dirs, x.ndirs, false, err);
 	archive_read_free(a);
 	x_invalidate(&x);
 	for (size_t i = 0; i < x.ndirs; i++)
 		free(x.dirs[i].rel);
 	free(x.dirs);
+	for (size_t i = 0; i < x.nparents; i++)
+		free(x.parents[i].rel);
+	free(x.parents);
+	pathset_release(&x.touched);
 	pathset_release(&x.keep);
 	return r < 0 ? r : 0;
 }
