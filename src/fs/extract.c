@@ -114,6 +114,11 @@ struct extract {
 	struct pathset keep;
 	struct dirmeta *dirs;
 	size_t ndirs, dirs_cap;
+	/* directories this layer writes into, with their mtime from before: an entry replaced
+	 * or removed inside a directory the layer does not carry must not move its mtime */
+	struct pathset touched;
+	struct dirmeta *parents;
+	size_t nparents, parents_cap;
 	char *cached_parent; /* the relative path whose fd is cached_fd */
 	int cached_fd;
 	bool stale; /* something was removed: the cached resolution may be wrong from now on */
@@ -264,6 +269,12 @@ static int get_parent(struct extract *x, const char *rel, bool create, struct ki
 		return -ENOENT;
 	if (fd < 0)
 		return x_fail(x, err, -fd, "open parent directory");
+	struct stat st;
+	if (pathset_add(&x->touched, rel, strlen(rel)) && fstat(fd, &st) == 0) {
+		XGROW(x->parents, x->nparents + 1, x->parents_cap);
+		x->parents[x->nparents++] =
+		    (struct dirmeta){.rel = xstrdup(rel), .mtime = st.st_mtim};
+	}
 	x->cached_fd = fd;
 	x->cached_parent = xstrdup(rel);
 	return fd;
@@ -298,6 +309,43 @@ static int apply_xattrs(struct extract *x, struct archive_entry *e, int fd, int 
 				continue;
 			}
 			cleanup_free char *what = xasprintf("set xattr '%s'", key);
+			return x_fail(x, err, errno, what);
+		}
+	}
+	return 0;
+}
+
+static bool entry_has_xattr(struct archive_entry *e, const char *key)
+{
+	const char *k;
+	const void *val;
+	size_t size;
+	archive_entry_xattr_reset(e);
+	while (archive_entry_xattr_next(e, &k, &val, &size) == ARCHIVE_OK)
+		if (k && streq(k, key))
+			return true;
+	return false;
+}
+
+/* A directory entry over an existing directory replaces its metadata, xattrs included (as an
+ * overlay upper directory does): the ones the entry does not carry go, except the host's
+ * security.selinux label, which layers never carry. */
+static int drop_stale_xattrs(struct extract *x, struct archive_entry *e, int fd,
+                             struct kiln_err **err)
+{
+	char list[4096];
+	ssize_t n = flistxattr(fd, list, sizeof(list));
+	if (n < 0) {
+		if (xattr_skippable(errno))
+			return 0;
+		return x_fail(x, err, errno, "list xattrs");
+	}
+	for (ssize_t off = 0; off < n; off += (ssize_t)strlen(list + off) + 1) {
+		const char *key = list + off;
+		if (streq(key, "security.selinux") || entry_has_xattr(e, key))
+			continue;
+		if (fremovexattr(fd, key) < 0 && errno != ENODATA && !xattr_skippable(errno)) {
+			cleanup_free char *what = xasprintf("remove xattr '%s'", key);
 			return x_fail(x, err, errno, what);
 		}
 	}
@@ -424,11 +472,16 @@ static int write_dir(struct extract *x, struct archive_entry *e, int dfd, const 
 	int r = apply_owner(x, e, dfd, name, err);
 	if (r < 0)
 		return r;
-	if (archive_entry_xattr_count(e) > 0) {
+	if (exists || archive_entry_xattr_count(e) > 0) {
 		cleanup_close int fd =
 		    openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return x_fail(x, err, errno, "open directory");
+		if (exists) {
+			r = drop_stale_xattrs(x, e, fd, err);
+			if (r < 0)
+				return r;
+		}
 		r = apply_xattrs(x, e, fd, dfd, name, err);
 		if (r < 0)
 			return r;
@@ -594,10 +647,12 @@ static int apply_whiteout(struct extract *x, const char *parent, const char *nam
 	return remove_tree(x, dfd, name, target, err);
 }
 
-static int apply_dir_meta(struct extract *x, struct kiln_err **err)
+/* times_only: the parents' old mtimes (first), else the directory entries' mode and mtime */
+static int apply_dir_meta(struct extract *x, const struct dirmeta *v, size_t n, bool times_only,
+                          struct kiln_err **err)
 {
-	for (size_t i = 0; i < x->ndirs; i++) {
-		struct dirmeta *m = &x->dirs[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct dirmeta *m = &v[i];
 		x->entry = m->rel;
 		const char *base;
 		cleanup_free char *parent = split_parent(m->rel, &base);
@@ -613,7 +668,7 @@ static int apply_dir_meta(struct extract *x, struct kiln_err **err)
 		struct stat st;
 		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
 			continue; /* replaced later in the same layer */
-		if (fchmodat(dfd, base, m->mode, 0) < 0)
+		if (!times_only && fchmodat(dfd, base, m->mode, 0) < 0)
 			return x_fail(x, err, errno, "chmod directory");
 		struct timespec ts[2] = {m->mtime, m->mtime};
 		if (utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
@@ -737,12 +792,18 @@ int fs_extract_layer(int rootfd, int layer_fd, const char *layer_name,
 		}
 	}
 	if (r >= 0)
-		r = apply_dir_meta(&x, err);
+		r = apply_dir_meta(&x, x.parents, x.nparents, true, err);
+	if (r >= 0)
+		r = apply_dir_meta(&x, x.dirs, x.ndirs, false, err);
 	archive_read_free(a);
 	x_invalidate(&x);
 	for (size_t i = 0; i < x.ndirs; i++)
 		free(x.dirs[i].rel);
 	free(x.dirs);
+	for (size_t i = 0; i < x.nparents; i++)
+		free(x.parents[i].rel);
+	free(x.parents);
+	pathset_release(&x.touched);
 	pathset_release(&x.keep);
 	return r < 0 ? r : 0;
 }

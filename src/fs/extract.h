@@ -22,9 +22,12 @@ struct extract_opts {
  * GNU tar and Docker read it); a name with a '..' component is refused, as are hardlink
  * targets and whiteouts with one. Parent directories are resolved with every symlink confined
  * to the root; missing parents are created (0755, root-owned). Directory modes and mtimes are
- * applied after all entries. Whiteouts and opaque markers only remove content from lower
- * layers, never entries of this same layer. Device nodes that cannot be created (EPERM) and
- * xattrs the filesystem refuses (ENOTSUP, EPERM) are skipped with a debug log line. */
+ * applied after all entries; a directory the layer writes into (or removes from) without
+ * carrying an entry for it keeps the mtime it had before the layer. Whiteouts and opaque
+ * markers only remove content from lower layers, never entries of this same layer. Device
+ * nodes that cannot be created (EPERM) and xattrs the filesystem refuses (ENOTSUP, EPERM) are
+ * skipped with a debug log line. A directory entry over an existing directory replaces its
+ * xattrs: those the entry does not carry are removed (except security.selinux). */
 int fs_extract_layer(int rootfd, int layer_fd, const char *layer_name,
                      const struct extract_opts *opts, struct kiln_err **err);
 

@@ -11,6 +11,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -200,7 +201,28 @@ static int64_t entry_mtime(struct layer_writer *lw, const struct stat *st)
 {
 	if (lw->reproducible)
 		return lw->sde;
+	if (lw->sde > 0 && st->st_mtim.tv_sec > lw->sde)
+		return lw->sde;
 	return st->st_mtim.tv_sec;
+}
+
+int64_t fs_source_date_epoch(struct kiln_err **err)
+{
+	const char *v = getenv("SOURCE_DATE_EPOCH");
+	if (!v || !*v)
+		return 0;
+	int64_t n = 0;
+	for (const char *p = v; *p; p++) {
+		if (*p < '0' || *p > '9' || n > 253402300799 / 10)
+			return kiln_err_set(err,
+			                    "invalid SOURCE_DATE_EPOCH '%s': not a number of "
+			                    "seconds since 1970",
+			                    v);
+		n = n * 10 + (*p - '0');
+	}
+	if (n > 253402300799)
+		return kiln_err_set(err, "invalid SOURCE_DATE_EPOCH '%s': after year 9999", v);
+	return n;
 }
 
 /* fills lw->e's common fields from st; rel is the name without '/', a '/' is added to dirs */

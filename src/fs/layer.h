@@ -29,8 +29,21 @@ struct layer_writer;
 int layer_writer_new(struct blobstore *bs, enum fs_compression c, int level,
                      struct layer_writer **ret, struct kiln_err **err);
 
-/* with reproducible, every mtime is written as 0 (or source_date_epoch when > 0) */
+/* Entry mtimes (whiteouts always have mtime 0):
+ *   reproducible                  every mtime is source_date_epoch when > 0, else 0 (kaniko's
+ *                                 --reproducible);
+ *   !reproducible, epoch > 0      clamped as BuildKit does with SOURCE_DATE_EPOCH: an mtime
+ *                                 newer than the epoch is written as the epoch, an older one
+ *                                 is kept (so files a step did not make keep their dates);
+ *   !reproducible, epoch <= 0     the files' own mtimes (whole seconds).
+ * The default is the last. */
 void layer_writer_set_times(struct layer_writer *lw, bool reproducible, int64_t source_date_epoch);
+
+/* SOURCE_DATE_EPOCH from the environment, for layer_writer_set_times: unset or empty → 0 (no
+ * epoch); a decimal number of seconds (digits only, at most 253402300799, the end of year
+ * 9999) → that number; anything else is an error (-1, err set) rather than silently ignored.
+ * "0" is returned as 0 and therefore means no clamping. */
+int64_t fs_source_date_epoch(struct kiln_err **err);
 
 /* Entries are written in the order the caller adds them: callers add parents before children
  * and sorted paths (byte order) for reproducible layers. Headers are deterministic: PAX

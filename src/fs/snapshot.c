@@ -25,7 +25,7 @@ struct ix_ent {
 	uint32_t uid;
 	uint32_t gid;
 	uint32_t nlink;
-	bool has_xattrs;
+	uint64_t xattrs; /* order-independent hash of names and values; 0: none */
 };
 
 /* Entries are kept in walk order: depth first, siblings by byte order. That is the order of
@@ -82,13 +82,41 @@ static int path_cmp(const char *a, const char *b)
 	}
 }
 
-static bool has_xattrs_at(int dfd, const char *name)
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* A hash of the xattrs (names and values): a value rewritten in place moves only ctime, which
+ * a directory's children move too and a hard link made elsewhere hides, so the values are
+ * compared themselves. security.selinux is a label of the build host, never in a layer. */
+static uint64_t xattrs_at(int dfd, const char *name)
 {
 	char proc[64 + LIMIT_PATH];
 	int n = snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dfd, name);
 	if (n < 0 || (size_t)n >= sizeof(proc))
-		return false;
-	return llistxattr(proc, NULL, 0) > 0;
+		return 0;
+	char list[4096];
+	ssize_t ln = llistxattr(proc, list, sizeof(list));
+	if (ln < 0 && errno == ERANGE)
+		return 1; /* too many to hash: present, compared by ctime */
+	if (ln <= 0)
+		return 0;
+	uint64_t sum = 0;
+	for (ssize_t off = 0; off < ln; off += (ssize_t)strlen(list + off) + 1) {
+		const char *key = list + off;
+		if (streq(key, "security.selinux"))
+			continue;
+		char val[4096];
+		ssize_t vn = lgetxattr(proc, key, val, sizeof(val));
+		uint64_t h = fnv1a(0xcbf29ce484222325ull, key, strlen(key) + 1);
+		h = vn >= 0 ? fnv1a(h, val, (size_t)vn) : fnv1a(h, &vn, sizeof(vn));
+		sum += h | 1;
+	}
+	return sum;
 }
 
 static int walk_dir(struct walker *w, int dfd, struct kiln_err **err);
@@ -115,7 +143,7 @@ static int walk_entry(struct walker *w, int dfd, const char *name, struct kiln_e
 	    .uid = s.st_uid,
 	    .gid = s.st_gid,
 	    .nlink = (uint32_t)s.st_nlink,
-	    .has_xattrs = has_xattrs_at(dfd, name),
+	    .xattrs = xattrs_at(dfd, name),
 	};
 	kiln_buf_add(&st->pool, w->path.ptr, w->path.len + 1);
 	if (!S_ISDIR(s.st_mode))
@@ -248,13 +276,15 @@ static bool ent_changed(const struct ix_ent *o, const struct ix_ent *n, enum dif
 		return o->mtime != n->mtime;
 	if (o->mode != n->mode || o->uid != n->uid || o->gid != n->gid || o->mtime != n->mtime)
 		return true;
+	if (m == DIFF_FULL && o->xattrs != n->xattrs)
+		return true;
 	if (S_ISDIR(n->mode))
 		return m == DIFF_FULL && o->ino != n->ino;
 	if (o->size != n->size)
 		return true;
 	if (m == DIFF_REDO)
 		return false;
-	if (o->ino != n->ino || o->has_xattrs != n->has_xattrs)
+	if (o->ino != n->ino)
 		return true;
 	if (o->ctime != n->ctime)
 		/* a hard link made or removed moves ctime and nlink only */
@@ -283,6 +313,40 @@ static bool under(const char *path, const char *dir, size_t dirlen)
 	return dirlen && strneq(path, dir, dirlen) && path[dirlen] == '/';
 }
 
+static int ino_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* A hard link lives in a layer only as a link between two entries of that layer: when a path
+ * of a multiply-linked file is reported, every other path of that inode is reported too
+ * (overlayfs copies the file up for the same reason), or the layers would rebuild separate
+ * files. Inode numbers are matched without the device: a collision across mounts only adds
+ * an entry, and the layer writer links by (dev, ino). */
+static void add_link_partners(const struct ix_state *now, const bool *reported,
+                              struct change_list *cl)
+{
+	cleanup_free uint64_t *inos = NULL;
+	size_t n = 0, cap = 0;
+	for (size_t j = 0; j < now->n; j++) {
+		const struct ix_ent *e = &now->v[j];
+		if (reported[j] && S_ISREG(e->mode) && e->nlink > 1) {
+			XGROW(inos, n + 1, cap);
+			inos[n++] = e->ino;
+		}
+	}
+	if (!n)
+		return;
+	qsort(inos, n, sizeof(*inos), ino_cmp);
+	for (size_t j = 0; j < now->n; j++) {
+		const struct ix_ent *e = &now->v[j];
+		if (!reported[j] && S_ISREG(e->mode) && e->nlink > 1 &&
+		    bsearch(&e->ino, inos, n, sizeof(*inos), ino_cmp))
+			change_add(cl, now->pool.ptr + e->path, FS_MODIFIED);
+	}
+}
+
 int fs_index_diff(struct fs_index *ix, int rootfd, const char *mode, struct fs_changes *ret,
                   struct kiln_err **err)
 {
@@ -302,6 +366,7 @@ int fs_index_diff(struct fs_index *ix, int rootfd, const char *mode, struct fs_c
 		return kiln_err_wrap(err, "snapshot root filesystem");
 
 	struct change_list cl = {0};
+	cleanup_free bool *reported = xcalloc(now.n ? now.n : 1, sizeof(bool));
 	const struct ix_state *old = &ix->st;
 	/* an old directory that is gone or no longer a directory: its subtree is not reported */
 	const char *gone = NULL;
@@ -322,22 +387,26 @@ int fs_index_diff(struct fs_index *ix, int rootfd, const char *mode, struct fs_c
 			i++;
 		} else if (c > 0) {
 			change_add(&cl, np, FS_ADDED);
+			reported[j] = true;
 			j++;
 		} else {
 			const struct ix_ent *o = &old->v[i], *n = &now.v[j];
 			if ((o->mode & S_IFMT) != (n->mode & S_IFMT)) {
 				change_add(&cl, np, FS_MODIFIED);
+				reported[j] = true;
 				if (S_ISDIR(o->mode)) {
 					gone = op;
 					gone_len = strlen(op);
 				}
 			} else if (ent_changed(o, n, m)) {
 				change_add(&cl, np, FS_MODIFIED);
+				reported[j] = true;
 			}
 			i++;
 			j++;
 		}
 	}
+	add_link_partners(&now, reported, &cl);
 	if (cl.n)
 		qsort(cl.v, cl.n, sizeof(*cl.v), change_cmp);
 	ix_state_release(&ix->st);

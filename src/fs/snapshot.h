@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* path -> {type, mode, uid, gid, size, mtime, ctime, ino, nlink, has_xattrs}; the root itself
- * is not indexed */
+/* path -> {type, mode, uid, gid, size, mtime, ctime, ino, nlink, hash of the xattr names and
+ * values}; the root itself is not indexed */
 struct fs_index;
 
 /* ignore: same callback shape as extract; ignored paths (and their subtrees) are not indexed */
@@ -43,15 +43,21 @@ struct fs_changes {
  * FS_MODIFIED.
  *
  * mode (NULL means "full"):
- *   "full" — any change of type, mode, uid, gid, size, mtime, inode or ctime. ctime cannot be
- *            set from user space, so content changes hidden by a restored mtime show. A regular
- *            file whose only differences are ctime and link count (a hard link was made or
- *            removed) is not reported. The index keeps no contents, so a file rewritten with
- *            identical bytes and its mtime restored is reported (never a missed change).
+ *   "full" — any change of type, mode, uid, gid, size, mtime, inode, xattrs (names and
+ *            values) or ctime. ctime cannot be set from user space, so content changes hidden
+ *            by a restored mtime show. A regular file whose only differences are ctime and
+ *            link count (a hard link was made or removed) is not reported by itself. The index
+ *            keeps no contents, so a file rewritten with identical bytes and its mtime restored
+ *            is reported (never a missed change).
  *   "redo" — kaniko's: type, mode, uid, gid, size or mtime changed.
  *   "time" — kaniko's: mtime changed (misses chmod/chown-only changes, as kaniko does).
- * Directories are compared on type, mode, uid, gid, mtime and inode in every mode except
- * "time" (their ctime moves with every child). */
+ * Directories are compared on type, mode, uid, gid, mtime, inode and (in "full") xattrs in
+ * every mode except "time" (their ctime moves with every child).
+ *
+ * Hard links: when a regular file with more than one link is reported (added or modified),
+ * every other path of the same inode is reported too (FS_MODIFIED), in every mode, so that the
+ * layer holds them as one file and hard links made by a step survive extraction (an overlay
+ * upper directory holds them for the same reason: copy-up). */
 int fs_index_diff(struct fs_index *ix, int rootfd, const char *mode, struct fs_changes *ret,
                   struct kiln_err **err);
 void fs_changes_release(struct fs_changes *c);

@@ -236,6 +236,31 @@ TEST(extract_dir_mtime_and_mode_after_content)
 	ASSERT_EQ(st.st_mode & 07777, 0600);
 }
 
+TEST(extract_keeps_untouched_parent_mtime)
+{
+	/* a layer that replaces an entry (or whites one out) inside a directory it carries no
+	 * entry for: the directory keeps its mtime (the snapshot did not report it changed) */
+	cleanup_fixture struct fixture f = fixture_new();
+	cleanup_err struct kiln_err *err = NULL;
+	struct tar_ent base[] = {
+	    DT("d", 1000000000), {'l', "d/l", "a", 0777, 5}, F("d/gone", "x"), END};
+	ASSERT_OK(apply(&f, base, false, &err), err);
+	struct tar_ent next[] = {
+	    {'l', "d/l", "b", 0777, 7}, F("d/.wh.gone", ""), F("d/new", "n"), END};
+	ASSERT_OK(apply(&f, next, false, &err), err);
+	struct stat st;
+	cleanup_free char *d = path_join(f.root, "d");
+	cleanup_free char *gone = path_join(f.root, "d/gone");
+	ASSERT_EQ(stat(d, &st), 0);
+	ASSERT_EQ(st.st_mtim.tv_sec, 1000000000);
+	ASSERT_TRUE(access(gone, F_OK) < 0);
+	/* an entry for the directory still wins */
+	struct tar_ent third[] = {F("d/more", "m"), DT("d", 1300000000), END};
+	ASSERT_OK(apply(&f, third, false, &err), err);
+	ASSERT_EQ(stat(d, &st), 0);
+	ASSERT_EQ(st.st_mtim.tv_sec, 1300000000);
+}
+
 TEST(extract_root_entry_and_garbage)
 {
 	cleanup_fixture struct fixture f = fixture_new();

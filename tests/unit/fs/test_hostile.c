@@ -23,6 +23,8 @@ struct hostile {
 	bool fails;
 	const char *inside;   /* a path that must exist inside the root afterwards */
 	const char *pre_link; /* created in the root before: "evil" -> this (OUT replaced) */
+	const char *absent;   /* a path that must not exist inside the root afterwards */
+	bool gnu;             /* GNU tar format (long names in 'L'/'K' records) instead of PAX */
 };
 
 #define F(n, c)                 \
@@ -41,6 +43,19 @@ struct hostile {
 	{                       \
 		'h', n, t, 0, 0 \
 	}
+#define C(n, dev)                 \
+	{                         \
+		'c', n, dev, 0, 0 \
+	}
+
+/* 120 bytes: more than ustar's 100-byte name and link fields */
+#define LONG                                                                       \
+	"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz" \
+	"0123456789abcdefghijklmnopqrstuvwxyz012345678901"
+/* 120 bytes of "../" */
+#define UP40                                                                                   \
+	"../../../../../../../../../../../../../../../../../../../../../../../../../../../../" \
+	"../../../../../../../../../../../../"
 
 static const struct hostile cases[] = {
     {"dotdot", {F("../kiln-hostile-x", "x")}, true, NULL, NULL},
@@ -79,6 +94,48 @@ static const struct hostile cases[] = {
     {"replace_symlink_to_outside", {F("evil", "pwned")}, false, "evil", OUT "/victim"},
     {"write_under_symlink_to_outside", {F("evil/victim", "pwned")}, true, NULL, OUT},
     {"hardlink_to_symlink_to_outside", {H("h", "evil")}, false, "h", OUT "/victim"},
+    /* long names: the '..' hides in a PAX path record or a GNU long-name record, behind a
+     * harmless truncated ustar name */
+    {"pax_long_name_dotdot", {F(LONG "/../../kiln-hostile-x", "x")}, true, NULL, NULL},
+    {"pax_absolute_dotdot", {F("/../kiln-hostile-x", "x")}, true, NULL, NULL},
+    {"gnu_long_name_dotdot", {F(LONG "/../../kiln-hostile-x", "x")}, true, NULL, NULL, .gnu = true},
+    {"gnu_long_link_dotdot", {H("h", UP40 "x")}, true, NULL, NULL, .gnu = true},
+    {"gnu_long_symlink_up_then_write",
+     {L("l", UP40), F("l/kiln-hostile-x", "x")},
+     false,
+     "kiln-hostile-x",
+     NULL,
+     .gnu = true},
+    {"hardlink_to_directory", {D("d"), H("h", "d")}, true, NULL, NULL, .absent = "h"},
+    /* a device node named like a whiteout is a whiteout (by name, as Docker reads it): no
+     * node is made, and the symlink it names goes, not what the link points to */
+    {"device_named_like_whiteout",
+     {C(".wh.evil", "1,3")},
+     false,
+     NULL,
+     OUT "/victim",
+     .absent = ".wh.evil"},
+    {"symlink_chain_outside",
+     {L("a", "b"), L("b", "c"), L("c", OUT), F("a/victim", "pwned")},
+     true,
+     NULL,
+     NULL},
+    {"symlink_chain_dotdot",
+     {D("d"), L("d/a", "../b"), L("b", "d/c"), L("d/c", "../../../.."),
+      F("d/a/kiln-hostile-x", "x")},
+     false,
+     "kiln-hostile-x",
+     NULL},
+    {"hardlink_to_symlink_then_write",
+     {L("l", OUT "/victim"), H("h", "l"), F("h", "pwned")},
+     false,
+     "h",
+     NULL},
+    {"directory_over_symlink_to_outside",
+     {L("d", OUT), D("d"), F("d/victim", "pwned")},
+     false,
+     "d/victim",
+     NULL},
 };
 
 static char *subst(const char *s, const char *out)
@@ -124,10 +181,18 @@ static void run_case(const struct hostile *c, bool no_openat2)
 		ents[i].name = owned[n++] = subst(c->ents[i].name, out);
 		ents[i].arg = owned[n++] = subst(c->ents[i].arg, out);
 	}
-	int r = tree_make_tar(tar, ents, false);
+	int r = c->gnu ? tree_make_tar_gnu(tar, ents) : tree_make_tar(tar, ents, false);
 	for (size_t i = 0; i < n; i++)
 		free(owned[i]);
 	ASSERT_EQ(r, 0);
+	if (c->gnu) {
+		/* the long name or target really is in a GNU long-name record */
+		cleanup_free char *raw = NULL;
+		size_t rawlen = 0;
+		struct kiln_err *e1 = NULL;
+		ASSERT_EQ(read_file_at(AT_FDCWD, tar, 1 << 20, &raw, &rawlen, &e1), 0);
+		ASSERT_TRUE(memmem(raw, rawlen, "././@LongLink", 13) != NULL);
+	}
 
 	if (no_openat2)
 		setenv("KILN_NO_OPENAT2", "1", 1);
@@ -142,6 +207,8 @@ static void run_case(const struct hostile *c, bool no_openat2)
 	bool clean = host_clean();
 	cleanup_free char *inside = c->inside ? path_join(root, c->inside) : NULL;
 	bool inside_ok = !inside || faccessat(AT_FDCWD, inside, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	cleanup_free char *absent = c->absent ? path_join(root, c->absent) : NULL;
+	bool absent_ok = !absent || faccessat(AT_FDCWD, absent, F_OK, AT_SYMLINK_NOFOLLOW) < 0;
 	cleanup_free char *victim_now = NULL;
 	size_t vlen = 0;
 	struct kiln_err *e2 = NULL;
@@ -162,10 +229,20 @@ static void run_case(const struct hostile *c, bool no_openat2)
 		ASSERT_OK(r, err);
 		ASSERT_TRUE(inside_ok);
 	}
+	ASSERT_TRUE(absent_ok);
 	ASSERT_STREQ(before, after);
 	ASSERT_STREQ(victim_now, "precious");
 	ASSERT_EQ(count, 2);
 	ASSERT_TRUE(clean);
+}
+
+TEST(hostile_corpus_size)
+{
+	/* distinct cases (names are unique) */
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		for (size_t j = 0; j < i; j++)
+			ASSERT_TRUE(!streq(cases[i].name, cases[j].name));
+	ASSERT_TRUE(ARRAY_SIZE(cases) >= 30);
 }
 
 TEST(hostile_layers_openat2)

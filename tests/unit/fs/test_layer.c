@@ -6,6 +6,7 @@
 #include "fs/extract.h"
 #include "fs/layer.h"
 #include "fs/snapshot.h"
+#include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/xalloc.h"
 
@@ -13,6 +14,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -461,4 +463,99 @@ TEST(layer_speed_20k_files)
 	          t1 - t0, (unsigned long long)info.size, t2 - t1);
 	snprintf(p, sizeof(p), "%s/d199", dst);
 	ASSERT_EQ(tree_count(p), 100);
+}
+
+/* mtimes of the entries of a layer written from root with the given time settings, as
+ * "name=mtime;" in tar order */
+static char *layer_mtimes(const char *root, const char *store, bool reproducible, int64_t sde)
+{
+	cleanup_err struct kiln_err *err = NULL;
+	_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
+	if (blobstore_open(store, &bs, &err) < 0)
+		return NULL;
+	struct fs_changes ch = {0};
+	if (list_paths(root, &ch, &err) < 0)
+		return NULL;
+	cleanup_close int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_(layer_writer_freep) struct layer_writer *lw = NULL;
+	int r = layer_writer_new(bs, FS_GZIP, 0, &lw, &err);
+	if (r >= 0)
+		layer_writer_set_times(lw, reproducible, sde);
+	for (size_t i = 0; r >= 0 && i < ch.n; i++)
+		r = layer_writer_add_path(lw, rfd, ch.v[i].path, &err);
+	if (r >= 0)
+		r = layer_writer_add_whiteout(lw, "/gone", &err);
+	struct layer_info info;
+	if (r >= 0)
+		r = layer_writer_finish(lw, &info, &err);
+	fs_changes_release(&ch);
+	if (r < 0)
+		return NULL;
+	cleanup_free char *blob = blobstore_path(bs, info.digest);
+	struct archive *a = archive_read_new();
+	archive_read_support_filter_gzip(a);
+	archive_read_support_format_tar(a);
+	struct kiln_buf out = KILN_BUF_INIT;
+	if (archive_read_open_filename(a, blob, 65536) == ARCHIVE_OK) {
+		struct archive_entry *e;
+		while (archive_read_next_header(a, &e) == ARCHIVE_OK)
+			kiln_buf_addf(&out, "%s=%lld;", archive_entry_pathname(e),
+			              (long long)archive_entry_mtime(e));
+	}
+	archive_read_free(a);
+	return kiln_buf_detach(&out, NULL);
+}
+
+TEST(layer_source_date_epoch_clamp)
+{
+	cleanup_tmp struct tmp t = {tree_tmpdir()};
+	cleanup_free char *src = path_join(t.dir, "src");
+	cleanup_free char *store = path_join(t.dir, "store");
+	cleanup_free char *old = path_join(src, "old");
+	cleanup_free char *new = path_join(src, "new");
+	ASSERT_EQ(mkdir(src, 0755), 0);
+	ASSERT_EQ(tree_write(old, "o", 0644), 0);
+	ASSERT_EQ(tree_write(new, "n", 0644), 0);
+	struct timespec t_old[2] = {{1000, 5}, {1000, 5}},
+	                t_new[2] = {{2000000000, 0}, {2000000000, 0}};
+	ASSERT_EQ(utimensat(AT_FDCWD, old, t_old, 0), 0);
+	ASSERT_EQ(utimensat(AT_FDCWD, new, t_new, 0), 0);
+
+	cleanup_free char *plain = layer_mtimes(src, store, false, 0);
+	ASSERT_STREQ(plain, "new=2000000000;old=1000;.wh.gone=0;");
+	/* SOURCE_DATE_EPOCH without --reproducible: newer clamped, older kept */
+	cleanup_free char *clamped = layer_mtimes(src, store, false, 1500000000);
+	ASSERT_STREQ(clamped, "new=1500000000;old=1000;.wh.gone=0;");
+	/* the epoch itself is not newer: kept */
+	cleanup_free char *edge = layer_mtimes(src, store, false, 2000000000);
+	ASSERT_STREQ(edge, "new=2000000000;old=1000;.wh.gone=0;");
+	cleanup_free char *repro = layer_mtimes(src, store, true, 1500000000);
+	ASSERT_STREQ(repro, "new=1500000000;old=1500000000;.wh.gone=0;");
+	cleanup_free char *repro0 = layer_mtimes(src, store, true, 0);
+	ASSERT_STREQ(repro0, "new=0;old=0;.wh.gone=0;");
+}
+
+TEST(layer_source_date_epoch_env)
+{
+	cleanup_err struct kiln_err *err = NULL;
+	unsetenv("SOURCE_DATE_EPOCH");
+	ASSERT_EQ(fs_source_date_epoch(&err), 0);
+	setenv("SOURCE_DATE_EPOCH", "", 1);
+	ASSERT_EQ(fs_source_date_epoch(&err), 0);
+	setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+	ASSERT_EQ(fs_source_date_epoch(&err), 1700000000);
+	setenv("SOURCE_DATE_EPOCH", "0", 1);
+	ASSERT_EQ(fs_source_date_epoch(&err), 0);
+	setenv("SOURCE_DATE_EPOCH", "253402300799", 1);
+	ASSERT_EQ(fs_source_date_epoch(&err), 253402300799LL);
+	ASSERT_TRUE(err == NULL);
+	static const char *const bad[] = {"-1",  "12a",          " 5",
+	                                  "1.5", "253402300800", "99999999999999999999999"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		setenv("SOURCE_DATE_EPOCH", bad[i], 1);
+		ASSERT_TRUE(fs_source_date_epoch(&err) < 0);
+		ASSERT_TRUE(err && strstr(kiln_err_msg(err), "invalid SOURCE_DATE_EPOCH") != NULL);
+		err = kiln_err_free(err);
+	}
+	unsetenv("SOURCE_DATE_EPOCH");
 }

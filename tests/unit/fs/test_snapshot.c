@@ -175,10 +175,16 @@ TEST(snapshot_modes)
 	cleanup_free char *full = diff(ix, &s, "full", &err);
 	ASSERT_STREQ(full, "M /g\n");
 	tick();
-	/* a new hard link: the new name only, not the old one */
+	/* a new hard link: the new name and every other name of the inode, so the layer holds
+	 * the link (as an overlay upper directory would after copy-up) */
 	ASSERT_EQ(link(p(&s, "f"), p(&s, "f2")), 0);
 	cleanup_free char *hl = diff(ix, &s, NULL, &err);
-	ASSERT_STREQ(hl, "A /f2\n");
+	ASSERT_STREQ(hl, "M /f\nA /f2\n");
+	tick();
+	/* a hard link removed: the other name only lost a link, nothing to report */
+	ASSERT_EQ(unlink(p(&s, "f2")), 0);
+	cleanup_free char *hl2 = diff(ix, &s, NULL, &err);
+	ASSERT_STREQ(hl2, "D /f2\n");
 	struct fs_changes c = {0};
 	ASSERT_FAIL(fs_index_diff(ix, s.fd, "fast", &c, &err));
 }

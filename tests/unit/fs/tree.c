@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -235,10 +236,13 @@ char *tree_file_digest(const char *path, bool decompress)
 	return xstrdup(dg);
 }
 
-int tree_make_tar(const char *path, const struct tar_ent *ents, bool gz)
+static int make_tar(const char *path, const struct tar_ent *ents, bool gz, bool gnu)
 {
 	struct archive *a = archive_write_new();
-	archive_write_set_format_pax_restricted(a);
+	if (gnu)
+		archive_write_set_format_gnutar(a);
+	else
+		archive_write_set_format_pax_restricted(a);
 	if (gz)
 		archive_write_add_filter_gzip(a);
 	if (archive_write_open_filename(a, path) != ARCHIVE_OK) {
@@ -268,6 +272,15 @@ int tree_make_tar(const char *path, const struct tar_ent *ents, bool gz)
 			archive_entry_set_filetype(e, AE_IFREG);
 			archive_entry_copy_hardlink(e, t->arg);
 			break;
+		case 'c': {
+			unsigned maj = 0, min = 0;
+			if (sscanf(t->arg, "%u,%u", &maj, &min) != 2)
+				r = -1;
+			archive_entry_set_filetype(e, AE_IFCHR);
+			archive_entry_set_rdevmajor(e, maj);
+			archive_entry_set_rdevminor(e, min);
+			break;
+		}
 		}
 		archive_entry_set_perm(e, t->mode ? t->mode : t->type == 'd' ? 0755 : 0644);
 		archive_entry_set_size(e, (la_int64_t)size);
@@ -281,4 +294,14 @@ int tree_make_tar(const char *path, const struct tar_ent *ents, bool gz)
 		r = -1;
 	archive_write_free(a);
 	return r;
+}
+
+int tree_make_tar(const char *path, const struct tar_ent *ents, bool gz)
+{
+	return make_tar(path, ents, gz, false);
+}
+
+int tree_make_tar_gnu(const char *path, const struct tar_ent *ents)
+{
+	return make_tar(path, ents, false, true);
 }

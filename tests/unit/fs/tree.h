@@ -20,7 +20,8 @@ char *tree_file_digest(const char *path, bool decompress);
 int tree_count(const char *dir);
 
 /* one entry of a hand-made tar: type 'f' file (arg: content), 'd' directory, 'l' symlink
- * (arg: target), 'h' hardlink (arg: target); names are written verbatim */
+ * (arg: target), 'h' hardlink (arg: target), 'c' character device (arg: "major,minor");
+ * names are written verbatim */
 struct tar_ent {
 	char type;
 	const char *name;
@@ -30,3 +31,6 @@ struct tar_ent {
 };
 /* writes a plain PAX tar of the entries (terminated by type 0); gzip when gz */
 int tree_make_tar(const char *path, const struct tar_ent *ents, bool gz);
+/* the same in GNU tar format: names and link targets over 100 bytes go into GNU 'L' / 'K'
+ * long-name records instead of PAX headers */
+int tree_make_tar_gnu(const char *path, const struct tar_ent *ents);
