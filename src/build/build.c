@@ -3,6 +3,7 @@
 #include "build.h"
 #include "dockerfile/dockerfile.h"
 #include "fs/extract.h"
+#include "fs/layer.h"
 #include "instr/instr.h"
 #include "registry/ref.h"
 #include "shell/shell.h"
@@ -38,6 +39,7 @@ struct builder {
 	bool inplace;     /* kaniko's model: the container's "/" is every stage's root */
 	struct ignore_list *ignore;
 	struct dockerignore *dockerignore;
+	int64_t source_date_epoch;
 };
 
 struct stage_src {
@@ -527,7 +529,8 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	    !streq(s->snapshot_mode, "time"))
 		return kiln_err_set(err, "%s is not a valid snapshot mode", s->snapshot_mode);
 	s->compression_level = b->o->compression_level;
-	s->created = image_time_now(b->o->reproducible);
+	s->source_date_epoch = b->source_date_epoch;
+	s->created = image_time_now(b->o->reproducible, b->source_date_epoch);
 	cleanup_free char *dir = xasprintf("%s/stages/%zu", b->o->kaniko_dir, idx);
 	s->root = b->inplace ? xstrdup("/") : path_join(dir, "rootfs");
 	s->inplace = b->inplace;
@@ -657,7 +660,7 @@ static int finish_image(struct builder *b, struct stage *s, struct build_result 
                         struct kiln_err **err)
 {
 	json_t *cfg = s->config;
-	cleanup_free char *created = image_time_now(b->o->reproducible);
+	cleanup_free char *created = image_time_now(b->o->reproducible, b->source_date_epoch);
 	json_object_set_new(cfg, "created", json_string(created));
 	if (b->o->reproducible) {
 		json_object_del(cfg, "container");
@@ -729,6 +732,9 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	r = dockerfile_parse(b.dockerfile_path, text, len, &b.df, err);
 	if (r < 0)
 		return r;
+	b.source_date_epoch = fs_source_date_epoch(err);
+	if (b.source_date_epoch < 0)
+		return kiln_err_wrap(err, "SOURCE_DATE_EPOCH");
 	r = choose_isolation(&b, err);
 	if (r < 0)
 		return r;

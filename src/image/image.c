@@ -221,9 +221,11 @@ size_t image_config_n_layers(json_t *cfg)
 	return json_array_size(json_object_get(json_object_get(cfg, "rootfs"), "diff_ids"));
 }
 
-char *image_time_now(bool reproducible)
+char *image_time_now(bool reproducible, int64_t source_date_epoch)
 {
-	time_t t = reproducible ? 0 : time(NULL);
+	time_t t = source_date_epoch > 0 ? (time_t)source_date_epoch
+	           : reproducible        ? 0
+	                                 : time(NULL);
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	char buf[40];

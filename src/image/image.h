@@ -66,5 +66,6 @@ void image_config_add_history(json_t *cfg, const char *created_by, const char *d
                               bool empty_layer, const char *created);
 /* number of diff_ids */
 size_t image_config_n_layers(json_t *cfg);
-/* RFC 3339 UTC time for "created" fields; epoch 0 under --reproducible */
-char *image_time_now(bool reproducible);
+/* RFC 3339 UTC time for "created" fields: SOURCE_DATE_EPOCH when given (> 0), else epoch 0
+ * under --reproducible, else now */
+char *image_time_now(bool reproducible, int64_t source_date_epoch);

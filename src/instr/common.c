@@ -89,7 +89,7 @@ int stage_commit_paths(struct stage *s, char **paths, const char *created_by, st
 	int r = layer_writer_new(s->bs, s->compression, s->compression_level, &lw, err);
 	if (r < 0)
 		return r;
-	layer_writer_set_times(lw, s->opts->reproducible, 0);
+	layer_writer_set_times(lw, s->opts->reproducible, s->source_date_epoch);
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0 && streq(paths[i], paths[i - 1]))
 			continue;

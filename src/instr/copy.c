@@ -426,7 +426,7 @@ static int commit_streamed(struct copy_ctx *c, char **written, const char *creat
 	int r = layer_writer_new(s->bs, s->compression, s->compression_level, &lw, err);
 	if (r < 0)
 		return r;
-	layer_writer_set_times(lw, s->opts->reproducible, 0);
+	layer_writer_set_times(lw, s->opts->reproducible, s->source_date_epoch);
 	size_t i = 0, j = 0;
 	const char *prev = NULL;
 	while (r >= 0 && (i < nw || j < c->n_streamed)) {

@@ -33,7 +33,8 @@ struct stage {
 	enum image_format format;
 	struct image_layer *layers; /* base layers then ours */
 	size_t n_layers;
-	char *created; /* timestamp for history entries */
+	char *created;             /* timestamp for history entries */
+	int64_t source_date_epoch; /* SOURCE_DATE_EPOCH, 0 when unset */
 
 	char **args; /* declared ARGs visible in this stage: "K=V", or "K" when without value */
 	char **build_args;      /* --build-arg values "K=V" */

@@ -182,7 +182,7 @@ int stage_snapshot(struct stage *s, const char *created_by, struct kiln_err **er
 	_cleanup_(layer_writer_freep) struct layer_writer *lw = NULL;
 	r = layer_writer_new(s->bs, s->compression, s->compression_level, &lw, err);
 	if (r >= 0)
-		layer_writer_set_times(lw, s->opts->reproducible, 0);
+		layer_writer_set_times(lw, s->opts->reproducible, s->source_date_epoch);
 	for (size_t i = 0; r >= 0 && i < ch.n; i++) {
 		if (ch.v[i].kind == FS_DELETED)
 			r = layer_writer_add_whiteout(lw, ch.v[i].path, err);

@@ -93,6 +93,19 @@ DF
 	kiln_build --context "$W/flags" --reproducible --no-push --digest-file "$W/d2" >/dev/null 2>&1 ||
 		fail "reproducible build 2"
 	assert_eq "$(cat "$W/d2")" "$(cat "$W/d1")" "--reproducible digests"
+	# SOURCE_DATE_EPOCH: created times and newer mtimes become the epoch, so digests repeat
+	SOURCE_DATE_EPOCH=1700000000 kiln_build --context "$W/flags" --destination \
+		"$KILN_TEST_REGISTRY/sde:it" --digest-file "$W/e1" >/dev/null 2>&1 || fail "epoch build 1"
+	sleep 1.1
+	touch "$W/flags/f"
+	SOURCE_DATE_EPOCH=1700000000 kiln_build --context "$W/flags" --no-push --digest-file "$W/e2" \
+		>/dev/null 2>&1 || fail "epoch build 2"
+	assert_eq "$(cat "$W/e2")" "$(cat "$W/e1")" "SOURCE_DATE_EPOCH digests"
+	assert_eq "$(image_config "$KILN_TEST_REGISTRY/sde:it" | jq -r .created)" 2023-11-14T22:13:20Z created
+	local rc=0
+	SOURCE_DATE_EPOCH=yesterday kiln_build --context "$W/flags" --no-push >"$W/sde.log" 2>&1 || rc=$?
+	assert_eq "$rc" 1 "exit status for a bad SOURCE_DATE_EPOCH"
+	assert_contains "$(cat "$W/sde.log")" "SOURCE_DATE_EPOCH" error
 	# --force-build-metadata: every step appends a layer (kaniko)
 	kiln_build --context "$W/flags" --force-build-metadata --destination "$KILN_TEST_REGISTRY/meta:it" \
 		>"$W/meta.log" 2>&1 || { cat "$W/meta.log"; fail "build failed"; }
@@ -101,5 +114,5 @@ DF
 }
 
 t_run "RUN layer holds exactly the changes and minimal whiteouts" changes_exact
-t_run "--single-snapshot, --reproducible, --force-build-metadata" snapshot_flags
+t_run "--single-snapshot, --reproducible, SOURCE_DATE_EPOCH, --force-build-metadata" snapshot_flags
 t_done
