@@ -52,7 +52,13 @@ int stage_expand(struct stage *s, const char *word, char **ret, struct kiln_err 
 
 int stage_err(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 {
-	return kiln_err_wrap(err, "%s:%d", s->dockerfile_path, in->start_line);
+	/* the offending instruction as written, shortened to keep the error one readable line */
+	const char *text = in->original ? in->original : in->cmd;
+	size_t n = strcspn(text, "\n");
+	if (n > 80)
+		return kiln_err_wrap(err, "%s:%d: %.77s...", s->dockerfile_path, in->start_line,
+		                     text);
+	return kiln_err_wrap(err, "%s:%d: %.*s", s->dockerfile_path, in->start_line, (int)n, text);
 }
 
 static int cmp_str(const void *a, const void *b)
