@@ -15,6 +15,7 @@
 #include "util/xalloc.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,9 @@ struct builder {
 	struct ignore_list *ignore;
 	struct dockerignore *dockerignore;
 	int64_t source_date_epoch;
+	/* independent stages build concurrently: the registry client (curl handles) and the
+	 * shared lists are used under this lock */
+	pthread_mutex_t lock;
 };
 
 struct stage_src {
@@ -212,9 +216,9 @@ static int meta_args_resolve(struct builder *b, size_t *first_from, struct kiln_
 	return 0;
 }
 
-static struct stage *find_stage(struct builder *b, const char *name)
+static struct stage *find_stage(struct builder *b, const char *name, size_t before)
 {
-	for (size_t i = 0; i < b->n_stages; i++) {
+	for (size_t i = 0; i < before && i < b->n_stages; i++) {
 		if (b->stages[i]->name && !strcasecmp(b->stages[i]->name, name))
 			return b->stages[i];
 	}
@@ -302,7 +306,9 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 		if (!ref)
 			return kiln_err_set(
 			    err, "stage %d: base layers are missing from the blob store", s->index);
+		pthread_mutex_lock(&b->lock);
 		r = registry_fetch_blobs(b->reg, ref, digests, missing, b->bs, err);
+		pthread_mutex_unlock(&b->lock);
 		if (r < 0)
 			return kiln_err_wrap(err, "pull layers of '%s'", ref->repository);
 	}
@@ -505,12 +511,9 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
                        bool last, struct kiln_err **err)
 {
 	const struct stage_src *src = &srcs[idx];
-	struct stage *s = xcalloc(1, sizeof(*s));
-	s->rootfd = -1;
-	s->index = (int)idx;
-	s->name = src->name ? xstrdup(src->name) : NULL;
-	b->stages = xreallocarray(b->stages, b->n_stages + 1, sizeof(*b->stages));
-	b->stages[b->n_stages++] = s;
+	struct stage *s = b->stages[idx];
+	s->stages = b->stages;
+	s->n_stages = idx; /* COPY --from and FROM see only earlier stages */
 	s->opts = b->o;
 	s->bs = b->bs;
 	s->context = b->context;
@@ -521,8 +524,6 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	s->dockerfile_path = b->dockerfile_path;
 	s->build_args = b->build_args;
 	s->meta_args = b->meta_args;
-	s->stages = b->stages;
-	s->n_stages = b->n_stages - 1;
 	s->snapshot_mode =
 	    b->o->snapshot_mode && *b->o->snapshot_mode ? b->o->snapshot_mode : "full";
 	if (!streq(s->snapshot_mode, "full") && !streq(s->snapshot_mode, "redo") &&
@@ -554,7 +555,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	}
 
 	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
-	struct stage *parent = find_stage(b, image);
+	struct stage *parent = find_stage(b, image, idx);
 	int base_idx = -1;
 	if (parent) {
 		base_idx = parent->index;
@@ -570,7 +571,9 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 		s->config = image_config_new(b->o->custom_platform);
 		s->format = IMAGE_DOCKER;
 	} else {
+		pthread_mutex_lock(&b->lock);
 		int r = stage_from_registry(b, s, image, &ref, err);
+		pthread_mutex_unlock(&b->lock);
 		if (r < 0)
 			return kiln_err_wrap(err, "%s:%d", b->dockerfile_path, from->start_line);
 		if (last)
@@ -623,10 +626,12 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 		if (r < 0)
 			return r;
 	}
+	pthread_mutex_lock(&b->lock);
 	strv_foreach (u, s->used_build_args) {
 		if (!strv_contains(b->used_build_args, u))
 			strv_push(&b->used_build_args, xstrdup(u));
 	}
+	pthread_mutex_unlock(&b->lock);
 	if (b->inplace && !last)
 		return inplace_stage_done(b, s, stage_used_later(b, srcs, n, idx), err);
 	return 0;
@@ -708,10 +713,117 @@ static void builder_release(struct builder *b)
 	strv_free(b->used_build_args);
 }
 
+struct sched {
+	struct builder *b;
+	const struct stage_src *srcs;
+	size_t n;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	bool *done, *running;
+	size_t active;
+	struct kiln_err *err; /* the first failure */
+};
+
+struct stage_job {
+	struct sched *sc;
+	size_t idx;
+};
+
+static void *stage_thread(void *arg)
+{
+	struct stage_job *job = arg;
+	struct sched *sc = job->sc;
+	struct kiln_err *e = NULL;
+	int r = build_stage(sc->b, sc->srcs, sc->n, job->idx, job->idx == sc->n - 1, &e);
+	pthread_mutex_lock(&sc->lock);
+	sc->done[job->idx] = true;
+	sc->running[job->idx] = false;
+	sc->active--;
+	if (r < 0 && !sc->err)
+		sc->err = e;
+	else
+		kiln_err_free(e);
+	pthread_cond_broadcast(&sc->cv);
+	pthread_mutex_unlock(&sc->lock);
+	free(job);
+	return NULL;
+}
+
+/* Builds every stage that is not skipped, each as soon as the stages it reads are done; up to
+ * one per CPU at a time (one at a time in place, where all share "/"). A failure stops new
+ * stages from starting; the ones running finish their current work. */
+static int build_stages(struct builder *b, const struct stage_src *srcs, size_t n,
+                        struct kiln_err **err)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t max = b->inplace ? 1 : (size_t)(cpus < 1 ? 1 : cpus > 4 ? 4 : cpus);
+	struct sched sc = {.b = b, .srcs = srcs, .n = n};
+	pthread_mutex_init(&sc.lock, NULL);
+	pthread_cond_init(&sc.cv, NULL);
+	cleanup_free bool *done = xcalloc(n, sizeof(bool));
+	cleanup_free bool *running = xcalloc(n, sizeof(bool));
+	sc.done = done;
+	sc.running = running;
+	for (size_t i = 0; i < n; i++)
+		done[i] = b->stages[i]->skipped;
+	cleanup_free pthread_t *threads = xcalloc(n, sizeof(pthread_t));
+	cleanup_free bool *started = xcalloc(n, sizeof(bool));
+	pthread_mutex_lock(&sc.lock);
+	for (;;) {
+		bool all = true;
+		for (size_t i = 0; i < n; i++)
+			all = all && done[i];
+		if (all || (sc.err && sc.active == 0))
+			break;
+		bool launched = false;
+		for (size_t i = 0; i < n && !sc.err && sc.active < max; i++) {
+			if (done[i] || running[i])
+				continue;
+			bool ready = true;
+			for (size_t j = 0; j < i && ready; j++)
+				ready = done[j] || !stage_used_by(b, srcs, j, i);
+			/* with one worker, keep kaniko's order */
+			if (!ready || (max == 1 && i > 0 && !done[i - 1]))
+				continue;
+			struct stage_job *job = xcalloc(1, sizeof(*job));
+			job->sc = &sc;
+			job->idx = i;
+			running[i] = true;
+			sc.active++;
+			if (pthread_create(&threads[i], NULL, stage_thread, job) != 0) {
+				running[i] = false;
+				sc.active--;
+				free(job);
+				sc.err = NULL;
+				kiln_err_set(&sc.err, "cannot start a thread for stage %zu", i);
+				break;
+			}
+			started[i] = true;
+			launched = true;
+		}
+		if (!launched || sc.active >= max)
+			pthread_cond_wait(&sc.cv, &sc.lock);
+	}
+	pthread_mutex_unlock(&sc.lock);
+	for (size_t i = 0; i < n; i++) {
+		if (started[i])
+			pthread_join(threads[i], NULL);
+	}
+	pthread_cond_destroy(&sc.cv);
+	pthread_mutex_destroy(&sc.lock);
+	if (sc.err) {
+		kiln_err_free(*err);
+		*err = sc.err;
+		return -1;
+	}
+	return 0;
+}
+
 int build_run(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
               struct build_result *ret, struct kiln_err **err)
 {
-	_cleanup_(builder_release) struct builder b = {.o = o, .bs = bs, .reg = reg};
+	_cleanup_(builder_release) struct builder b = {
+	    .o = o, .bs = bs, .reg = reg, .lock = PTHREAD_MUTEX_INITIALIZER};
 	int r = build_resolve_context(o, &b.context, err);
 	if (r < 0)
 		return r;
@@ -789,22 +901,29 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 		}
 	}
 	log_info("Built cross stage deps: map[]");
+	b.n_stages = target + 1;
+	b.stages = xcalloc(b.n_stages, sizeof(*b.stages));
 	for (size_t i = 0; i <= target; i++) {
+		struct stage *st = xcalloc(1, sizeof(*st));
+		st->rootfd = -1;
+		st->index = (int)i;
+		st->name = srcs[i].name ? xstrdup(srcs[i].name) : NULL;
+		b.stages[i] = st;
 		if (!needed[i] && o->skip_unused_stages) {
 			log_info("Skipping stage %zu: the target does not use it", i);
-			continue;
+			st->skipped = true;
 		}
-		r = build_stage(&b, srcs, target + 1, i, i == target, err);
-		if (r < 0)
-			return r;
 	}
+	r = build_stages(&b, srcs, target + 1, err);
+	if (r < 0)
+		return r;
 	strv_foreach (a, b.build_args) {
 		cleanup_free char *k = xstrndup(a, strcspn(a, "="));
 		if (!strv_contains(b.used_build_args, k) && !instr_is_proxy_arg(k) &&
 		    !strv_env_get(b.meta_args, k))
 			log_warn("[Warning] One or more build-args [%s] were not consumed", k);
 	}
-	r = finish_image(&b, b.stages[b.n_stages - 1], ret, err);
+	r = finish_image(&b, b.stages[target], ret, err);
 	if (r < 0 || !o->cleanup)
 		return r;
 	/* --cleanup: leave the container ready for another build (the blob store stays) */

@@ -53,6 +53,7 @@ struct stage {
 	 * COPY, ADD or WORKDIR in the stage, no later stage reading this one) */
 	bool nothing_reads_root;
 	bool used_later; /* a later stage reads this one */
+	bool skipped;    /* --skip-unused-stages: not built */
 	enum fs_compression compression;
 	int compression_level;
 	const char *snapshot_mode;

@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -394,15 +395,19 @@ void sandbox_probe(struct sandbox_caps *ret)
 	}
 }
 
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static struct sandbox_caps probed;
+
+static void probe_caps(void)
+{
+	sandbox_probe(&probed);
+}
+
 int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_err **err)
 {
-	static int have_ns = -1, have_chroot = -1;
-	if (!o->inplace && have_ns < 0) {
-		struct sandbox_caps caps;
-		sandbox_probe(&caps);
-		have_ns = caps.namespaces;
-		have_chroot = caps.chroot;
-	}
+	/* probed once per process; stages may run on several threads */
+	pthread_once(&probe_once, probe_caps);
+	bool have_ns = probed.namespaces, have_chroot = probed.chroot;
 	if (!o->inplace && !have_chroot)
 		return kiln_err_set(err,
 		                    "the chroot isolation mode needs CAP_SYS_CHROOT, which this "

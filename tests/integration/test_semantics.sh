@@ -82,7 +82,33 @@ onbuild_triggers() {
 	assert_contains "$(jq -c .config.Env <<<"$cfg")" "FROM_TRIGGER=1" Env
 }
 
+independent_stages_run_concurrently() {
+	[ "$(nproc)" -ge 2 ] || fail "this check needs 2 CPUs (kiln runs one stage per CPU)"
+	cat >"$W/ctx/Dockerfile" <<DOCKERFILE
+FROM $BUSYBOX_IMAGE AS one
+RUN sleep 1 && echo one > /one
+FROM $BUSYBOX_IMAGE AS two
+RUN echo two > /two
+FROM $BUSYBOX_IMAGE
+COPY --from=one /one /one
+COPY --from=two /two /two
+DOCKERFILE
+	kiln_build --context "$W/ctx" --destination "$KILN_TEST_REGISTRY/parallel:it" >"$W/p.log" 2>&1 ||
+		{ cat "$W/p.log"; fail "build failed"; }
+	# stage 1 does not wait for stage 0: it starts before stage 0's RUN has finished
+	local started_two finished_one
+	started_two=$(grep -n "idx: '1'" "$W/p.log" | head -n1 | cut -d: -f1)
+	finished_one=$(grep -n "Taking snapshot of full filesystem" "$W/p.log" | head -n1 | cut -d: -f1)
+	echo "stage 1 starts at log line $started_two; the first RUN snapshot is at $finished_one"
+	[ "$started_two" -lt "$finished_one" ] || fail "independent stages were built one after another"
+	# the final stage waited for both
+	unpack_image "$KILN_TEST_REGISTRY/parallel:it" "$W/par"
+	assert_eq "$(cat "$W/par/rootfs/one" "$W/par/rootfs/two")" "one
+two" "files from both stages"
+}
+
 t_run "stages: --target, --skip-unused-stages, FROM <stage>" stages_and_target
 t_run "ARG scoping, ENV over ARG, platform and proxy ARGs, unused warning" args_scoping_and_precedence
+t_run "independent stages build concurrently; dependants wait" independent_stages_run_concurrently
 t_run "ONBUILD triggers stored, run by the next build, not inherited" onbuild_triggers
 t_done
