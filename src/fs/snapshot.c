@@ -47,6 +47,11 @@ struct walker {
 	bool (*ignored)(const char *path, void *ud);
 	void *ud;
 	struct kiln_buf path;
+	/* the previous state, walked in the same order: an entry whose inode and ctime did not
+	 * move keeps its xattr hash (every xattr change moves ctime), which spares a listxattr
+	 * per path on every diff */
+	const struct ix_state *old;
+	size_t old_i;
 };
 
 static int64_t ts_ns(struct timespec t)
@@ -121,6 +126,24 @@ static uint64_t xattrs_at(int dfd, const char *name)
 
 static int walk_dir(struct walker *w, int dfd, struct kiln_err **err);
 
+/* the previous entry for the path being walked, or NULL (the cursor only moves forward) */
+static const struct ix_ent *old_entry(struct walker *w)
+{
+	const struct ix_state *o = w->old;
+	if (!o)
+		return NULL;
+	while (w->old_i < o->n) {
+		const struct ix_ent *e = &o->v[w->old_i];
+		int c = path_cmp(o->pool.ptr + e->path, w->path.ptr);
+		if (c == 0)
+			return e;
+		if (c > 0)
+			return NULL;
+		w->old_i++;
+	}
+	return NULL;
+}
+
 static int walk_entry(struct walker *w, int dfd, const char *name, struct kiln_err **err)
 {
 	if (w->ignored && w->ignored(w->path.ptr, w->ud))
@@ -143,8 +166,13 @@ static int walk_entry(struct walker *w, int dfd, const char *name, struct kiln_e
 	    .uid = s.st_uid,
 	    .gid = s.st_gid,
 	    .nlink = (uint32_t)s.st_nlink,
-	    .xattrs = xattrs_at(dfd, name),
 	};
+	const struct ix_ent *prev = old_entry(w);
+	struct ix_ent *cur = &st->v[st->n - 1];
+	if (prev && prev->ino == cur->ino && prev->ctime == cur->ctime)
+		cur->xattrs = prev->xattrs;
+	else
+		cur->xattrs = xattrs_at(dfd, name);
 	kiln_buf_add(&st->pool, w->path.ptr, w->path.len + 1);
 	if (!S_ISDIR(s.st_mode))
 		return 0;
@@ -220,10 +248,11 @@ static void ix_state_release(struct ix_state *st)
 }
 
 static int walk_root(int rootfd, bool (*ignored)(const char *path, void *ud), void *ud,
-                     struct ix_state *ret, struct kiln_err **err)
+                     const struct ix_state *old, struct ix_state *ret, struct kiln_err **err)
 {
 	struct ix_state st = {.pool = KILN_BUF_INIT};
-	struct walker w = {.st = &st, .ignored = ignored, .ud = ud, .path = KILN_BUF_INIT};
+	struct walker w = {
+	    .st = &st, .ignored = ignored, .ud = ud, .path = KILN_BUF_INIT, .old = old};
 	int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = fd < 0 ? kiln_err_errno(err, "open root directory") : walk_dir(&w, fd, err);
 	kiln_buf_release(&w.path);
@@ -239,7 +268,7 @@ int fs_index_build(int rootfd, bool (*ignored)(const char *path, void *ud), void
                    struct fs_index **ret, struct kiln_err **err)
 {
 	struct ix_state st;
-	int r = walk_root(rootfd, ignored, ud, &st, err);
+	int r = walk_root(rootfd, ignored, ud, NULL, &st, err);
 	if (r < 0)
 		return kiln_err_wrap(err, "index root filesystem");
 	struct fs_index *ix = xcalloc(1, sizeof(*ix));
@@ -361,7 +390,7 @@ int fs_index_diff(struct fs_index *ix, int rootfd, const char *mode, struct fs_c
 		return kiln_err_set(err, "unknown snapshot mode '%s'", mode);
 
 	struct ix_state now;
-	int r = walk_root(rootfd, ix->ignored, ix->ud, &now, err);
+	int r = walk_root(rootfd, ix->ignored, ix->ud, &ix->st, &now, err);
 	if (r < 0)
 		return kiln_err_wrap(err, "snapshot root filesystem");
 
