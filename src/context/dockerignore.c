@@ -4,6 +4,7 @@
  * Patterns are compiled into a small token list and run as an NFA over the path's runes, so a
  * pattern full of stars costs O(path × pattern), never exponential back-tracking. */
 #include "dockerignore.h"
+#include "util/utf8.h"
 
 #include "util/buf.h"
 #include "util/fsutil.h"
@@ -59,60 +60,14 @@ struct dockerignore {
 /* decodes one rune of s (n > 0 bytes); invalid sequences decode one byte at a time */
 static uint32_t utf8_next(const char *s, size_t n, size_t *ret_len)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	uint32_t c = u[0];
-	size_t need;
-	uint32_t min;
-	if (c < 0x80) {
-		*ret_len = 1;
-		return c;
-	} else if (c >= 0xc2 && c <= 0xdf) {
-		need = 1, min = 0x80, c &= 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 2, min = 0x800, c &= 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 3, min = 0x10000, c &= 0x07;
-	} else {
-		goto bad;
-	}
-	if (n < need + 1)
-		goto bad;
-	for (size_t i = 1; i <= need; i++) {
-		if ((u[i] & 0xc0) != 0x80)
-			goto bad;
-		c = (c << 6) | (u[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		goto bad;
-	*ret_len = need + 1;
-	return c;
-bad:
-	*ret_len = 1;
-	return RUNE_BAD_BASE + u[0];
+	int32_t cp = utf8_decode(s, n, ret_len);
+	return cp < 0 ? RUNE_BAD_BASE + (unsigned char)s[0] : (uint32_t)cp;
 }
 
 /* Go's unicode.IsSpace, which strings.TrimSpace uses */
 static bool rune_is_space(uint32_t r)
 {
-	switch (r) {
-	case '\t':
-	case '\n':
-	case '\v':
-	case '\f':
-	case '\r':
-	case ' ':
-	case 0x85:
-	case 0xa0:
-	case 0x1680:
-	case 0x2028:
-	case 0x2029:
-	case 0x202f:
-	case 0x205f:
-	case 0x3000:
-		return true;
-	default:
-		return r >= 0x2000 && r <= 0x200a;
-	}
+	return r < RUNE_BAD_BASE && unicode_isspace((int32_t)r);
 }
 
 /* strings.TrimSpace on (s, *n): returns the new start and updates *n */
