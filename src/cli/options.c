@@ -234,32 +234,7 @@ static const struct {
 /* Go's strconv.Quote for the strings that appear in messages */
 static void add_go_quoted(struct kiln_buf *b, const char *s)
 {
-	kiln_buf_addch(b, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			kiln_buf_adds(b, "\\\"");
-			break;
-		case '\\':
-			kiln_buf_adds(b, "\\\\");
-			break;
-		case '\n':
-			kiln_buf_adds(b, "\\n");
-			break;
-		case '\t':
-			kiln_buf_adds(b, "\\t");
-			break;
-		case '\r':
-			kiln_buf_adds(b, "\\r");
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f)
-				kiln_buf_addf(b, "\\x%02x", *p);
-			else
-				kiln_buf_addch(b, (char)*p);
-		}
-	}
-	kiln_buf_addch(b, '"');
+	kiln_buf_add_quoted(b, s, false);
 }
 
 static char *go_quote(const char *s)

@@ -112,3 +112,37 @@ char *kiln_buf_detach(struct kiln_buf *b, size_t *ret_len)
 	kiln_buf_init(b);
 	return p;
 }
+
+/* Go-style %q (and JSON string) escaping */
+void kiln_buf_add_quoted(struct kiln_buf *b, const char *s, bool json)
+{
+	kiln_buf_addch(b, '"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		switch (c) {
+		case '"':
+			kiln_buf_adds(b, "\\\"");
+			break;
+		case '\\':
+			kiln_buf_adds(b, "\\\\");
+			break;
+		case '\n':
+			kiln_buf_adds(b, "\\n");
+			break;
+		case '\t':
+			kiln_buf_adds(b, "\\t");
+			break;
+		case '\r':
+			kiln_buf_adds(b, "\\r");
+			break;
+		default:
+			if (json && (c == '<' || c == '>' || c == '&'))
+				kiln_buf_addf(b, "\\u%04x", c);
+			else if (c < 0x20 || c == 0x7f)
+				kiln_buf_addf(b, json ? "\\u%04x" : "\\x%02x", c);
+			else
+				kiln_buf_addch(b, (char)c);
+		}
+	}
+	kiln_buf_addch(b, '"');
+}

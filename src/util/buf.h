@@ -4,6 +4,7 @@
 #include "macro.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct kiln_buf {
@@ -28,6 +29,9 @@ void kiln_buf_addch(struct kiln_buf *b, char c);
 void kiln_buf_addf(struct kiln_buf *b, const char *fmt, ...) _printf_(2, 3);
 void kiln_buf_vaddf(struct kiln_buf *b, const char *fmt, va_list ap) _printf_(2, 0);
 void kiln_buf_truncate(struct kiln_buf *b, size_t len);
+/* s quoted as Go's %q does for the characters logs and messages carry (json: as a JSON string,
+ * with < > & escaped as Go's encoder does) */
+void kiln_buf_add_quoted(struct kiln_buf *b, const char *s, bool json);
 /* gives the heap string to the caller (a fresh "" when empty); the buffer is re-initialised */
 char *kiln_buf_detach(struct kiln_buf *b, size_t *ret_len);
 

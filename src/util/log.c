@@ -94,40 +94,6 @@ static bool needs_quote(const char *s)
 	return false;
 }
 
-/* Go-style %q (and JSON string) escaping */
-static void add_quoted(struct kiln_buf *b, const char *s, bool json)
-{
-	kiln_buf_addch(b, '"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		switch (c) {
-		case '"':
-			kiln_buf_adds(b, "\\\"");
-			break;
-		case '\\':
-			kiln_buf_adds(b, "\\\\");
-			break;
-		case '\n':
-			kiln_buf_adds(b, "\\n");
-			break;
-		case '\t':
-			kiln_buf_adds(b, "\\t");
-			break;
-		case '\r':
-			kiln_buf_adds(b, "\\r");
-			break;
-		default:
-			if (json && (c == '<' || c == '>' || c == '&'))
-				kiln_buf_addf(b, "\\u%04x", c);
-			else if (c < 0x20 || c == 0x7f)
-				kiln_buf_addf(b, json ? "\\u%04x" : "\\x%02x", c);
-			else
-				kiln_buf_addch(b, (char)c);
-		}
-	}
-	kiln_buf_addch(b, '"');
-}
-
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	if (!log_enabled(level))
@@ -160,7 +126,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		rfc3339(ts);
 		kiln_buf_addf(&b, "time=\"%s\" level=%s msg=", ts, level_names[level]);
 		if (needs_quote(msg))
-			add_quoted(&b, msg, false);
+			kiln_buf_add_quoted(&b, msg, false);
 		else
 			kiln_buf_adds(&b, msg);
 		kiln_buf_addch(&b, '\n');
@@ -168,7 +134,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	case LOG_FORMAT_JSON:
 		rfc3339(ts);
 		kiln_buf_addf(&b, "{\"level\":\"%s\",\"msg\":", level_names[level]);
-		add_quoted(&b, msg, true);
+		kiln_buf_add_quoted(&b, msg, true);
 		kiln_buf_addf(&b, ",\"time\":\"%s\"}\n", ts);
 		break;
 	}
