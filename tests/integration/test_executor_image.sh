@@ -193,11 +193,61 @@ gitlab_job() { # gitlab_job <username|auth> <tag>
 gitlab_job_username_password() { gitlab_job username v1.0.0; }
 gitlab_job_auth_field() { gitlab_job auth v1.0.1; }
 
+# --- a Kubernetes pod / Tekton step running the executor image ------------------------------
+# no shell: the executor is the entrypoint, config.json comes from a secret volume mounted at
+# /kaniko/.docker/, the registry's CA from a volume in /kaniko/ssl/certs/ (SSL_CERT_DIR), the
+# context is a volume at /workspace, and the digest goes to a Tekton result file
+pod_step() {
+	[ -z "${GITLAB_SETUP_FAILED:-}" ] || { cat "$W/gitlab-setup.log"; fail "setup failed"; }
+	built_ok executor
+	local b=$W/pod
+	mkdir -p "$W/pod-ctx" "$W/pod-secret" "$W/pod-ca" "$W/pod-results" "$W/pod-sa"
+	cat >"$W/pod-ctx/Dockerfile" <<DOCKERFILE
+FROM $SECURE/busybox:latest AS build
+RUN echo "built in a pod" > /msg
+FROM $SECURE/busybox:latest
+COPY --from=build /msg /msg
+COPY hello.txt /hello.txt
+DOCKERFILE
+	echo "from the workspace volume" >"$W/pod-ctx/hello.txt"
+	# what kubectl create secret docker-registry puts in .dockerconfigjson
+	jq -n --arg r "$SECURE" --arg u "$REGISTRY_USER" --arg p "$REGISTRY_PASSWORD" \
+		'{auths: {($r): {username: $u, password: $p, auth: ("\($u):\($p)" | @base64)}}}' \
+		>"$W/pod-secret/config.json"
+	cp "$REGISTRY_CA" "$W/pod-ca/additional-ca-cert-bundle.crt"
+	: >"$W/pod-sa/token"
+	runc_bundle "$EXECUTOR" "$b" --src-tls-verify=false
+	rm -f "$b/rootfs/.dockerenv" # not Docker: Kubernetes' service account mount says "kube"
+	runc_bind "$b" "$W/pod-sa" /var/run/secrets/kubernetes.io/serviceaccount ro
+	runc_bind "$b" "$W/pod-ctx" /workspace
+	runc_bind "$b" "$W/pod-secret" /kaniko/.docker ro
+	runc_bind "$b" "$W/pod-ca/additional-ca-cert-bundle.crt" \
+		/kaniko/ssl/certs/additional-ca-cert-bundle.crt ro
+	runc_bind "$b" "$W/pod-results" /tekton/results
+	runc_exec "$b" /kaniko/executor --context=/workspace --dockerfile=/workspace/Dockerfile \
+		--destination="$SECURE/group/pod:1" --digest-file=/tekton/results/IMAGE_DIGEST \
+		>"$b.log" 2>&1 || { cat "$b.log"; fail "the pod's build failed"; }
+	cat "$b.log"
+	assert_contains "$(cat "$b.log")" "Isolation: inplace" "kiln's log"
+	local digest
+	digest=$(skopeo inspect --cert-dir "$W/certs" --creds "$REGISTRY_USER:$REGISTRY_PASSWORD" \
+		--format '{{.Digest}}' "docker://$SECURE/group/pod:1")
+	assert_eq "$(cat "$W/pod-results/IMAGE_DIGEST")" "$digest" "--digest-file"
+	local out=$W/pushed-pod
+	mkdir -p "$out"
+	skopeo copy -q --src-cert-dir "$W/certs" --src-creds "$REGISTRY_USER:$REGISTRY_PASSWORD" \
+		"docker://$SECURE/group/pod:1" "oci:$out/layout:img" >/dev/null
+	umoci unpack --image "$out/layout:img" "$out/bundle" >/dev/null
+	assert_eq "$(chroot "$out/bundle/rootfs" cat /msg /hello.txt)" "built in a pod
+from the workspace volume" "files in the pushed image"
+}
+
 t_run "deploy/Dockerfile --target executor: kaniko's layout, runs with only /kaniko" executor_target_has_kanikos_layout
 t_run "executor image under 10 MB compressed" executor_image_is_under_10_mb
 t_run "deploy/Dockerfile --target debug: busybox at /busybox, /bin/sh, VOLUME, PATH" debug_target_adds_busybox
 t_run "GitLab job in the debug image under runc, no CAP_SYS_ADMIN: username/password" gitlab_job_username_password
 t_run "GitLab job in the debug image under runc, no CAP_SYS_ADMIN: auth field" gitlab_job_auth_field
+t_run "Kubernetes/Tekton step: executor image, secret config.json, CA volume, --digest-file" pod_step
 for f in username auth; do
 	[ -f "$W/job-$f.secs" ] && echo "# GitLab job ($f form) under runc: $(cat "$W/job-$f.secs") s"
 done
