@@ -151,6 +151,8 @@ LINE
 # which would hide a config.json that does not work
 unset CI_REGISTRY_PASSWORD
 /kaniko/executor --context "${CI_PROJECT_DIR}" --dockerfile "${CI_PROJECT_DIR}/Dockerfile" --destination "${CI_REGISTRY_IMAGE}:${CI_COMMIT_TAG}"
+# the build replaced / (kaniko's model), but /busybox is a volume: the shell's tools remain
+echo "after the build: $(ls /busybox/sh) $(cat /kaniko/.docker/config.json | wc -c)"
 SCRIPT
 }
 
@@ -178,6 +180,7 @@ gitlab_job() { # gitlab_job <username|auth> <tag>
 	assert_contains "$log" "Isolation: inplace" "kiln's log (no CAP_SYS_ADMIN)"
 	assert_contains "$log" "Pushed $SECURE/group/project@sha256:" "kiln's log"
 	assert_not_contains "$log" "$REGISTRY_PASSWORD" "job log"
+	assert_contains "$log" "after the build: /busybox/sh " "the job's shell after the build"
 	# the pushed image, read back with skopeo + umoci, and its program run
 	local out=$W/pushed-$form
 	rm -rf "$out"
@@ -233,6 +236,7 @@ DOCKERFILE
 	digest=$(skopeo inspect --cert-dir "$W/certs" --creds "$REGISTRY_USER:$REGISTRY_PASSWORD" \
 		--format '{{.Digest}}' "docker://$SECURE/group/pod:1")
 	assert_eq "$(cat "$W/pod-results/IMAGE_DIGEST")" "$digest" "--digest-file"
+	assert_eq "$(wc -c <"$W/pod-results/IMAGE_DIGEST")" 71 "--digest-file size (no newline)"
 	local out=$W/pushed-pod
 	mkdir -p "$out"
 	skopeo copy -q --src-cert-dir "$W/certs" --src-creds "$REGISTRY_USER:$REGISTRY_PASSWORD" \
