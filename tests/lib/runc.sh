@@ -7,8 +7,9 @@
 #   runc_bundle <ref> <dir> [skopeo src opts...]   <dir>/rootfs + <dir>/config.json (Docker-like)
 #   runc_bind <dir> <host-path> <container-path> [ro]   adds a bind mount
 #   runc_env <dir> NAME=value...                   adds environment variables
-#   runc_exec <dir> <args...>                      runs args as the container's process and waits;
-#                                                  stdout/stderr are the caller's; returns its status
+#   runc_exec <dir> <args...>                      runs args as the container's process and waits
+#                                                  (at most $RUNC_TIMEOUT s); stdout/stderr are the
+#                                                  caller's; returns its status
 # Needs: skopeo, umoci, runc, jq. Run as root.
 
 # Docker's default capabilities (moby oci/caps/defaults.go)
@@ -96,9 +97,11 @@ runc_exec() {
 		args=$(jq -cn --argjson a "$args" --arg x "$x" '$a + [$x]')
 	done
 	_runc_edit "$dir" --argjson a "$args" '.process.args = $a'
-	# the runc state lives with the bundle, not in the host's /run/runc
+	# the runc state lives with the bundle, not in the host's /run/runc; a hung container is
+	# killed after RUNC_TIMEOUT seconds (default 900)
 	local rc=0
-	runc --root "$dir/runc-state" run --bundle "$dir" "$id" </dev/null || rc=$?
+	timeout --kill-after=10 "${RUNC_TIMEOUT:-900}" \
+		runc --root "$dir/runc-state" run --bundle "$dir" "$id" </dev/null || rc=$?
 	runc --root "$dir/runc-state" delete --force "$id" >/dev/null 2>&1 || true
 	return $rc
 }
