@@ -1,0 +1,107 @@
+# runc.sh — run an image from a registry the way a Docker-based CI runner (GitLab's docker
+# executor) runs a job container: runc (crun refuses these machines' hybrid cgroups), root user,
+# Docker's default capability set (no CAP_SYS_ADMIN), own mount/PID/IPC/UTS namespaces but the
+# HOST network namespace (so 127.0.0.1 reaches the test registries), /etc/resolv.conf and
+# /etc/hosts bind-mounted as Docker does, /.dockerenv, image VOLUMEs as volumes filled from the
+# image, no terminal.
+#   runc_bundle <ref> <dir> [skopeo src opts...]   <dir>/rootfs + <dir>/config.json (Docker-like)
+#   runc_bind <dir> <host-path> <container-path> [ro]   adds a bind mount
+#   runc_env <dir> NAME=value...                   adds environment variables
+#   runc_exec <dir> <args...>                      runs args as the container's process and waits
+#                                                  (at most $RUNC_TIMEOUT s); stdout/stderr are the
+#                                                  caller's; returns its status
+# Needs: skopeo, umoci, runc, jq. Run as root.
+
+# Docker's default capabilities (moby oci/caps/defaults.go)
+RUNC_DOCKER_CAPS='["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FSETID","CAP_FOWNER","CAP_MKNOD",
+"CAP_NET_RAW","CAP_SETGID","CAP_SETUID","CAP_SETFCAP","CAP_SETPCAP","CAP_NET_BIND_SERVICE",
+"CAP_SYS_CHROOT","CAP_KILL","CAP_AUDIT_WRITE"]'
+
+_runc_edit() { # _runc_edit <dir> <jq args...>: edits <dir>/config.json in place
+	local dir=$1
+	shift
+	jq "$@" "$dir/config.json" >"$dir/config.json.new" && mv "$dir/config.json.new" "$dir/config.json"
+}
+
+runc_bundle() {
+	local ref=$1 dir=$2
+	shift 2
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	skopeo copy -q "$@" "docker://$ref" "oci:$dir/layout:img" >/dev/null || return 1
+	umoci unpack --image "$dir/layout:img" "$dir/bundle" >/dev/null || return 1
+	mv "$dir/bundle/rootfs" "$dir/rootfs"
+	mv "$dir/bundle/config.json" "$dir/config.json"
+	rm -rf "$dir/bundle" "$dir/layout"
+	# Docker's per-container files: a hosts file and resolv.conf (copies of the host's, as with
+	# --network=host), and the /.dockerenv marker
+	mkdir -p "$dir/etc"
+	cp /etc/hosts "$dir/etc/hosts"
+	cp /etc/resolv.conf "$dir/etc/resolv.conf"
+	: >"$dir/rootfs/.dockerenv"
+	# umoci turns VOLUMEs into empty tmpfs mounts; Docker creates a volume filled with the
+	# image's content at that path (that is what keeps kaniko's /busybox usable)
+	local vols v i=0
+	vols=$(jq -r '.mounts[] | select(.type == "tmpfs" and .source == "none") | .destination' \
+		"$dir/config.json")
+	_runc_edit "$dir" '.mounts |= map(select(.type != "tmpfs" or .source != "none"))'
+	for v in $vols; do
+		i=$((i + 1))
+		mkdir -p "$dir/volumes/$i"
+		if [ -d "$dir/rootfs$v" ]; then
+			cp -a "$dir/rootfs$v/." "$dir/volumes/$i/"
+		fi
+		runc_bind "$dir" "$dir/volumes/$i" "$v"
+	done
+	_runc_edit "$dir" --arg dir "$dir" --argjson nofile "$(ulimit -Hn)" --argjson caps "$RUNC_DOCKER_CAPS" '
+		.process.terminal = false
+		| .process.user = {uid: 0, gid: 0}
+		| .process.noNewPrivileges = false
+		| .process.capabilities = {bounding: $caps, effective: $caps, permitted: $caps,
+		                           inheritable: [], ambient: []}
+		| .process.rlimits = [{type: "RLIMIT_NOFILE", hard: $nofile, soft: $nofile}]
+		| .process.env |= map(select(startswith("TERM=") | not))
+		| .hostname = "runner"
+		| .linux.namespaces |= map(select(.type != "network" and .type != "user"))
+		| .mounts += [
+			{destination: "/etc/hosts", type: "bind", source: ($dir + "/etc/hosts"),
+			 options: ["rbind", "rprivate"]},
+			{destination: "/etc/resolv.conf", type: "bind", source: ($dir + "/etc/resolv.conf"),
+			 options: ["rbind", "rprivate"]}]'
+}
+
+runc_bind() {
+	local dir=$1 src=$2 dst=$3 opts='["rbind","rprivate"]'
+	[ "${4:-}" = ro ] && opts='["rbind","rprivate","ro"]'
+	_runc_edit "$dir" --arg s "$src" --arg d "$dst" --argjson o "$opts" \
+		'.mounts += [{destination: $d, type: "bind", source: $s, options: $o}]'
+}
+
+runc_env() {
+	local dir=$1 kv
+	shift
+	for kv in "$@"; do
+		_runc_edit "$dir" --arg kv "$kv" \
+			'.process.env = [.process.env[] | select(startswith(($kv | split("=")[0]) + "=") | not)] + [$kv]'
+	done
+}
+
+runc_exec() {
+	local dir=$1 id
+	shift
+	id="kiln-it-$$-$RANDOM"
+	# one --arg each, so no argument is taken for a jq option
+	local args='[]' x
+	for x in "$@"; do
+		args=$(jq -cn --argjson a "$args" --arg x "$x" '$a + [$x]')
+	done
+	_runc_edit "$dir" --argjson a "$args" '.process.args = $a'
+	# the runc state lives with the bundle, not in the host's /run/runc; a hung container is
+	# killed after RUNC_TIMEOUT seconds (default 900)
+	local rc=0
+	timeout --kill-after=10 "${RUNC_TIMEOUT:-900}" \
+		runc --root "$dir/runc-state" run --bundle "$dir" "$id" </dev/null || rc=$?
+	runc --root "$dir/runc-state" delete --force "$id" >/dev/null 2>&1 || true
+	return $rc
+}
