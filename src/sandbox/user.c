@@ -68,7 +68,7 @@ int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
 	if (r < 0)
 		return r;
 
-	unsigned long id;
+	unsigned long id = 0;
 	bool numeric = parse_id(user, &id);
 	bool found = false;
 	char *save = NULL;
