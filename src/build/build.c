@@ -362,6 +362,27 @@ static bool stage_used_by(struct builder *b, const struct stage_src *srcs, size_
 	return false;
 }
 
+/* whether a later stage is built FROM this one (and so carries its layers) */
+static bool stage_is_base_later(struct builder *b, const struct stage_src *srcs, size_t n,
+                                size_t idx)
+{
+	const char *name = srcs[idx].name;
+	char num[24];
+	snprintf(num, sizeof(num), "%zu", idx);
+	for (size_t j = idx + 1; j < n; j++) {
+		const struct df_instr *from = srcs[j].from;
+		if (!from->args || !from->args[0])
+			continue;
+		/* FROM is expanded with the meta ARGs: "FROM ${BASE}" may name this stage */
+		cleanup_free char *image = NULL;
+		if (shell_expand_word(from->args[0], b->meta_args, b->df->escape, &image, NULL) < 0)
+			return true; /* cannot tell: keep the layers */
+		if ((name && !strcasecmp(image, name)) || streq(image, num))
+			return true;
+	}
+	return false;
+}
+
 /* whether a later stage reads this one */
 static bool stage_used_later(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx)
 {
@@ -587,6 +608,10 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	apply_labels(b, s);
 
 	s->used_later = stage_used_later(b, srcs, n, idx);
+	s->no_layers = !last && !b->inplace && !stage_is_base_later(b, srcs, n, idx);
+	if (s->no_layers)
+		log_info("Stage %zu is only read through COPY --from: its steps take no snapshots",
+		         idx);
 	bool need_root = s->used_later;
 	const char *why = NULL;
 	for (size_t k = src->first; k < src->end && !need_root; k++) {

@@ -68,7 +68,7 @@ static int cmp_str(const void *a, const void *b)
 
 void stage_commit_empty(struct stage *s, const char *created_by)
 {
-	if (s->single_snapshot)
+	if (s->single_snapshot || s->no_layers)
 		return;
 	if (s->opts->force_build_metadata) {
 		/* kaniko appends an (empty) layer for every step under --force-build-metadata */
@@ -82,7 +82,7 @@ void stage_commit_empty(struct stage *s, const char *created_by)
 int stage_commit_paths(struct stage *s, char **paths, const char *created_by, struct kiln_err **err)
 {
 	size_t n = strv_length(paths);
-	if (s->single_snapshot)
+	if (s->single_snapshot || s->no_layers)
 		return 0; /* the files are in the root: the stage's final diff takes them */
 	if (n == 0 && !s->opts->force_build_metadata) {
 		log_info("No files changed in this command, skipping snapshotting.");

@@ -54,6 +54,9 @@ struct stage {
 	bool nothing_reads_root;
 	bool used_later; /* a later stage reads this one */
 	bool skipped;    /* --skip-unused-stages: not built */
+	/* nothing ever uses this stage's layers (not the target, no FROM names it; COPY --from
+	 * reads its root): steps take no snapshots and write no layers */
+	bool no_layers;
 	enum fs_compression compression;
 	int compression_level;
 	const char *snapshot_mode;

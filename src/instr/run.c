@@ -10,8 +10,8 @@
 
 int stage_index_sync(struct stage *s, struct kiln_err **err)
 {
-	if (s->single_snapshot && s->fsindex)
-		return 0; /* the index stays the stage's start until its one snapshot */
+	if (s->no_layers || (s->single_snapshot && s->fsindex))
+		return 0; /* no snapshot to come, or the index stays the stage's start */
 	if (!s->fsindex)
 		return fs_index_build(s->rootfd, s->ignore ? ignore_list_match : NULL, s->ignore,
 		                      &s->fsindex, err);
@@ -147,11 +147,15 @@ int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 	sandbox_user_release(&user);
 	if (r < 0)
 		return stage_err(s, in, err);
+	/* the instruction as written, cut to keep the error one readable line */
+	size_t shown = strcspn(in->original, "\n");
 	if (status != 0)
-		return kiln_err_exit(err, status,
-		                     "%s:%d: %s: failed to execute command: waiting for process to "
-		                     "exit: exit status %d",
-		                     s->dockerfile_path, in->start_line, in->original, status);
+		return kiln_err_exit(
+		    err, status,
+		    "%s:%d: %.*s%s: failed to execute command: waiting for process "
+		    "to exit: exit status %d",
+		    s->dockerfile_path, in->start_line, (int)MIN(shown, 77), in->original,
+		    shown > 77 ? "..." : "", status);
 
 	cleanup_free char *created_by = xasprintf("RUN %s # buildkit", all);
 	return stage_commit_diff(s, created_by, err);
@@ -159,7 +163,7 @@ int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 
 int stage_commit_diff(struct stage *s, const char *created_by, struct kiln_err **err)
 {
-	if (s->single_snapshot)
+	if (s->single_snapshot || s->no_layers)
 		return 0;
 	return stage_snapshot(s, created_by, err);
 }
