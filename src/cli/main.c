@@ -2,6 +2,7 @@
  * place that prints errors and chooses the exit status (a failed RUN's own status, else 1). */
 #include "build/build.h"
 #include "cli/options.h"
+#include "cli/warmer.h"
 #include "dockerfile/dockerfile.h"
 #include "kiln-config.h"
 #include "output/output.h"
@@ -103,6 +104,12 @@ int main(int argc, char **argv)
 	struct cli_parsed p = {0};
 	cleanup_err struct kiln_err *err = NULL;
 	const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	/* installed as /kaniko/warmer, or `kiln warmer ...` */
+	if (streq(prog, "warmer") || (argc > 1 && streq(argv[1], "warmer"))) {
+		build_opts_release(&o);
+		return streq(prog, "warmer") ? warmer_main(argc, argv)
+		                             : warmer_main(argc - 1, argv + 1);
+	}
 	int pr = cli_parse(argc, argv, &o, &p, &err);
 	if (pr == CLI_ERR_FATAL) {
 		log_msg(LOG_FATAL, "%s", kiln_err_msg(err));

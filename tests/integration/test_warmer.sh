@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# test_warmer.sh — the cache warmer (kaniko's /kaniko/warmer): base images written into
+# --cache-dir as <dir>/sha256:<hex> (docker-save tarball) + .json (manifest), what is there
+# kept unless --force, FROM images of a Dockerfile, kaniko's messages and exit codes.
+set -uo pipefail
+source "$KILN_TOP/tests/lib/assert.sh"
+source "$KILN_TOP/tests/lib/kiln.sh"
+W=$KILN_TEST_WORK/warmer
+mkdir -p "$W"
+ln -sf "$KILN" "$W/warmer"
+
+warms_images() {
+	local C=$W/cache1
+	"$W/warmer" --image "$BUSYBOX_IMAGE" --cache-dir "$C" --insecure-pull >"$W/w1.log" 2>&1 ||
+		{ cat "$W/w1.log"; fail "warmer failed"; }
+	local digest
+	digest=$(skopeo inspect --tls-verify=false "docker://$BUSYBOX_IMAGE" | jq -r .Digest)
+	[ -f "$C/$digest" ] || fail "no $C/$digest"
+	[ -f "$C/$digest.json" ] || fail "no manifest next to it"
+	assert_eq "sha256:$(sha256sum <"$C/$digest.json" | cut -d' ' -f1)" "$digest" "cached manifest"
+	ln -sf "$C/$digest" "$W/cached.tar"
+	skopeo copy -q "docker-archive:$W/cached.tar" "oci:$W/fromcache:x" >/dev/null ||
+		fail "the cached tarball is not a docker archive"
+	"$KILN" warmer -i "$BUSYBOX_IMAGE" -c "$C" --insecure-pull >"$W/w2.log" 2>&1
+	assert_contains "$(cat "$W/w2.log")" "Image already in cache: $BUSYBOX_IMAGE" log
+	"$KILN" warmer -i "$BUSYBOX_IMAGE" -c "$C" -f --insecure-pull >"$W/w3.log" 2>&1
+	assert_contains "$(cat "$W/w3.log")" "Cached $BUSYBOX_IMAGE" "log with --force"
+	[ -z "$(ls -A "$C" | grep -v '^sha256:')" ] || fail "temporary files left in the cache"
+}
+
+dockerfile_images() {
+	printf 'ARG BASE=%s\nFROM ${BASE} AS build\nFROM build\nFROM scratch\n' "$DEBIAN_IMAGE" >"$W/Dockerfile"
+	"$W/warmer" --dockerfile "$W/Dockerfile" --build-arg "BASE=$BUSYBOX_IMAGE" -c "$W/cache2" \
+		--insecure-pull >"$W/d.log" 2>&1 || { cat "$W/d.log"; fail "warmer failed"; }
+	assert_eq "$(ls "$W/cache2" | grep -vc json)" 1 "one image (the stage name and scratch are not pulled)"
+	assert_contains "$(cat "$W/d.log")" "Cached $BUSYBOX_IMAGE" "--build-arg substituted"
+}
+
+errors() {
+	local rc=0
+	"$W/warmer" -c "$W/cache3" >"$W/e1.log" 2>&1 || rc=$?
+	assert_eq "$rc" 1 "exit status without images"
+	assert_contains "$(cat "$W/e1.log")" "You must select at least one image to cache or a dockerfilepath to parse" error
+	rc=0
+	"$W/warmer" -i "$KILN_TEST_REGISTRY/does-not-exist:x" -c "$W/cache3" --insecure-pull \
+		>"$W/e2.out" 2>"$W/e2.err" || rc=$?
+	assert_eq "$rc" 1 "exit status when every image failed"
+	assert_eq "$(cat "$W/e2.out")" "Failed warming cache" stdout
+}
+
+t_run "warmer caches images as kaniko lays them out; --force" warms_images
+t_run "warmer --dockerfile: FROM images with --build-arg, stage names left out" dockerfile_images
+t_run "warmer errors: nothing to cache, every image failing" errors
+t_done
