@@ -87,6 +87,7 @@ independent_stages_run_concurrently() {
 	cat >"$W/ctx/Dockerfile" <<DOCKERFILE
 FROM $BUSYBOX_IMAGE AS one
 RUN sleep 1 && echo one > /one
+ENV ONE_DONE=1
 FROM $BUSYBOX_IMAGE AS two
 RUN echo two > /two
 FROM $BUSYBOX_IMAGE
@@ -95,11 +96,12 @@ COPY --from=two /two /two
 DOCKERFILE
 	kiln_build --context "$W/ctx" --destination "$KILN_TEST_REGISTRY/parallel:it" >"$W/p.log" 2>&1 ||
 		{ cat "$W/p.log"; fail "build failed"; }
-	# stage 1 does not wait for stage 0: it starts before stage 0's RUN has finished
+	# stage 1 does not wait for stage 0: its RUN runs before stage 0's RUN has finished
 	local started_two finished_one
-	started_two=$(grep -n "idx: '1'" "$W/p.log" | head -n1 | cut -d: -f1)
-	finished_one=$(grep -n "Taking snapshot of full filesystem" "$W/p.log" | head -n1 | cut -d: -f1)
-	echo "stage 1 starts at log line $started_two; the first RUN snapshot is at $finished_one"
+	started_two=$(grep -n "Running: .*echo two" "$W/p.log" | head -n1 | cut -d: -f1)
+	finished_one=$(grep -n "ENV ONE_DONE=1" "$W/p.log" | head -n1 | cut -d: -f1)
+	echo "stage 1 runs at log line $started_two; stage 0 passes its RUN at line $finished_one"
+	[ -n "$started_two" ] && [ -n "$finished_one" ] || fail "log lines not found"
 	[ "$started_two" -lt "$finished_one" ] || fail "independent stages were built one after another"
 	# the final stage waited for both
 	unpack_image "$KILN_TEST_REGISTRY/parallel:it" "$W/par"
