@@ -76,9 +76,26 @@ no_push_and_exit_status() {
 	assert_contains "$(cat "$W/nopush.log")" "Skipping push to container registry due to --no-push flag" log
 }
 
+zstd_follows_the_base() {
+	mkdir -p "$W/zstd"
+	printf 'FROM %s\nRUN echo z > /z\n' "$DEBIAN_IMAGE" >"$W/zstd/Dockerfile"
+	kiln_build --context "$W/zstd" --compression zstd --destination "$KILN_TEST_REGISTRY/zstd:oci" \
+		>"$W/z1.log" 2>&1 || { cat "$W/z1.log"; fail "build failed"; }
+	assert_eq "$(image_raw "$KILN_TEST_REGISTRY/zstd:oci" | jq -r '.layers[-1].mediaType')" \
+		application/vnd.oci.image.layer.v1.tar+zstd "new layer on an OCI base"
+	unpack_image "$KILN_TEST_REGISTRY/zstd:oci" "$W/zstd-img"
+	assert_eq "$(cat "$W/zstd-img/rootfs/z")" z "file from the zstd layer"
+	printf 'FROM %s\nRUN echo z > /z\n' "$BUSYBOX_IMAGE" >"$W/zstd/Dockerfile"
+	kiln_build --context "$W/zstd" --compression zstd --destination "$KILN_TEST_REGISTRY/zstd:docker" \
+		>"$W/z2.log" 2>&1 || { cat "$W/z2.log"; fail "build failed"; }
+	assert_eq "$(image_raw "$KILN_TEST_REGISTRY/zstd:docker" | jq -r '.layers[-1].mediaType')" \
+		application/vnd.docker.image.rootfs.diff.tar.gzip "Docker v2s2 bases keep gzip (kaniko)"
+}
+
 t_run "examples/hello builds and pushes; digest file matches" build_hello
 t_run "config has CMD ENV WORKDIR USER EXPOSE LABEL" config_fields
 t_run "files, modes and owners as Docker makes them" files_modes_owners
 t_run "--tar-path is a docker-archive skopeo reads" tarball_readable
 t_run "--no-push, and RUN exit 42 exits 42" no_push_and_exit_status
+t_run "--compression=zstd on an OCI base; gzip on a Docker one" zstd_follows_the_base
 t_done

@@ -144,10 +144,40 @@ chunked_upload_through_kiln() {
 		fail "the chunked layer does not hold the file"
 }
 
+redirect_does_not_forward_credentials() {
+	# "storage": a second proxy on another port, in front of the same registry
+	python3 "$KILN_TOP/tests/lib/faultproxy.py" --upstream "$KILN_TEST_REGISTRY" \
+		--port-file "$W/storage.port" --log "$W/storage.log" 2>"$W/storage.err" &
+	local spid=$!
+	local i
+	for i in $(seq 1 100); do
+		[ -s "$W/storage.port" ] && break
+		sleep 0.05
+	done
+	local storage=http://127.0.0.1:$(cat "$W/storage.port")
+	# the registry asks for Basic credentials, then sends blob GETs to "storage"
+	proxy_start redirect --rule fail GET '^/v2/$' 401 1 \
+		--rule redirect GET '/blobs/sha256:' "$storage" -1
+	mkdir -p "$W/docker"
+	printf '{"auths":{"%s":{"auth":"%s"}}}' "$PROXY" "$(printf 'user:s3cr3t-pass' | base64 -w0)" \
+		>"$W/docker/config.json"
+	local rc=0
+	DOCKER_CONFIG=$W/docker build_via_proxy "$W/redir.log" "$W/k-redir" 'RUN true' --no-push || rc=$?
+	kill "$spid" 2>/dev/null
+	wait "$spid" 2>/dev/null
+	cat "$PROXY_LOG" "$W/storage.log"
+	[ "$rc" -eq 0 ] || { cat "$W/redir.log"; fail "build through a redirecting registry failed"; }
+	grep -q 'injected=redirect auth=yes' "$PROXY_LOG" || fail "credentials never reached the registry"
+	grep -q '^GET /v2/busybox/blobs/sha256:.* -> 200' "$W/storage.log" ||
+		fail "blobs were not fetched from storage"
+	! grep -q 'auth=yes' "$W/storage.log" || fail "Authorization was forwarded to another host"
+}
+
 t_run "pull survives 503, 429 and a reset mid-body with --image-download-retry 3" pull_survives_503_429_and_reset
 t_run "a 503 without retries fails with the status" pull_without_retries_fails_on_503
 t_run "--push-retry redoes a push after a failed blob upload" push_retry_redoes_a_failed_push
 t_run "a corrupted blob is refused with a digest mismatch and not stored" corrupted_blob_is_refused_and_not_stored
 t_run "no manifest PUT after a permanent blob upload failure" no_manifest_put_after_a_failed_upload
 t_run "chunked uploads (KILN_UPLOAD_CHUNK_SIZE): PATCH chunks, then PUT ?digest=" chunked_upload_through_kiln
+t_run "a redirect to another host gets the blob but never the credentials" redirect_does_not_forward_credentials
 t_done

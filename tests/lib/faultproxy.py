@@ -15,6 +15,11 @@ count is not used up applies (count -1 = every matching request):
                                                          body, then reset the connection
     --rule corrupt <METHOD|*> <regex> -        <count>   forward, flip one byte in the middle
                                                          of the response body
+    --rule redirect <METHOD|*> <regex> <base-url> <count> answer 307 to <base-url><path>, as a
+                                                         registry sends blob GETs to storage
+
+A 401 from a fail rule carries `WWW-Authenticate: Basic`, so clients send credentials from
+then on. Log lines end in ` auth=yes` when the request carried an Authorization header.
 
 python3 standard library only. Stop it with SIGTERM.
 """
@@ -43,12 +48,13 @@ HOP_BY_HOP = {
 
 class Rule:
     def __init__(self, kind, method, regex, arg, count):
-        if kind not in ("fail", "reset", "corrupt"):
+        if kind not in ("fail", "reset", "corrupt", "redirect"):
             raise SystemExit(f"faultproxy: unknown rule kind '{kind}'")
         self.kind = kind
         self.method = method
         self.regex = re.compile(regex)
         self.status = int(arg) if kind == "fail" else 0
+        self.target = arg if kind == "redirect" else None
         self.left = int(count)
 
     def take(self, method, path):
@@ -78,9 +84,10 @@ class State:
                     return r
         return None
 
-    def record(self, method, path, status, kind):
+    def record(self, method, path, status, kind, auth=False):
         with self.lock:
             extra = f" injected={kind}" if kind else ""
+            extra += " auth=yes" if auth else ""
             self.log.write(f"{method} {path} -> {status}{extra}\n")
 
 
@@ -127,6 +134,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         method, path = self.command, self.path
         body = self.read_request_body()
         rule = STATE.pick(method, path)
+        auth = self.headers.get("Authorization") is not None
+        if rule and rule.kind == "redirect":
+            self.send_response(307)
+            self.send_header("Location", rule.target + path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            STATE.record(method, path, 307, "redirect", auth)
+            return
         if rule and rule.kind == "fail":
             code = {429: "TOOMANYREQUESTS", 503: "UNAVAILABLE"}.get(rule.status, "UNKNOWN")
             payload = json.dumps(
@@ -137,10 +152,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(payload)))
             if rule.status == 429:
                 self.send_header("Retry-After", "1")
+            if rule.status == 401:
+                self.send_header("WWW-Authenticate", 'Basic realm="faultproxy"')
             self.end_headers()
             if method != "HEAD":
                 self.wfile.write(payload)
-            STATE.record(method, path, rule.status, "fail")
+            STATE.record(method, path, rule.status, "fail", auth)
             return
 
         conn = http.client.HTTPConnection(*STATE.upstream, timeout=120)
@@ -156,7 +173,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             resp = conn.getresponse()
             data = resp.read() if method != "HEAD" else b""
         except OSError as e:
-            STATE.record(method, path, 502, None)
+            STATE.record(method, path, 502, None, auth)
             msg = f"faultproxy: upstream: {e}".encode()
             self.send_response(502)
             self.send_header("Content-Length", str(len(msg)))
@@ -185,7 +202,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        STATE.record(method, path, resp.status, kind)
+        STATE.record(method, path, resp.status, kind, auth)
         if kind == "reset" and len(data) > 1:
             self.wfile.write(data[: len(data) // 2])
             self.hard_reset()
