@@ -83,8 +83,12 @@ zstd_follows_the_base() {
 		>"$W/z1.log" 2>&1 || { cat "$W/z1.log"; fail "build failed"; }
 	assert_eq "$(image_raw "$KILN_TEST_REGISTRY/zstd:oci" | jq -r '.layers[-1].mediaType')" \
 		application/vnd.oci.image.layer.v1.tar+zstd "new layer on an OCI base"
-	unpack_image "$KILN_TEST_REGISTRY/zstd:oci" "$W/zstd-img"
-	assert_eq "$(cat "$W/zstd-img/rootfs/z")" z "file from the zstd layer"
+	# (umoci 0.4 cannot unpack zstd layers: read the blob with zstd itself)
+	rm -rf "$W/zstd-dir"
+	skopeo copy -q --src-tls-verify=false "docker://$KILN_TEST_REGISTRY/zstd:oci" "dir:$W/zstd-dir" >/dev/null
+	local blob
+	blob=$(jq -r '.layers[-1].digest' "$W/zstd-dir/manifest.json" | cut -d: -f2)
+	assert_eq "$(zstd -dc "$W/zstd-dir/$blob" | tar -xO z)" z "file from the zstd layer"
 	printf 'FROM %s\nRUN echo z > /z\n' "$BUSYBOX_IMAGE" >"$W/zstd/Dockerfile"
 	kiln_build --context "$W/zstd" --compression zstd --destination "$KILN_TEST_REGISTRY/zstd:docker" \
 		>"$W/z2.log" 2>&1 || { cat "$W/z2.log"; fail "build failed"; }
