@@ -8,7 +8,7 @@ PACKAGES=(
 	libcurl4-openssl-dev libssl-dev libarchive-dev libjansson-dev zlib1g-dev libzstd-dev
 	libdeflate-dev
 	docker-registry skopeo umoci busybox-static debootstrap debian-archive-keyring gpgv openssl apache2-utils runc
-	jq ca-certificates curl python3 xz-utils
+	jq ca-certificates curl python3 xz-utils zstd bzip2
 )
 
 missing=()
