@@ -9,6 +9,7 @@ PACKAGES=(
 	libdeflate-dev
 	docker-registry skopeo umoci busybox-static debootstrap debian-archive-keyring gpgv openssl apache2-utils runc
 	jq ca-certificates curl python3 xz-utils
+	docker.io containerd buildah time bc
 )
 
 missing=()
@@ -30,3 +31,6 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian's docker-registry package starts a system service on :5000; the tests start their own
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
+# likewise docker.io's daemon (it would own /run/docker.sock and the host's iptables): the
+# benchmarks start their own dockerd and containerd on private sockets
+systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
