@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh — installs, with apt, everything kiln's build and tests need on a fresh Debian 12
 # root machine. Idempotent: when every package is already present it touches nothing.
+#   bash scripts/deps.sh          build + tests
+#   bash scripts/deps.sh bench    also the peers the benchmarks run (docker.io, buildah)
 set -euo pipefail
 
 PACKAGES=(
@@ -10,6 +12,9 @@ PACKAGES=(
 	docker-registry skopeo umoci busybox-static debootstrap debian-archive-keyring gpgv openssl apache2-utils runc
 	jq ca-certificates curl python3 xz-utils zstd bzip2
 )
+if [ "${1:-}" = bench ]; then
+	PACKAGES+=(docker.io containerd buildah time bc)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -30,3 +35,6 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian's docker-registry package starts a system service on :5000; the tests start their own
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
+# likewise docker.io's daemon (it would own /run/docker.sock and the host's iptables): the
+# benchmarks start their own dockerd and containerd on private sockets
+systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
