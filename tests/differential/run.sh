@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# run.sh — the differential suite: every tests/differential/cases/<name>/ is built with kiln and
+# with buildah 1.28 (the reference builder, DESIGN §7), both images are pushed to one loopback
+# registry, read back with skopeo + umoci, and their file trees and configs are compared with
+# tests/lib/treediff.py under tests/differential/allowlist. One TAP test per case.
+#   DIFF_FILTER=<substring>  only the cases whose name contains it
+#   DIFF_KEEP=1              keep the work directory (listings, logs, unpacked trees)
+#   KILN                     the binary (default build/src/cli/kiln)
+# A case directory holds a Dockerfile (@BUSYBOX@ and @DEBIAN@ stand for the base images in the
+# test registry), its context files, and optionally `args`: extra build flags given to both
+# builders, one argument per line (e.g. --build-arg=A=b, --target=x; "#" lines are comments);
+# and optionally `prepare`: a sh script run in the copied context before the builds, for what
+# git cannot hold (empty directories, setuid/sticky modes, owners, hard links, xattrs).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+export KILN=${KILN:-$top/build/src/cli/kiln}
+export KILN_TOP=$top
+[ -x "$KILN" ] || { echo "run.sh: no kiln binary at $KILN" >&2; exit 1; }
+command -v buildah >/dev/null || { echo "run.sh: buildah is not installed (scripts/deps.sh)" >&2; exit 1; }
+
+source "$top/tests/lib/registry.sh"
+source "$top/tests/lib/images.sh"
+source "$top/tests/lib/assert.sh"
+source "$top/tests/lib/kiln.sh"
+
+BUILDAH_DIR=/var/tmp/kiln-buildah
+BUILDAH=(buildah --storage-driver vfs --root "$BUILDAH_DIR/root" --runroot "$BUILDAH_DIR/run")
+TREEDIFF=$top/tests/lib/treediff.py
+ALLOW=$here/allowlist
+
+work=$(mktemp -d /var/tmp/kiln-diff.XXXXXX)
+buildah_prune() {
+	"${BUILDAH[@]}" rm --all >/dev/null 2>&1 || true
+	"${BUILDAH[@]}" rmi --all --force >/dev/null 2>&1 || true
+}
+cleanup() {
+	registry_stop_all
+	buildah_prune
+	if [ -n "${DIFF_KEEP:-}" ]; then
+		echo "# work directory kept: $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+
+registry_start "$work/registry" plain
+BUSYBOX_IMAGE=$(image_busybox "$REGISTRY")
+DEBIAN_IMAGE=$(image_debian "$REGISTRY")
+
+# buildah reaches only the loopback registry: no search registries, no short names, plain HTTP,
+# and a policy that accepts the unsigned test images
+mkdir -p "$work/containers"
+cat >"$work/containers/registries.conf" <<EOF
+unqualified-search-registries = []
+short-name-mode = "disabled"
+
+[[registry]]
+location = "$REGISTRY"
+insecure = true
+EOF
+printf '{"default":[{"type":"insecureAcceptAnything"}]}\n' >"$work/containers/policy.json"
+export CONTAINERS_REGISTRIES_CONF=$work/containers/registries.conf
+export REGISTRY_AUTH_FILE=$work/containers/auth.json
+printf '{"auths":{}}\n' >"$REGISTRY_AUTH_FILE"
+buildah_prune
+
+# files made during the build carry mtimes at or after this; context files are set far before
+BUILD_TIME=$(date +%s)
+CONTEXT_MTIME=1500000000
+
+if ! python3 -c 'import os,sys; os.listxattr(sys.argv[1])' "$work" 2>/dev/null; then
+	echo "# xattrs: not supported under $work, not compared"
+fi
+
+CASE=
+diff_case() {
+	local name=$CASE src=$here/cases/$CASE
+	local d=$work/cases/$name
+	mkdir -p "$d"
+	export KILN_TEST_WORK=$d
+	# the context: the case directory with the base images filled in and old, fixed mtimes
+	cp -a "$src" "$d/ctx"
+	rm -f "$d/ctx/args" "$d/ctx/prepare"
+	if [ -f "$src/prepare" ]; then
+		(cd "$d/ctx" && sh -e "$src/prepare") || { echo "prepare failed"; return 1; }
+	fi
+	sed -i -e "s|@BUSYBOX@|$BUSYBOX_IMAGE|g" -e "s|@DEBIAN@|$DEBIAN_IMAGE|g" "$d/ctx/Dockerfile"
+	find "$d/ctx" -exec touch -h -d "@$CONTEXT_MTIME" {} +
+	local args=()
+	if [ -f "$src/args" ]; then
+		local line
+		while IFS= read -r line || [ -n "$line" ]; do
+			case "$line" in '' | '#'*) continue ;; esac
+			args+=("$line")
+		done <"$src/args"
+	fi
+	local kref=$REGISTRY/$name-kiln:x bref=$REGISTRY/$name-buildah:x
+
+	local krc=0 brc=0
+	kiln_build --context "$d/ctx" --dockerfile "$d/ctx/Dockerfile" --destination "$kref" \
+		"${args[@]}" >"$d/kiln.log" 2>&1 || krc=$?
+	"${BUILDAH[@]}" bud --signature-policy "$work/containers/policy.json" --isolation chroot \
+		--format docker --layers=false --tls-verify=false -t "$bref" -f "$d/ctx/Dockerfile" \
+		"${args[@]}" "$d/ctx" >"$d/buildah.log" 2>&1 || brc=$?
+	if [ "$brc" -eq 0 ]; then
+		"${BUILDAH[@]}" push --signature-policy "$work/containers/policy.json" \
+			--tls-verify=false "$bref" >>"$d/buildah.log" 2>&1 || brc=$?
+		"${BUILDAH[@]}" rmi --force "$bref" >/dev/null 2>&1 || true
+	fi
+	if [ "$krc" -ne 0 ] || [ "$brc" -ne 0 ]; then
+		echo "kiln exit $krc, buildah exit $brc"
+		[ "$krc" -eq 0 ] || { echo "--- kiln:"; tail -n 15 "$d/kiln.log"; }
+		[ "$brc" -eq 0 ] || { echo "--- buildah:"; tail -n 15 "$d/buildah.log"; }
+		rm -rf "$d"/kaniko.*
+		return 1
+	fi
+	rm -rf "$d"/kaniko.*
+
+	local who
+	for who in kiln buildah; do
+		local ref=$REGISTRY/$name-$who:x
+		unpack_image "$ref" "$d/$who"
+		image_config "$ref" >"$d/$who.config.json"
+		python3 "$TREEDIFF" tree "$d/$who/rootfs" --build-time "$BUILD_TIME" >"$d/$who.list"
+		python3 "$TREEDIFF" config "$d/$who.config.json" >>"$d/$who.list"
+	done
+	local rc=0
+	python3 "$TREEDIFF" diff "$d/kiln.list" "$d/buildah.list" --names kiln,buildah \
+		--case "$name" --allow "$ALLOW" ${DIFF_SHOW_ALLOWED:+--show-allowed} >"$d/diff.txt" || rc=$?
+	# t_run shows the last 40 lines of a failing test: keep the summary line among them
+	head -n 35 "$d/diff.txt"
+	[ "$(wc -l <"$d/diff.txt")" -le 35 ] || { echo "..."; tail -n 1 "$d/diff.txt"; }
+	[ -n "${DIFF_KEEP:-}" ] || rm -rf "$d/kiln" "$d/buildah"
+	return $rc
+}
+
+for c in "$here"/cases/*/; do
+	CASE=$(basename "$c")
+	[ -n "${DIFF_FILTER:-}" ] && [[ "$CASE" != *"$DIFF_FILTER"* ]] && continue
+	t_run "$CASE" diff_case
+done
+t_done
