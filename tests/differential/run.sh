@@ -7,6 +7,7 @@
 #   DIFF_KEEP=1              keep the work directory (listings, logs, unpacked trees)
 #   DIFF_PENDING=1           run pending/ (features kiln does not implement yet) instead of cases/
 #   DIFF_SHOW_ALLOWED=1      also print the differences the allow-list accepted
+#   DIFF_JOBS=<n>            cases built at once (default 2)
 #   KILN                     the binary (default build/src/cli/kiln)
 # A case directory holds a Dockerfile (@BUSYBOX@ and @DEBIAN@ stand for the base images in the
 # test registry), its context files, and optionally `args`: extra build flags given to both
@@ -182,11 +183,47 @@ diff_case() {
 	return $rc
 }
 
+# DIFF_JOBS cases run at once (default 2); their verdicts are then reported in order through
+# t_run, each replaying its case's saved output and exit status
+run_case() {
+	local name=$1 t0 rc=0
+	t0=$(date +%s)
+	mkdir -p "$work/results"
+	(set -eo pipefail; CASE=$name; diff_case) >"$work/results/$name.out" 2>&1 || rc=$?
+	echo "$rc $(($(date +%s) - t0))" >"$work/results/$name.rc"
+}
+replay_case() {
+	cat "$work/results/$CASE.out"
+	return "$(cut -d' ' -f1 "$work/results/$CASE.rc")"
+}
+
+cases=()
 for c in "$CASES_DIR"/*/; do
 	CASE=$(basename "$c")
 	[ -n "${DIFF_FILTER:-}" ] && [[ "$CASE" != *"$DIFF_FILTER"* ]] && continue
-	t0=$(date +%s)
-	t_run "$CASE" diff_case
-	echo "# $CASE: $(($(date +%s) - t0))s"
+	cases+=("$CASE")
+done
+jobs_max=${DIFF_JOBS:-2}
+pids=()
+for CASE in "${cases[@]}"; do
+	# count only the case jobs: the registry is a background job of this shell too
+	while :; do
+		live=()
+		for p in "${pids[@]}"; do
+			kill -0 "$p" 2>/dev/null && live+=("$p")
+		done
+		pids=("${live[@]}")
+		[ "${#pids[@]}" -lt "$jobs_max" ] && break
+		wait -n "${pids[@]}" || true
+	done
+	run_case "$CASE" &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do
+	wait "$p" || true
+done
+for CASE in "${cases[@]}"; do
+	t_run "$CASE" replay_case
+	echo "# $CASE: $(cut -d' ' -f2 "$work/results/$CASE.rc")s"
 done
 t_done
