@@ -9,6 +9,7 @@ PACKAGES=(
 	libdeflate-dev
 	docker-registry skopeo umoci busybox-static debootstrap openssl apache2-utils runc
 	jq ca-certificates curl python3 xz-utils
+	buildah
 )
 
 missing=()

@@ -104,28 +104,29 @@ fi
 # `umoci raw unpack`, which skips the mtree manifest: hashing it costs 10 s per debian image
 unpack_raw() {
 	local ref=$1 dir=$2
-	rm -rf "$dir"
-	mkdir -p "$dir"
-	skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$dir/layout:img" >/dev/null
-	umoci raw unpack --image "$dir/layout:img" "$dir/rootfs" >/dev/null
+	rm -rf "$dir" && mkdir -p "$dir" &&
+		skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$dir/layout:img" >/dev/null &&
+		umoci raw unpack --image "$dir/layout:img" "$dir/rootfs" >/dev/null
 }
 
 CASES_DIR=$here/cases
 [ -z "${DIFF_PENDING:-}" ] || CASES_DIR=$here/pending
-CASE=
+# diff_case <name>: builds, reads back and compares one case; prints the differences. Errors
+# are checked one by one: errexit does not work inside a function called from a `||` list.
 diff_case() {
-	local name=$CASE src=$CASES_DIR/$CASE
+	local name=$1 src=$CASES_DIR/$1
 	local d=$work/cases/$name
 	mkdir -p "$d"
 	export KILN_TEST_WORK=$d
 	# the context: the case directory with the base images filled in and old, fixed mtimes
-	cp -a "$src" "$d/ctx"
+	cp -a "$src" "$d/ctx" || return 1
 	rm -f "$d/ctx/args" "$d/ctx/prepare"
 	if [ -f "$src/prepare" ]; then
 		(cd "$d/ctx" && sh -e "$src/prepare") || { echo "prepare failed"; return 1; }
 	fi
-	sed -i -e "s|@BUSYBOX@|$BUSYBOX_IMAGE|g" -e "s|@DEBIAN@|$DEBIAN_IMAGE|g" "$d/ctx/Dockerfile"
-	find "$d/ctx" -exec touch -h -d "@$CONTEXT_MTIME" {} +
+	sed -i -e "s|@BUSYBOX@|$BUSYBOX_IMAGE|g" -e "s|@DEBIAN@|$DEBIAN_IMAGE|g" \
+		"$d/ctx/Dockerfile" || return 1
+	find "$d/ctx" -exec touch -h -d "@$CONTEXT_MTIME" {} + || return 1
 	local args=()
 	if [ -f "$src/args" ]; then
 		local line
@@ -163,10 +164,11 @@ diff_case() {
 	for who in kiln buildah; do
 		(
 			ref=$REGISTRY/$name-$who:x
-			unpack_raw "$ref" "$u/$who"
-			image_config "$ref" >"$d/$who.config.json"
-			python3 "$TREEDIFF" tree "$u/$who/rootfs" --build-time "$BUILD_TIME" >"$d/$who.list"
-			python3 "$TREEDIFF" config "$d/$who.config.json" >>"$d/$who.list"
+			unpack_raw "$ref" "$u/$who" &&
+				image_config "$ref" >"$d/$who.config.json" &&
+				python3 "$TREEDIFF" tree "$u/$who/rootfs" --build-time "$BUILD_TIME" \
+					>"$d/$who.list" &&
+				python3 "$TREEDIFF" config "$d/$who.config.json" >>"$d/$who.list"
 		) &
 		pids+=($!)
 	done
@@ -189,7 +191,7 @@ run_case() {
 	local name=$1 t0 rc=0
 	t0=$(date +%s)
 	mkdir -p "$work/results"
-	(set -eo pipefail; CASE=$name; diff_case) >"$work/results/$name.out" 2>&1 || rc=$?
+	diff_case "$name" >"$work/results/$name.out" 2>&1 || rc=$?
 	echo "$rc $(($(date +%s) - t0))" >"$work/results/$name.rc"
 }
 replay_case() {
