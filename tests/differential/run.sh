@@ -106,7 +106,8 @@ unpack_raw() {
 	local ref=$1 dir=$2
 	rm -rf "$dir" && mkdir -p "$dir" &&
 		skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$dir/layout:img" >/dev/null &&
-		umoci raw unpack --image "$dir/layout:img" "$dir/rootfs" >/dev/null
+		{ umoci raw unpack --image "$dir/layout:img" "$dir/rootfs" >"$dir.log" 2>&1 ||
+			{ cat "$dir.log"; false; }; }
 }
 
 CASES_DIR=$here/cases
