@@ -2,7 +2,7 @@
 # deps.sh — installs, with apt, everything kiln's build and tests need on a fresh Debian 12
 # root machine. Idempotent: when every package is already present it touches nothing.
 #   bash scripts/deps.sh          build + tests
-#   bash scripts/deps.sh bench    also the peers the benchmarks run (docker.io, buildah)
+#   bash scripts/deps.sh bench    also what the benchmarks run besides buildah (docker.io)
 set -euo pipefail
 
 PACKAGES=(
@@ -11,9 +11,10 @@ PACKAGES=(
 	libdeflate-dev
 	docker-registry skopeo umoci busybox-static debootstrap debian-archive-keyring gpgv openssl apache2-utils runc
 	jq ca-certificates curl python3 xz-utils zstd bzip2
+	buildah
 )
 if [ "${1:-}" = bench ]; then
-	PACKAGES+=(docker.io containerd buildah time bc)
+	PACKAGES+=(docker.io containerd time bc)
 fi
 
 missing=()
