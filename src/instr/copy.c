@@ -37,6 +37,7 @@ struct copy_ctx {
 	mode_t chmod;
 	char ***written; /* absolute paths in the destination root, for the layer */
 	const struct dockerignore *ignore; /* .dockerignore, for context sources only */
+	bool keep_owner;                   /* COPY --from: owners as in the source */
 	/* no later step reads the root: regular files go straight from the source into the
 	 * layer (one read of each byte, no write to the disk) */
 	bool stream;
@@ -98,6 +99,38 @@ static bool has_glob(const char *s)
 	return strpbrk(s, "*?[") != NULL;
 }
 
+/* Go's filepath.Match negates a class with '^' only; fnmatch also takes '!', so a leading '!'
+ * in a class is moved to its end, where both read it literally */
+static char *go_glob(const char *p)
+{
+	size_t n = strlen(p);
+	char *out = xmalloc(n + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\\' && i + 1 < n) {
+			out[o++] = p[i++];
+			out[o++] = p[i];
+			continue;
+		}
+		if (p[i] == '[' && i + 1 < n && p[i + 1] == '!') {
+			const char *close = strchr(p + i + 2, ']');
+			if (close && close > p + i + 2) {
+				size_t body = (size_t)(close - (p + i + 2));
+				out[o++] = '[';
+				memcpy(out + o, p + i + 2, body);
+				o += body;
+				out[o++] = '!';
+				out[o++] = ']';
+				i = (size_t)(close - p);
+				continue;
+			}
+		}
+		out[o++] = p[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* expands a source pattern relative to the source root into matching relative paths */
 static int glob_expand(int rootfd, const char *prefix, const char *pattern, char ***out,
                        struct kiln_err **err)
@@ -131,12 +164,13 @@ static int glob_expand(int rootfd, const char *prefix, const char *pattern, char
 		close(dfd);
 		return kiln_err_errno(err, "read directory '%s'", prefix);
 	}
+	cleanup_free char *go_class = go_glob(comp);
 	cleanup_strv char **names = NULL;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
-		if (fnmatch(comp, de->d_name, FNM_PATHNAME) == 0)
+		if (fnmatch(go_class, de->d_name, FNM_PATHNAME) == 0)
 			strv_push(&names, xstrdup(de->d_name));
 	}
 	closedir(d);
@@ -161,8 +195,10 @@ static void note_written(struct copy_ctx *c, const char *abs)
 static int apply_meta(struct copy_ctx *c, int dirfd, const char *name, const struct stat *src,
                       bool is_link, const char *abs, struct kiln_err **err)
 {
-	uid_t uid = c->uid == (uid_t)-1 ? 0 : c->uid;
-	gid_t gid = c->gid == (gid_t)-1 ? 0 : c->gid;
+	/* without --chown: 0:0 for context files (the client resets them), the source's owner
+	 * for COPY --from (BuildKit changes owners only when asked) */
+	uid_t uid = c->uid != (uid_t)-1 ? c->uid : c->keep_owner ? src->st_uid : 0;
+	gid_t gid = c->gid != (gid_t)-1 ? c->gid : c->keep_owner ? src->st_gid : 0;
 	if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return kiln_err_errno(err, "chown '%s'", abs);
 	if (!is_link) {
@@ -301,8 +337,8 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
 		e->source = *c->src_top && !streq(c->src_top, ".") ? path_join(c->src_top, in_src)
 		                                                   : xstrdup(in_src);
 		e->st = *st;
-		e->st.st_uid = c->uid == (uid_t)-1 ? 0 : c->uid;
-		e->st.st_gid = c->gid == (gid_t)-1 ? 0 : c->gid;
+		e->st.st_uid = c->uid != (uid_t)-1 ? c->uid : c->keep_owner ? st->st_uid : 0;
+		e->st.st_gid = c->gid != (gid_t)-1 ? c->gid : c->keep_owner ? st->st_gid : 0;
 		e->st.st_mode = S_IFREG | (c->chmod_set ? c->chmod : (st->st_mode & 07777));
 		return 0;
 	}
@@ -594,8 +630,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 	    dest_raw[0] == '/' ? xstrdup(dest_raw) : path_join(wd && *wd ? wd : "/", dest_raw);
 	cleanup_free char *dest = path_clean(joined);
 	size_t dl = strlen(dest_raw);
-	bool dest_dir = dl > 0 && (dest_raw[dl - 1] == '/' || streq(dest_raw, ".") ||
-	                           (dl >= 2 && streq(dest_raw + dl - 2, "/.")));
+	/* BuildKit: a trailing '/' or exactly "." (an existing directory, below) */
+	bool dest_dir = dl > 0 && (dest_raw[dl - 1] == '/' || streq(dest_raw, "."));
 	{
 		struct stat st;
 		int fd = root_open(s->rootfd, dest + 1, O_PATH);
@@ -622,6 +658,7 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		if (r < 0)
 			return stage_err(s, in, err);
 		c.what = "stage";
+		c.keep_owner = true;
 	} else {
 		ctxfd = open(s->context, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (ctxfd < 0)

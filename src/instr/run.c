@@ -108,6 +108,10 @@ static char *join_args(char *const *v, size_t from)
 
 int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 {
+	/* RUN --mount/--network/--security change what the command sees: never run without them */
+	if (in->n_flags)
+		return kiln_err_set(err, "%s:%d: RUN --%s is not implemented yet in kiln",
+		                    s->dockerfile_path, in->start_line, in->flags[0].name);
 	cleanup_strv char **argv = run_argv(s, in);
 	if (!argv || !argv[0] || !*argv[0])
 		return kiln_err_set(err, "%s:%d: RUN needs a command", s->dockerfile_path,

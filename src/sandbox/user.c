@@ -125,6 +125,19 @@ int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
 			}
 		}
 	}
+	/* the primary group is a supplementary one too (BuildKit and buildah since
+	 * CVE-2023-25173), unless the group was given explicitly */
+	if (!want_group) {
+		bool have = false;
+		for (size_t i = 0; i < u.n_groups; i++)
+			have = have || u.groups[i] == u.gid;
+		if (!have) {
+			u.groups = xreallocarray(u.groups, u.n_groups + 1, sizeof(gid_t));
+			memmove(u.groups + 1, u.groups, u.n_groups * sizeof(gid_t));
+			u.groups[0] = u.gid;
+			u.n_groups++;
+		}
+	}
 	if (want_group) {
 		if (!group_numeric && !group_found) {
 			sandbox_user_release(&u);

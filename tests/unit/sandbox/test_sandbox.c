@@ -58,8 +58,10 @@ TEST(sandbox_user_resolution_uses_the_roots_files)
 	ASSERT_OK(sandbox_user_resolve(rootfd, "app", &u, &err), err);
 	ASSERT_EQ(u.uid, 1000);
 	ASSERT_EQ(u.gid, 1000);
-	ASSERT_EQ(u.n_groups, 1);
-	ASSERT_EQ(u.groups[0], 2000);
+	/* the primary group first, then the memberships from /etc/group */
+	ASSERT_EQ(u.n_groups, 2);
+	ASSERT_EQ(u.groups[0], 1000);
+	ASSERT_EQ(u.groups[1], 2000);
 	ASSERT_STREQ(u.home, "/home/app");
 	sandbox_user_release(&u);
 	ASSERT_OK(sandbox_user_resolve(rootfd, "1000:extra", &u, &err), err);
