@@ -106,6 +106,9 @@ fi
 # integration: the real binary against real servers on 127.0.0.1
 tap "integration" env KILN="$top/build/src/cli/kiln" bash tests/integration/run.sh
 
+# differential: the same Dockerfiles built by kiln and by buildah, trees and configs compared
+tap "differential (kiln vs buildah)" env KILN="$top/build/src/cli/kiln" bash tests/differential/run.sh
+
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "# failures:"
 	printf '#   %s\n' "${failures[@]}"

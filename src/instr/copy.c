@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <time.h>
 #include <sys/sendfile.h>
+#include <sys/xattr.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,6 +39,13 @@ struct copy_ctx {
 	char ***written; /* absolute paths in the destination root, for the layer */
 	const struct dockerignore *ignore; /* .dockerignore, for context sources only */
 	bool keep_owner;                   /* COPY --from: owners as in the source */
+	/* sources with more than one link already copied: later names become hard links */
+	struct copied_inode {
+		dev_t dev;
+		ino_t ino;
+		char *dest;
+	} * inodes;
+	size_t n_inodes, cap_inodes;
 	/* no later step reads the root: regular files go straight from the source into the
 	 * layer (one read of each byte, no write to the disk) */
 	bool stream;
@@ -51,13 +59,61 @@ struct streamed {
 	char *dest;   /* absolute in the destination root */
 	char *source; /* relative to the source root (srcfd) */
 	struct stat st;
+	char *link_to; /* another name of the same file in this layer, or NULL */
 };
+
+static const char *inode_seen(struct copy_ctx *c, const struct stat *st)
+{
+	for (size_t i = 0; i < c->n_inodes; i++) {
+		if (c->inodes[i].dev == st->st_dev && c->inodes[i].ino == st->st_ino)
+			return c->inodes[i].dest;
+	}
+	return NULL;
+}
+
+static void inode_note(struct copy_ctx *c, const struct stat *st, const char *dest)
+{
+	XGROW(c->inodes, c->n_inodes + 1, c->cap_inodes);
+	c->inodes[c->n_inodes++] =
+	    (struct copied_inode){.dev = st->st_dev, .ino = st->st_ino, .dest = xstrdup(dest)};
+}
+
+/* copies the extended attributes (user.*, security.capability, ...) but the host's SELinux
+ * label, as BuildKit's copy does; a filesystem that refuses them is not an error */
+static void copy_xattrs(int from, int to)
+{
+	char names[4096];
+	ssize_t n = flistxattr(from, names, sizeof(names));
+	for (ssize_t off = 0; n > 0 && off < n; off += (ssize_t)strlen(names + off) + 1) {
+		const char *k = names + off;
+		if (streq(k, "security.selinux"))
+			continue;
+		char val[4096];
+		ssize_t vn = fgetxattr(from, k, val, sizeof(val));
+		if (vn >= 0)
+			fsetxattr(to, k, val, (size_t)vn, 0);
+	}
+}
+
+static bool has_xattrs(int dirfd, const char *name)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/self/fd/%d/", dirfd);
+	cleanup_free char *path = xasprintf("%s%s", p, name);
+	char names[256];
+	ssize_t n = llistxattr(path, names, sizeof(names));
+	return n > 0 || (n < 0 && errno == ERANGE);
+}
 
 static void streamed_release(struct copy_ctx *c)
 {
+	for (size_t i = 0; i < c->n_inodes; i++)
+		free(c->inodes[i].dest);
+	free(c->inodes);
 	for (size_t i = 0; i < c->n_streamed; i++) {
 		free(c->streamed[i].dest);
 		free(c->streamed[i].source);
+		free(c->streamed[i].link_to);
 	}
 	free(c->streamed);
 }
@@ -330,7 +386,18 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
 		note_written(c, abs);
 		return apply_meta(c, ddir, dname, st, true, abs, err);
 	}
-	if (S_ISREG(st->st_mode) && c->stream && in_src) {
+	const char *first = S_ISREG(st->st_mode) && st->st_nlink > 1 ? inode_seen(c, st) : NULL;
+	if (first && !c->stream) {
+		/* another name of a file this COPY already wrote: a hard link, as BuildKit keeps */
+		cleanup_free char *rel_first = xstrdup(first + 1);
+		if (linkat(c->s->rootfd, rel_first, ddir, dname, 0) < 0)
+			return kiln_err_errno(err, "link '%s' to '%s'", abs, first);
+		note_written(c, abs);
+		return 0;
+	}
+	if (S_ISREG(st->st_mode) && c->stream && in_src && !first && !has_xattrs(sdir, sname)) {
+		if (st->st_nlink > 1)
+			inode_note(c, st, abs);
 		XGROW(c->streamed, c->n_streamed + 1, c->cap_streamed);
 		struct streamed *e = &c->streamed[c->n_streamed++];
 		e->dest = xstrdup(abs);
@@ -340,6 +407,17 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
 		e->st.st_uid = c->uid != (uid_t)-1 ? c->uid : c->keep_owner ? st->st_uid : 0;
 		e->st.st_gid = c->gid != (gid_t)-1 ? c->gid : c->keep_owner ? st->st_gid : 0;
 		e->st.st_mode = S_IFREG | (c->chmod_set ? c->chmod : (st->st_mode & 07777));
+		e->link_to = NULL;
+		return 0;
+	}
+	if (first) {
+		/* streamed: the layer holds this name as a hard link to the first one */
+		XGROW(c->streamed, c->n_streamed + 1, c->cap_streamed);
+		struct streamed *e = &c->streamed[c->n_streamed++];
+		e->dest = xstrdup(abs);
+		e->source = NULL;
+		e->st = *st;
+		e->link_to = xstrdup(first);
 		return 0;
 	}
 	if (S_ISREG(st->st_mode)) {
@@ -353,8 +431,13 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
 		r = copy_file_data(from, to, st->st_size, abs, err);
 		if (r < 0)
 			return r;
+		if (st->st_nlink > 1)
+			inode_note(c, st, abs);
 		note_written(c, abs);
-		return apply_meta(c, ddir, dname, st, false, abs, err);
+		r = apply_meta(c, ddir, dname, st, false, abs, err);
+		if (r >= 0)
+			copy_xattrs(from, to); /* after chown, which drops security.capability */
+		return r;
 	}
 	if (S_ISFIFO(st->st_mode)) {
 		if (mkfifoat(ddir, dname, st->st_mode & 07777) < 0)
@@ -475,6 +558,11 @@ static int commit_streamed(struct copy_ctx *c, char **written, const char *creat
 			continue;
 		}
 		struct streamed *e = &c->streamed[j++];
+		if (e->link_to) {
+			r = layer_writer_add_entry(lw, e->dest, &e->st, e->link_to, -1, err);
+			prev = e->dest;
+			continue;
+		}
 		cleanup_close int fd = root_open(c->srcfd, e->source, O_RDONLY);
 		if (fd < 0) {
 			r = kiln_err_errno(err, "open '%s'", e->source);
@@ -839,6 +927,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 						r = apply_meta(&c, pfd, name, &fst, false, abs,
 						               err);
 					}
+					if (r >= 0)
+						copy_xattrs(from_fd, to);
 				}
 			} else {
 				r = copy_entry(&c, procfd, fdname, &fst, pfd, name, abs, NULL, NULL,
