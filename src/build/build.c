@@ -347,15 +347,18 @@ static bool stage_used_by(struct builder *b, const struct stage_src *srcs, size_
 	char num[24];
 	snprintf(num, sizeof(num), "%zu", idx);
 	const struct df_instr *from = srcs[j].from;
+	/* a reference through a variable ("FROM $B", "COPY --from=$S") cannot be resolved here:
+	 * count it as a use, which only costs keeping a root that may not be read */
 	if (from->args && from->args[0] &&
-	    ((name && !strcasecmp(from->args[0], name)) || streq(from->args[0], num)))
+	    ((name && !strcasecmp(from->args[0], name)) || streq(from->args[0], num) ||
+	     strchr(from->args[0], '$')))
 		return true;
 	for (size_t k = srcs[j].first; k < srcs[j].end; k++) {
 		const struct df_instr *in = &b->df->instrs[k];
 		for (size_t f = 0; f < in->n_flags; f++) {
 			const char *v = in->flags[f].value;
 			if (streq(in->flags[f].name, "from") && v &&
-			    ((name && !strcasecmp(v, name)) || streq(v, num)))
+			    ((name && !strcasecmp(v, name)) || streq(v, num) || strchr(v, '$')))
 				return true;
 		}
 	}
