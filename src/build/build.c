@@ -347,12 +347,16 @@ static bool stage_used_by(struct builder *b, const struct stage_src *srcs, size_
 	char num[24];
 	snprintf(num, sizeof(num), "%zu", idx);
 	const struct df_instr *from = srcs[j].from;
-	/* a reference through a variable ("FROM $B", "COPY --from=$S") cannot be resolved here:
-	 * count it as a use, which only costs keeping a root that may not be read */
-	if (from->args && from->args[0] &&
-	    ((name && !strcasecmp(from->args[0], name)) || streq(from->args[0], num) ||
-	     strchr(from->args[0], '$')))
-		return true;
+	if (from->args && from->args[0]) {
+		/* FROM is expanded with the meta ARGs ("FROM ${BASE}") */
+		cleanup_free char *image = NULL;
+		if (shell_expand_word(from->args[0], b->meta_args, b->df->escape, &image, NULL) <
+		        0 ||
+		    (name && !strcasecmp(image, name)) || streq(image, num))
+			return true;
+	}
+	/* COPY --from=$S depends on the stage's own ARGs: it cannot be resolved here, so it
+	 * counts as a use, which only costs keeping a root that may not be read */
 	for (size_t k = srcs[j].first; k < srcs[j].end; k++) {
 		const struct df_instr *in = &b->df->instrs[k];
 		for (size_t f = 0; f < in->n_flags; f++) {
