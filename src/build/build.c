@@ -36,6 +36,8 @@ struct builder {
 	char **used_build_args;
 	struct stage **stages;
 	size_t n_stages;
+	struct stage **images; /* COPY --from=<image reference>, kaniko's "extra stages" */
+	size_t n_images;
 	char *final_base; /* registry/repo of the last stage's base image */
 	bool inplace;     /* kaniko's model: the container's "/" is every stage's root */
 	struct ignore_list *ignore;
@@ -542,6 +544,8 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	struct stage *s = b->stages[idx];
 	s->stages = b->stages;
 	s->n_stages = idx; /* COPY --from and FROM see only earlier stages */
+	s->images = b->images;
+	s->n_images = b->n_images;
 	s->opts = b->o;
 	s->bs = b->bs;
 	s->context = b->context;
@@ -732,6 +736,9 @@ static void builder_release(struct builder *b)
 	for (size_t i = 0; i < b->n_stages; i++)
 		stage_free(b->stages[i]);
 	free(b->stages);
+	for (size_t i = 0; i < b->n_images; i++)
+		stage_free(b->images[i]);
+	free(b->images);
 	dockerfile_free(b->df);
 	free(b->dockerfile_path);
 	free(b->context);
@@ -743,6 +750,53 @@ static void builder_release(struct builder *b)
 	strv_free(b->meta_args);
 	strv_free(b->build_args);
 	strv_free(b->used_build_args);
+}
+
+/* COPY --from=<x> where x is neither an earlier stage's name nor an index names an image: like
+ * kaniko, pull and unpack each one before any stage runs (in chroot mode under
+ * $KANIKO_DIR/images/<n>; in place as well, since "/" belongs to the stages) */
+static int pull_copy_images(struct builder *b, const struct stage_src *srcs, size_t n,
+                            struct kiln_err **err)
+{
+	for (size_t j = 0; j < n; j++) {
+		for (size_t k = srcs[j].first; k < srcs[j].end; k++) {
+			const struct df_instr *in = &b->df->instrs[k];
+			for (size_t f = 0; f < in->n_flags; f++) {
+				const char *v = in->flags[f].value;
+				if (!streq(in->flags[f].name, "from") || !v || !*v ||
+				    strchr(v, '$'))
+					continue;
+				char *end = NULL;
+				strtol(v, &end, 10);
+				bool numeric = *end == '\0';
+				bool stage = numeric;
+				for (size_t i = 0; i < j && !stage; i++)
+					stage = srcs[i].name && !strcasecmp(srcs[i].name, v);
+				bool have = false;
+				for (size_t i = 0; i < b->n_images && !have; i++)
+					have = streq(b->images[i]->name, v);
+				if (stage || have)
+					continue;
+				struct stage *img = xcalloc(1, sizeof(*img));
+				img->rootfd = -1;
+				img->index = -1;
+				img->name = xstrdup(v);
+				b->images =
+				    xreallocarray(b->images, b->n_images + 1, sizeof(*b->images));
+				b->images[b->n_images++] = img;
+				img->root = xasprintf("%s/images/%zu/rootfs", b->o->kaniko_dir,
+				                      b->n_images - 1);
+				_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+				int r = stage_from_registry(b, img, v, &ref, err);
+				if (r >= 0)
+					r = stage_unpack(b, img, ref, false, err);
+				if (r < 0)
+					return kiln_err_wrap(err, "%s:%d: COPY --from='%s'",
+					                     b->dockerfile_path, in->start_line, v);
+			}
+		}
+	}
+	return 0;
 }
 
 struct sched {
@@ -946,6 +1000,9 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 			st->skipped = true;
 		}
 	}
+	r = pull_copy_images(&b, srcs, target + 1, err);
+	if (r < 0)
+		return r;
 	r = build_stages(&b, srcs, target + 1, err);
 	if (r < 0)
 		return r;

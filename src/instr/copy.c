@@ -517,9 +517,17 @@ static int resolve_from(struct copy_ctx *c, const char *from, struct kiln_err **
 			return 0;
 		}
 	}
+	/* an image reference: the driver pulled and unpacked it before the build */
+	for (size_t i = 0; i < s->n_images; i++) {
+		struct stage *o = s->images[i];
+		if (o->name && streq(o->name, from) && o->rootfd >= 0) {
+			c->srcfd = o->rootfd;
+			return 0;
+		}
+	}
 	return kiln_err_set(err,
-	                    "COPY --from='%s': no earlier stage has that name or index "
-	                    "(copying from an image is not implemented yet)",
+	                    "COPY --from='%s': no earlier stage has that name or index, and it "
+	                    "names no image kiln could pull",
 	                    from);
 }
 

@@ -64,6 +64,9 @@ struct stage {
 	/* earlier stages, for COPY --from (index or name) */
 	struct stage **stages;
 	size_t n_stages;
+	/* images named by COPY --from=<reference>, unpacked before the build (name = reference) */
+	struct stage **images;
+	size_t n_images;
 };
 
 /* the environment used for expansion: config Env, then declared ARGs not shadowed by ENV */

@@ -182,7 +182,25 @@ streamed_copy_is_the_same_layer() {
 
 t_run "COPY: .dockerignore, --exclude, --parents, globs, directories, WORKDIR" copy_semantics
 t_run "an ignored source is an error; <Dockerfile>.dockerignore wins" ignored_source_is_an_error
+copy_from_image() {
+	mkdir -p "$W/fromimg"
+	printf 'FROM %s\nCOPY --from=%s /etc/debian_version /etc/os-release /deb/\nCOPY --from=%s /etc/passwd /bb-passwd\nRUN test -s /deb/debian_version\n' \
+		"$BUSYBOX_IMAGE" "$DEBIAN_IMAGE" "$BUSYBOX_IMAGE" >"$W/fromimg/Dockerfile"
+	kiln_build --context "$W/fromimg" --destination "$KILN_TEST_REGISTRY/fromimg:it" >"$W/fi.log" 2>&1 ||
+		{ cat "$W/fi.log"; fail "build failed"; }
+	unpack_image "$KILN_TEST_REGISTRY/fromimg:it" "$W/fi"
+	grep -q '^1[0-9]' "$W/fi/rootfs/deb/debian_version" || fail "debian_version not copied from the image"
+	[ -f "$W/fi/rootfs/deb/os-release" ] || [ -L "$W/fi/rootfs/deb/os-release" ] || fail "os-release"
+	grep -q '^app:' "$W/fi/rootfs/bb-passwd" || fail "passwd not copied from the image"
+	printf 'FROM %s\nCOPY --from=%s/nothing-here:x /a /a\n' "$BUSYBOX_IMAGE" "$KILN_TEST_REGISTRY" >"$W/fromimg/Dockerfile"
+	local rc=0
+	kiln_build --context "$W/fromimg" --no-push >"$W/fi2.log" 2>&1 || rc=$?
+	assert_eq "$rc" 1 "exit status for a missing image"
+	assert_contains "$(cat "$W/fi2.log")" "Dockerfile:2: COPY --from='$KILN_TEST_REGISTRY/nothing-here:x'" error
+}
+
 t_run "a COPY streamed into its layer equals one written through the root" streamed_copy_is_the_same_layer
+t_run "COPY --from=<image reference> pulls and copies from that image" copy_from_image
 t_run "ADD <url>: name, mode, owner, Last-Modified, --checksum, 404" add_urls
 t_run "ADD unpacks local tar, tar.gz, tar.xz, tar.bz2, tar.zst; copies other files" add_archives
 t_done
