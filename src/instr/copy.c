@@ -15,7 +15,6 @@
 #include "util/strv.h"
 #include "util/xalloc.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <stdlib.h>
@@ -212,31 +211,23 @@ static int glob_expand(int rootfd, const char *prefix, const char *pattern, char
 		close(fd);
 		return ok ? glob_expand(rootfd, next, rest, out, err) : 0;
 	}
-	int dfd = root_open(rootfd, *prefix ? prefix : "", O_RDONLY | O_DIRECTORY);
+	cleanup_close int dfd = root_open(rootfd, *prefix ? prefix : "", O_RDONLY | O_DIRECTORY);
 	if (dfd < 0)
 		return 0;
-	DIR *d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return kiln_err_errno(err, "read directory '%s'", prefix);
-	}
+	cleanup_strv char **all = NULL;
+	int r = dir_list_names(dfd, *prefix ? prefix : ".", &all, err);
+	if (r < 0)
+		return r;
 	cleanup_free char *go_class = go_glob(comp);
 	cleanup_strv char **names = NULL;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		if (fnmatch(go_class, de->d_name, FNM_PATHNAME) == 0)
-			strv_push(&names, xstrdup(de->d_name));
+	strv_foreach (candidate, all) {
+		if (fnmatch(go_class, candidate, FNM_PATHNAME) == 0)
+			strv_push(&names, xstrdup(candidate));
 	}
-	closedir(d);
-	size_t n = strv_length(names);
-	if (n > 1)
-		qsort(names, n, sizeof(char *), cmp_strp);
 	strv_foreach (name, names) {
 		cleanup_free char *next =
 		    *prefix ? xasprintf("%s/%s", prefix, name) : xstrdup(name);
-		int r = glob_expand(rootfd, next, rest, out, err);
+		r = glob_expand(rootfd, next, rest, out, err);
 		if (r < 0)
 			return r;
 	}
@@ -311,24 +302,10 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
 static int copy_dir_contents(struct copy_ctx *c, int sfd, int dfd, const char *abs, const char *rel,
                              const char *in_src, struct kiln_err **err)
 {
-	int dupfd = fcntl(sfd, F_DUPFD_CLOEXEC, 0);
-	if (dupfd < 0)
-		return kiln_err_errno(err, "read directory");
-	DIR *d = fdopendir(dupfd);
-	if (!d) {
-		close(dupfd);
-		return kiln_err_errno(err, "read directory");
-	}
 	cleanup_strv char **names = NULL;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-			strv_push(&names, xstrdup(de->d_name));
-	}
-	closedir(d);
-	size_t n = strv_length(names);
-	if (n > 1)
-		qsort(names, n, sizeof(char *), cmp_strp);
+	int r = dir_list_names(sfd, abs, &names, err);
+	if (r < 0)
+		return r;
 	strv_foreach (name, names) {
 		struct stat cst;
 		if (fstatat(sfd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0)
@@ -340,7 +317,7 @@ static int copy_dir_contents(struct copy_ctx *c, int sfd, int dfd, const char *a
 		    in_src && *in_src ? path_join(in_src, name) : xstrdup(name);
 		if (excluded(c, crel, csrc) && !(S_ISDIR(cst.st_mode) && descend_anyway(c, crel)))
 			continue;
-		int r = copy_entry(c, sfd, name, &cst, dfd, name, cabs, crel, csrc, err);
+		r = copy_entry(c, sfd, name, &cst, dfd, name, cabs, crel, csrc, err);
 		if (r < 0)
 			return r;
 	}
@@ -449,6 +426,10 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
 	return 0;
 }
 
+/* creates abs (replacing a non-directory there) with mode; ret_dirfd/ret_name address it */
+static int create_dest_file(struct copy_ctx *c, const char *abs, mode_t mode, int *ret_dirfd,
+                            char **ret_name, int *ret_fd, struct kiln_err **err);
+
 /* the parent directory of abs inside the destination root, created as needed */
 static int dest_parent(struct copy_ctx *c, const char *abs, int *ret_fd, char **ret_name,
                        struct kiln_err **err)
@@ -461,6 +442,26 @@ static int dest_parent(struct copy_ctx *c, const char *abs, int *ret_fd, char **
 	else
 		*slash = '\0';
 	return root_mkdir_p(c->s->rootfd, dir, 0755, c->uid, c->gid, c->written, ret_fd, err);
+}
+
+static int create_dest_file(struct copy_ctx *c, const char *abs, mode_t mode, int *ret_dirfd,
+                            char **ret_name, int *ret_fd, struct kiln_err **err)
+{
+	cleanup_close int pfd = -1;
+	cleanup_free char *name = NULL;
+	int r = dest_parent(c, abs, &pfd, &name, err);
+	if (r < 0)
+		return r;
+	r = clear_target(pfd, name, false, abs, err);
+	if (r < 0)
+		return r;
+	int fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return kiln_err_errno(err, "create '%s'", abs);
+	*ret_fd = fd;
+	*ret_dirfd = TAKE_FD(pfd);
+	*ret_name = TAKE_PTR(name);
+	return 0;
 }
 
 static int copy_heredocs(struct copy_ctx *c, const char *dest, bool dest_dir, struct kiln_err **err)
@@ -477,17 +478,12 @@ static int copy_heredocs(struct copy_ctx *c, const char *dest, bool dest_dir, st
 		} else {
 			content = xstrdup(h->content);
 		}
-		cleanup_close int pfd = -1;
+		cleanup_close int pfd = -1, fd = -1;
 		cleanup_free char *name = NULL;
-		int r = dest_parent(c, abs, &pfd, &name, err);
+		int r = create_dest_file(c, abs, 0644, &pfd, &name, &fd, err);
 		if (r < 0)
 			return r;
-		r = clear_target(pfd, name, false, abs, err);
-		if (r < 0)
-			return r;
-		cleanup_close int fd =
-		    openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (fd < 0 || write_all(fd, content, strlen(content)) < 0)
+		if (write_all(fd, content, strlen(content)) < 0)
 			return kiln_err_errno(err, "write '%s'", abs);
 		struct stat st = {.st_mode = S_IFREG | 0644};
 		clock_gettime(CLOCK_REALTIME, &st.st_mtim);
@@ -605,18 +601,11 @@ static int add_url(struct copy_ctx *c, const char *url, const char *dest, bool d
 		                    "a destination file name",
 		                    url);
 	cleanup_free char *abs = dest_dir ? path_join(dest, base) : xstrdup(dest);
-	cleanup_close int pfd = -1;
+	cleanup_close int pfd = -1, fd = -1;
 	cleanup_free char *name = NULL;
-	int r = dest_parent(c, abs, &pfd, &name, err);
+	int r = create_dest_file(c, abs, 0600, &pfd, &name, &fd, err);
 	if (r < 0)
 		return r;
-	r = clear_target(pfd, name, false, abs, err);
-	if (r < 0)
-		return r;
-	cleanup_close int fd =
-	    openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return kiln_err_errno(err, "create '%s'", abs);
 	log_info("Adding remote URL %s to %s", path, abs);
 	struct download_info info;
 	r = download_url(url, fd, "kiln", &info, err);

@@ -6,7 +6,6 @@
 #include "util/strv.h"
 #include "util/xalloc.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <string.h>
@@ -142,20 +141,10 @@ static bool is_ancestor_of_ignored(const struct ignore_list *l, const char *path
 
 static int wipe_dir(int dfd, const char *path, struct ignore_list *l, struct kiln_err **err)
 {
-	int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-	DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
-	if (!d) {
-		if (dup >= 0)
-			close(dup);
-		return kiln_err_errno(err, "read directory '%s'", path);
-	}
 	cleanup_strv char **names = NULL;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-			strv_push(&names, xstrdup(de->d_name));
-	}
-	closedir(d);
+	int r0 = dir_list_names(dfd, path, &names, err);
+	if (r0 < 0)
+		return r0;
 	strv_foreach (name, names) {
 		cleanup_free char *child = path_join(path, name);
 		if (ignore_list_match(child, l))

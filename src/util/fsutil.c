@@ -224,3 +224,35 @@ char *path_clean(const char *p)
 	out[o] = '\0';
 	return out;
 }
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int dir_list_names(int fd, const char *what, char ***ret, struct kiln_err **err)
+{
+	int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+	if (!d) {
+		int e = errno;
+		if (dupfd >= 0)
+			close(dupfd);
+		return kiln_err_errnum(err, e, "read directory '%s'", what);
+	}
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		XGROW(names, n + 2, cap);
+		names[n++] = xstrdup(de->d_name);
+		names[n] = NULL;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof(char *), cmp_names);
+	*ret = names ? names : xcalloc(1, sizeof(char *));
+	return 0;
+}

@@ -24,5 +24,7 @@ int rm_rf_at(int dirfd, const char *name, struct kiln_err **err);
 int rm_rf(const char *path, struct kiln_err **err);
 /* lexical clean of an absolute or relative path, as Go's filepath.Clean ("" -> ".") */
 char *path_clean(const char *p);
+/* the names in directory fd (not "." or ".."), sorted by byte order; fd stays open */
+int dir_list_names(int fd, const char *what, char ***ret, struct kiln_err **err);
 /* joins a and b with exactly one '/' */
 char *path_join(const char *a, const char *b);
