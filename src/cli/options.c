@@ -227,6 +227,7 @@ static const struct {
     {"debug", "Inspect kiln's view of a build (debug parse FILE: dump the Dockerfile)", true},
     {"help", "Help about any command", false},
     {"version", "Print the version number of kiln", true},
+    {"warmer", "Cache base images in --cache-dir (kaniko's /kaniko/warmer)", true},
 };
 
 /* ---- Go-compatible value parsing ------------------------------------------------------- */
