@@ -73,6 +73,7 @@ static int build(const struct build_opts *o, struct kiln_err **err)
 	    .insecure_pull = o->insecure_pull,
 	    .insecure_registries = o->insecure_registries,
 	    .skip_tls_verify = o->skip_tls_verify,
+	    .skip_tls_verify_pull = o->skip_tls_verify_pull,
 	    .skip_tls_verify_registries = o->skip_tls_verify_registries,
 	    .ca_files = (const char *const *)ca_files,
 	    .registry_certificates = certs,

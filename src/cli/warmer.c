@@ -341,7 +341,7 @@ static int warmer_run(struct warmer_opts *wp)
 		struct registry_opts ro = {
 		    .insecure_pull = w.insecure_pull,
 		    .insecure_registries = w.insecure_registries,
-		    .skip_tls_verify = w.skip_tls_verify_pull,
+		    .skip_tls_verify_pull = w.skip_tls_verify_pull,
 		    .skip_tls_verify_registries = w.skip_tls_verify_registries,
 		    .registry_certificates = w.certificates,
 		    .registry_client_certs = w.client_certs,

@@ -215,11 +215,11 @@ static const char *kv_for_host(char *const *kv, const char *registry)
 	return NULL;
 }
 
-static int host_setup_tls(struct registry *r, struct http_host *h, struct kiln_err **err)
+static int host_setup_tls(struct registry *r, struct http_host *h, bool skip_verify,
+                          struct kiln_err **err)
 {
 	const struct registry_opts *o = &r->opts;
-	h->skip_verify =
-	    o->skip_tls_verify || strv_contains(o->skip_tls_verify_registries, h->registry);
+	h->skip_verify = skip_verify;
 
 	const char *cert = kv_for_host(o->registry_client_certs, h->registry);
 	if (cert) {
@@ -559,9 +559,12 @@ int http_host_get(struct registry *r, const char *registry, enum http_dir dir,
 	bool plain = strv_contains(o->insecure_registries, registry) ||
 	             (dir == HTTP_PUSH && o->insecure) || (dir == HTTP_PULL && o->insecure_pull);
 	cleanup_free char *base = xasprintf("%s://%s", plain ? "http" : "https", registry);
+	/* --skip-tls-verify-pull relaxes pulls only: such a host is kept apart from the pushes' */
+	bool skip = o->skip_tls_verify || strv_contains(o->skip_tls_verify_registries, registry) ||
+	            (dir == HTTP_PULL && o->skip_tls_verify_pull);
 	struct http_host *h = NULL;
 	for (size_t i = 0; i < r->n_hosts && !h; i++)
-		if (streq(r->hosts[i]->base, base))
+		if (streq(r->hosts[i]->base, base) && r->hosts[i]->skip_verify == skip)
 			h = r->hosts[i];
 	if (!h) {
 		h = xcalloc(1, sizeof(*h));
@@ -569,7 +572,7 @@ int http_host_get(struct registry *r, const char *registry, enum http_dir dir,
 		h->base = TAKE_PTR(base);
 		r->hosts = xreallocarray(r->hosts, r->n_hosts + 1, sizeof(*r->hosts));
 		r->hosts[r->n_hosts++] = h;
-		if (host_setup_tls(r, h, err) < 0) {
+		if (host_setup_tls(r, h, skip, err) < 0) {
 			r->n_hosts--;
 			host_free(h);
 			return -1;

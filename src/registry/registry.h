@@ -23,6 +23,7 @@ struct registry_opts {
 	bool insecure_pull;                /* pull over plain http */
 	char **insecure_registries;        /* hosts using plain http for pull and push */
 	bool skip_tls_verify;              /* all registries */
+	bool skip_tls_verify_pull;         /* all registries, pulls only (kaniko: a no-op) */
 	char **skip_tls_verify_registries; /* per host */
 	/* extra CA files for every registry (e.g. /kaniko/ssl/certs/ca-certificates.crt when it
 	 * exists; SSL_CERT_FILE/SSL_CERT_DIR honoured too) */

@@ -62,6 +62,14 @@ untrusted_ca_and_bad_credentials_fail_clearly() {
 	assert_contains "$(cat "$W/c.log")" "not trusted" "error"
 	assert_contains "$(cat "$W/c.log")" "$SECURE" "error names the registry"
 	[ "$(grep -c . "$W/c.log")" -lt 40 ] || fail "error output is not short"
+	# --skip-tls-verify-pull relaxes pulls only (kaniko declares it and never reads it)
+	DOCKER_CONFIG=$W/docker "$KILN" --context "$W/ctx" --no-push --kaniko-dir "$W/k5" \
+		--skip-tls-verify-pull --log-format text >"$W/e.log" 2>&1 ||
+		{ cat "$W/e.log"; fail "--skip-tls-verify-pull did not let the pull through"; }
+	rc=0
+	DOCKER_CONFIG=$W/docker secure_build "$W/f.log" --kaniko-dir "$W/k6" --skip-tls-verify-pull || rc=$?
+	[ "$rc" -ne 0 ] || fail "--skip-tls-verify-pull also relaxed the push"
+	assert_contains "$(cat "$W/f.log")" "not trusted" "push error"
 	printf '{"auths":{"%s":{"username":"%s","password":"wrong-pass-word"}}}' "$SECURE" \
 		"$REGISTRY_USER" >"$W/docker/config.json"
 	rc=0
