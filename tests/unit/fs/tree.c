@@ -219,7 +219,7 @@ char *tree_file_digest(const char *path, bool decompress)
 		z.next_in = (Bytef *)data;
 		z.avail_in = (uInt)len;
 		int zr;
-		do {
+		for (;;) {
 			z.next_out = out;
 			z.avail_out = sizeof(out);
 			zr = inflate(&z, Z_NO_FLUSH);
@@ -229,7 +229,13 @@ char *tree_file_digest(const char *path, bool decompress)
 				return NULL;
 			}
 			sha256_update(&h, out, sizeof(out) - z.avail_out);
-		} while (zr != Z_STREAM_END);
+			/* a gzip stream may hold several members: read them all */
+			if (zr == Z_STREAM_END) {
+				if (z.avail_in == 0)
+					break;
+				inflateReset(&z);
+			}
+		}
 		inflateEnd(&z);
 	}
 	sha256_final_digest(&h, dg);
