@@ -198,13 +198,25 @@ TEST(layer_round_trip_no_openat2)
 	round_trip(FS_GZIP, true);
 }
 
-static void check_digests(enum fs_compression c)
+static void check_digests(enum fs_compression c, bool big)
 {
 	cleanup_tmp struct tmp t = {tree_tmpdir()};
 	cleanup_free char *src = path_join(t.dir, "src");
 	cleanup_free char *store = path_join(t.dir, "store");
 	ASSERT_EQ(mkdir(src, 0755), 0);
 	ASSERT_EQ(make_tree(src), 0);
+	if (big) {
+		/* 3.5 MiB of varied bytes: a gzip stream of several members */
+		cleanup_free char *path = path_join(src, "big.bin");
+		size_t n = 3584 * 1024;
+		cleanup_free unsigned char *data = xmalloc(n);
+		uint32_t x = 2463534242u;
+		for (size_t i = 0; i < n; i++) {
+			x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+			data[i] = (unsigned char)(i % 7 ? x : 'k');
+		}
+		ASSERT_EQ(write_file_atomic(path, data, n, 0644, NULL), 0);
+	}
 	cleanup_err struct kiln_err *err = NULL;
 	_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
 	ASSERT_OK(blobstore_open(store, &bs, &err), err);
@@ -226,12 +238,17 @@ static void check_digests(enum fs_compression c)
 
 TEST(layer_digests_gzip)
 {
-	check_digests(FS_GZIP);
+	check_digests(FS_GZIP, false);
+}
+
+TEST(layer_digests_gzip_several_members)
+{
+	check_digests(FS_GZIP, true);
 }
 
 TEST(layer_digests_zstd)
 {
-	check_digests(FS_ZSTD);
+	check_digests(FS_ZSTD, false);
 }
 
 /* reads the layer back with libarchive and checks the header shape */
