@@ -130,8 +130,8 @@ no_manifest_put_after_a_failed_upload() {
 
 chunked_upload_through_kiln() {
 	proxy_start chunked
-	# 3 KiB chunks: the config and the new layer take several PATCHes
-	KILN_UPLOAD_CHUNK_SIZE=3072 build_via_proxy "$W/chunk.log" "$W/k-chunk" \
+	# 1 KiB chunks: the new layer (about 6 KiB) takes several PATCHes
+	KILN_UPLOAD_CHUNK_SIZE=1024 build_via_proxy "$W/chunk.log" "$W/k-chunk" \
 		'RUN head -c 20000 /bin/busybox > /blob' --destination "$PROXY/faults/chunked:1" ||
 		{ cat "$W/chunk.log"; fail "build failed"; }
 	cat "$PROXY_LOG"
