@@ -342,21 +342,32 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 	return 0;
 }
 
+/* whether name (a FROM image or a COPY --from value) names stage idx */
+static bool names_stage(const struct stage_src *srcs, size_t idx, const char *name)
+{
+	char num[24];
+	snprintf(num, sizeof(num), "%zu", idx);
+	return (srcs[idx].name && !strcasecmp(name, srcs[idx].name)) || streq(name, num);
+}
+
+/* whether stage j is built FROM stage idx; FROM is expanded with the meta ARGs
+ * ("FROM ${BASE}"), and what cannot be expanded counts as yes */
+static bool stage_from(struct builder *b, const struct stage_src *srcs, size_t idx, size_t j)
+{
+	const struct df_instr *from = srcs[j].from;
+	if (!from->args || !from->args[0])
+		return false;
+	cleanup_free char *image = NULL;
+	if (shell_expand_word(from->args[0], b->meta_args, b->df->escape, &image, NULL) < 0)
+		return true;
+	return names_stage(srcs, idx, image);
+}
+
 /* whether stage j reads stage idx (FROM <name|index>, COPY --from=<name|index>) */
 static bool stage_used_by(struct builder *b, const struct stage_src *srcs, size_t idx, size_t j)
 {
-	const char *name = srcs[idx].name;
-	char num[24];
-	snprintf(num, sizeof(num), "%zu", idx);
-	const struct df_instr *from = srcs[j].from;
-	if (from->args && from->args[0]) {
-		/* FROM is expanded with the meta ARGs ("FROM ${BASE}") */
-		cleanup_free char *image = NULL;
-		if (shell_expand_word(from->args[0], b->meta_args, b->df->escape, &image, NULL) <
-		        0 ||
-		    (name && !strcasecmp(image, name)) || streq(image, num))
-			return true;
-	}
+	if (stage_from(b, srcs, idx, j))
+		return true;
 	/* COPY --from=$S depends on the stage's own ARGs: it cannot be resolved here, so it
 	 * counts as a use, which only costs keeping a root that may not be read */
 	for (size_t k = srcs[j].first; k < srcs[j].end; k++) {
@@ -364,7 +375,7 @@ static bool stage_used_by(struct builder *b, const struct stage_src *srcs, size_
 		for (size_t f = 0; f < in->n_flags; f++) {
 			const char *v = in->flags[f].value;
 			if (streq(in->flags[f].name, "from") && v &&
-			    ((name && !strcasecmp(v, name)) || streq(v, num) || strchr(v, '$')))
+			    (names_stage(srcs, idx, v) || strchr(v, '$')))
 				return true;
 		}
 	}
@@ -375,18 +386,8 @@ static bool stage_used_by(struct builder *b, const struct stage_src *srcs, size_
 static bool stage_is_base_later(struct builder *b, const struct stage_src *srcs, size_t n,
                                 size_t idx)
 {
-	const char *name = srcs[idx].name;
-	char num[24];
-	snprintf(num, sizeof(num), "%zu", idx);
 	for (size_t j = idx + 1; j < n; j++) {
-		const struct df_instr *from = srcs[j].from;
-		if (!from->args || !from->args[0])
-			continue;
-		/* FROM is expanded with the meta ARGs: "FROM ${BASE}" may name this stage */
-		cleanup_free char *image = NULL;
-		if (shell_expand_word(from->args[0], b->meta_args, b->df->escape, &image, NULL) < 0)
-			return true; /* cannot tell: keep the layers */
-		if ((name && !strcasecmp(image, name)) || streq(image, num))
+		if (stage_from(b, srcs, idx, j))
 			return true;
 	}
 	return false;
