@@ -6,6 +6,7 @@
 #include "fs/layer.h"
 #include "instr/instr.h"
 #include "registry/ref.h"
+#include "sandbox/sandbox.h"
 #include "shell/shell.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
@@ -15,6 +16,7 @@
 #include "util/xalloc.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -38,8 +40,9 @@ struct builder {
 	size_t n_stages;
 	struct stage **images; /* COPY --from=<image reference>, kaniko's "extra stages" */
 	size_t n_images;
-	char *final_base; /* registry/repo of the last stage's base image */
-	bool inplace;     /* kaniko's model: the container's "/" is every stage's root */
+	char *final_base;   /* registry/repo of the last stage's base image */
+	bool inplace;       /* kaniko's model: the container's "/" is every stage's root */
+	char *stages_tmpfs; /* $KANIKO_DIR/stages when the stage roots are in a tmpfs */
 	struct ignore_list *ignore;
 	struct dockerignore *dockerignore;
 	int64_t source_date_epoch;
@@ -482,6 +485,47 @@ static int inplace_stage_done(struct builder *b, struct stage *s, bool used_late
 	return inplace_wipe(rootfd, b->ignore, err);
 }
 
+/* --stage-storage, chroot mode: the stage roots (and images read by COPY --from) in a tmpfs
+ * of kiln's own mount namespace, or on disk. In memory, a build creates no inode on disk for
+ * its roots, and nothing is left to delete: the kernel frees it all when kiln exits. "auto"
+ * takes memory only when plenty is free, and only half of it. */
+static int choose_stage_storage(struct builder *b, struct kiln_err **err)
+{
+	const char *v = b->o->stage_storage && *b->o->stage_storage ? b->o->stage_storage : "auto";
+	if (streq(v, "disk"))
+		return 0;
+	uint64_t headroom = sandbox_memory_headroom(), size = headroom / 2;
+	if (startswith(v, "tmpfs:")) {
+		if (sandbox_parse_size(v + STRLEN("tmpfs:"), &size) < 0)
+			return kiln_err_set(err, "--stage-storage: invalid size in '%s'", v);
+	} else if (streq(v, "auto")) {
+		if (headroom < (UINT64_C(4) << 30)) {
+			log_debug("Stage roots on disk: %" PRIu64 " MiB of memory free",
+			          headroom >> 20);
+			return 0;
+		}
+	} else if (!streq(v, "tmpfs")) {
+		return kiln_err_set(err, "--stage-storage: unknown value '%s'", v);
+	}
+	cleanup_free char *dir = path_join(b->o->kaniko_dir, "stages");
+	cleanup_err struct kiln_err *why = NULL;
+	if (sandbox_private_tmpfs(dir, size, &why) < 0) {
+		if (!streq(v, "auto"))
+			return kiln_err_set(err, "--stage-storage=%s: %s", v, kiln_err_msg(why));
+		log_debug("Stage roots on disk: %s", kiln_err_msg(why));
+		return 0;
+	}
+	b->stages_tmpfs = TAKE_PTR(dir);
+	if (size)
+		log_info("Stage roots in memory: a tmpfs of %" PRIu64
+		         " MiB at %s (--stage-storage)",
+		         size >> 20, b->stages_tmpfs);
+	else
+		log_info("Stage roots in memory: a tmpfs of half the RAM at %s (--stage-storage)",
+		         b->stages_tmpfs);
+	return 0;
+}
+
 /* --isolation: chroot when RUN can get its own /proc and /dev, else kaniko's in-place model
  * inside a container (or anywhere with --force), else an error naming what is missing */
 static int choose_isolation(struct builder *b, struct kiln_err **err)
@@ -504,7 +548,7 @@ static int choose_isolation(struct builder *b, struct kiln_err **err)
 	}
 	if (!b->inplace) {
 		log_debug("Isolation: chroot (mount and PID namespaces available)");
-		return 0;
+		return choose_stage_storage(b, err);
 	}
 	if (!sandbox_in_container(NULL)) {
 		if (!b->o->force)
@@ -743,6 +787,7 @@ static void builder_release(struct builder *b)
 	dockerfile_free(b->df);
 	free(b->dockerfile_path);
 	free(b->context);
+	free(b->stages_tmpfs);
 	free(b->resolv_conf);
 	free(b->hosts);
 	free(b->final_base);
@@ -785,8 +830,8 @@ static int pull_copy_images(struct builder *b, const struct stage_src *srcs, siz
 				b->images =
 				    xreallocarray(b->images, b->n_images + 1, sizeof(*b->images));
 				b->images[b->n_images++] = img;
-				img->root = xasprintf("%s/images/%zu/rootfs", b->o->kaniko_dir,
-				                      b->n_images - 1);
+				img->root = xasprintf("%s/stages/image-%zu/rootfs",
+				                      b->o->kaniko_dir, b->n_images - 1);
 				_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
 				int r = stage_from_registry(b, img, v, &ref, err);
 				if (r >= 0)
@@ -1005,8 +1050,14 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	if (r < 0)
 		return r;
 	r = build_stages(&b, srcs, target + 1, err);
-	if (r < 0)
+	if (r < 0) {
+		if (b.stages_tmpfs && sandbox_tmpfs_full(b.stages_tmpfs))
+			log_warn(
+			    "The stage roots' tmpfs at %s is full: --stage-storage=tmpfs:<size> "
+			    "gives it more memory, --stage-storage=disk keeps the roots on disk",
+			    b.stages_tmpfs);
 		return r;
+	}
 	strv_foreach (a, b.build_args) {
 		cleanup_free char *k = xstrndup(a, strcspn(a, "="));
 		if (!strv_contains(b.used_build_args, k) && !instr_is_proxy_arg(k) &&

@@ -53,6 +53,7 @@ void build_opts_init(struct build_opts *o)
 	    /* kaniko reads KANIKO_DIR once at start; --kaniko-dir overrides it */
 	    .kaniko_dir = xstrdup(kdir && *kdir ? kdir : "/kaniko"),
 	    .isolation = xstrdup("auto"),
+	    .stage_storage = xstrdup("auto"),
 	};
 }
 
@@ -91,6 +92,7 @@ void build_opts_release(struct build_opts *o)
 	strv_free(o->ignore_paths);
 	free(o->kaniko_dir);
 	free(o->isolation);
+	free(o->stage_storage);
 	strv_free(o->insecure_registries);
 	strv_free(o->skip_tls_verify_registries);
 	kv_free(o->registry_certificates, o->n_registry_certificates);

@@ -69,6 +69,8 @@ struct build_opts {
 	int image_fs_extract_retry;
 	int image_download_retry;
 	char *isolation; /* kiln: "auto" | "chroot" | "inplace" */
+	/* kiln: where chroot-mode stage roots live: "auto" | "disk" | "tmpfs" | "tmpfs:<size>" */
+	char *stage_storage;
 
 	/* registry access */
 	bool insecure;

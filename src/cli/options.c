@@ -1,6 +1,7 @@
 /* options.c — the executor's option table and a cobra/pflag-compatible parser over it. One table
  * drives parsing, the unimplemented-flag check and the help text, so they cannot disagree. */
 #include "cli/options.h"
+#include "sandbox/sandbox.h"
 
 #include "util/buf.h"
 #include "util/log.h"
@@ -25,6 +26,7 @@ enum opt_type {
 	T_GIT,         /* gitoptions: one key=value per occurrence */
 	T_COMPRESSION, /* "gzip" | "zstd" */
 	T_ISOLATION,   /* kiln: "auto" | "chroot" | "inplace" */
+	T_STORAGE,     /* kiln: "auto" | "disk" | "tmpfs" | "tmpfs:<size>" */
 };
 
 /* where a flag's value lives */
@@ -181,6 +183,9 @@ static const struct opt opts_table[] = {
     {"isolation", 0, T_ISOLATION, O(isolation), "auto", IMPL,
      "Where RUN executes: auto, chroot (a private root directory per stage) or inplace "
      "(the container's own root, as kaniko does)"},
+    {"stage-storage", 0, T_STORAGE, O(stage_storage), "auto", IMPL,
+     "Where chroot-mode stage roots live: auto (tmpfs when at least 4 GiB of memory is "
+     "free, sized to half of it, else disk), disk ($KANIKO_DIR/stages), tmpfs or tmpfs:SIZE"},
 
     /* registry access */
     {"insecure", 0, T_BOOL, O(insecure), NULL, IMPL, "Push to insecure registry using plain HTTP"},
@@ -568,6 +573,17 @@ static int opt_set(const struct opt *o, const char *value, struct build_opts *op
 		else
 			why = xstrdup("must be one of \"auto\", \"chroot\" or \"inplace\"");
 		break;
+	case T_STORAGE: {
+		uint64_t size = 0;
+		if (streq(value, "auto") || streq(value, "disk") || streq(value, "tmpfs") ||
+		    (startswith(value, "tmpfs:") &&
+		     sandbox_parse_size(value + STRLEN("tmpfs:"), &size) == 0))
+			set_string(field, value);
+		else
+			why = xstrdup("must be \"auto\", \"disk\", \"tmpfs\" or \"tmpfs:<size>\" "
+			              "(e.g. tmpfs:8G)");
+		break;
+	}
 	}
 	if (why) {
 		cleanup_free char *q = go_quote(value);
@@ -1002,6 +1018,7 @@ static const char *type_word(enum opt_type t)
 	switch (t) {
 	case T_STRING:
 	case T_ISOLATION:
+	case T_STORAGE:
 		return "string";
 	case T_BOOL:
 		return "";

@@ -6,6 +6,7 @@
 #include "util/err.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct sandbox_user {
@@ -50,3 +51,18 @@ struct sandbox_run_opts {
 /* runs the command and waits; *ret_status is its exit status (128+signal when killed).
  * A failure to set up the sandbox is an error; the command's status is not. */
 int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_err **err);
+
+/* "512M", "4G", "1GiB", plain bytes: *ret in bytes; -EINVAL otherwise */
+int sandbox_parse_size(const char *s, uint64_t *ret);
+
+/* memory this process may still fill: MemAvailable, lowered by a cgroup v2 or v1 memory limit
+ * (tmpfs pages count against it); 0 when unknown */
+uint64_t sandbox_memory_headroom(void);
+
+/* gives the calling thread (and the threads and processes it creates later) its own mount
+ * namespace, with every mount private, and mounts a tmpfs of at most size bytes (0: the
+ * kernel's default, half of RAM) on dir (created). The tmpfs goes away with the namespace, when kiln exits. */
+int sandbox_private_tmpfs(const char *dir, uint64_t size, struct kiln_err **err);
+
+/* whether the filesystem of dir has less than 5% of its space left */
+bool sandbox_tmpfs_full(const char *dir);

@@ -115,6 +115,7 @@ static const char *sample_value(const struct cli_option_info *i)
 	    {"snapshot-mode", "redo"},
 	    {"snapshotMode", "redo"},
 	    {"isolation", "chroot"},
+	    {"stage-storage", "tmpfs:2G"},
 	    {"registry-client-cert", "reg=/c.pem,/k.pem"},
 	    {"label", "k=v"},
 	};
@@ -137,9 +138,9 @@ static const char *sample_value(const struct cli_option_info *i)
 
 /* ---- every flag ------------------------------------------------------------------------ */
 
-TEST(table_has_kaniko_60_flags_plus_help_and_isolation)
+TEST(table_has_kaniko_60_flags_plus_help_isolation_and_stage_storage)
 {
-	ASSERT_EQ(cli_option_count(), 62);
+	ASSERT_EQ(cli_option_count(), 63);
 }
 
 /* Every flag parses in every spelling; the implemented ones succeed, the others are refused
@@ -921,7 +922,7 @@ static void check_help_layout(const char *text)
 		ASSERT_EQ(col, column);
 		n++;
 	}
-	ASSERT_EQ(n, 60); /* 62 options less --bucket and --whitelist-var-run */
+	ASSERT_EQ(n, 61); /* 63 options less --bucket and --whitelist-var-run */
 	ASSERT_TRUE(strstr(text, "\n  -f, --dockerfile string ") != NULL);
 	ASSERT_TRUE(strstr(text, "\n      --build-arg multi-arg type                  This flag "
 	                         "allows you to pass in ARG values at build time. Set it "
@@ -991,6 +992,7 @@ TEST(implemented_flags_are_the_agreed_list)
 	    "image-fs-extract-retry",
 	    "kaniko-dir",
 	    "isolation",
+	    "stage-storage",
 	    "insecure",
 	    "insecure-pull",
 	    "insecure-registry",
