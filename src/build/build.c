@@ -1,6 +1,7 @@
 /* build.c — the build driver: Dockerfile → stages → base images → instructions → final image
  * in the blob store. Each stage has its own root under $KANIKO_DIR/stages/<n>/rootfs. */
 #include "build.h"
+#include "cache.h"
 #include "dockerfile/dockerfile.h"
 #include "fs/extract.h"
 #include "fs/layer.h"
@@ -45,10 +46,34 @@ struct builder {
 	char *stages_tmpfs; /* $KANIKO_DIR/stages when the stage roots are in a tmpfs */
 	struct ignore_list *ignore;
 	struct dockerignore *dockerignore;
+	/* --cache: the repository, each stage's key state, the entries to push at the end and
+	 * the layers taken from the cache (for the final push) */
+	char *cache_repo;
+	struct stage_cache *scache;
+	struct cache_store_job *stores;
+	size_t n_stores;
+	char **cached_digests;
 	int64_t source_date_epoch;
 	/* independent stages build concurrently: the registry client (curl handles) and the
 	 * shared lists are used under this lock */
 	pthread_mutex_t lock;
+};
+
+struct stage_cache {
+	char key[CACHE_KEY_LEN + 1];
+	bool keyed;            /* key describes everything the stage did so far */
+	bool looking;          /* no miss yet: look up the next cacheable step */
+	bool lazy;             /* the root is unpacked only when a step that runs needs it */
+	bool root_ready;       /* unpacked (or not lazy) */
+	struct image_ref *ref; /* the base image, for a lazy unpack */
+};
+
+struct cache_store_job {
+	char key[CACHE_KEY_LEN + 1];
+	enum image_format format;
+	bool has_layer;
+	struct image_layer layer; /* media_type heap-allocated */
+	char *created_by;
 };
 
 struct stage_src {
@@ -232,7 +257,7 @@ static struct stage *find_stage(struct builder *b, const char *name, size_t befo
 
 /* pulls the base image's manifest and config; layers come later, when the root is needed */
 static int stage_from_registry(struct builder *b, struct stage *s, const char *image,
-                               struct image_ref **ret_ref, struct kiln_err **err)
+                               struct image_ref **ret_ref, char *ret_mdigest, struct kiln_err **err)
 {
 	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
 	int r = image_ref_parse(image, &ref, err);
@@ -277,6 +302,8 @@ static int stage_from_registry(struct builder *b, struct stage *s, const char *i
 			memcpy(s->layers[i].diff_id, id, DIGEST_STRING_LEN + 1);
 	}
 	s->n_layers = m->n_layers;
+	if (ret_mdigest)
+		memcpy(ret_mdigest, mdigest, sizeof(mdigest));
 	*ret_ref = TAKE_PTR(ref);
 	return 0;
 }
@@ -408,8 +435,160 @@ static bool stage_used_later(struct builder *b, const struct stage_src *srcs, si
 
 /* may_stream: whether COPY may skip the root when nothing after it in this list reads it
  * (false for ONBUILD triggers, which the stage's own instructions follow) */
-static int run_instructions(struct builder *b, struct stage *s, const struct df_instr *instrs,
-                            size_t n, bool may_stream, struct kiln_err **err)
+/* a lazily unpacked root, when the first step that runs needs it: the base layers and the
+ * layers taken from the cache so far, in order (those fetched from the cache repository) */
+static int cache_unpack(struct builder *b, struct stage *s, struct stage_cache *sc,
+                        struct kiln_err **err)
+{
+	if (sc->root_ready)
+		return 0;
+	cleanup_free const char **missing = xcalloc(s->n_layers + 1, sizeof(char *));
+	size_t nm = 0;
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < s->n_layers; i++) {
+		if (!blobstore_has(b->bs, s->layers[i].digest, NULL) &&
+		    strv_contains(b->cached_digests, s->layers[i].digest))
+			missing[nm++] = s->layers[i].digest;
+	}
+	int r = 0;
+	if (nm) {
+		_cleanup_(image_ref_freep) struct image_ref *cref = NULL;
+		r = image_ref_parse(b->cache_repo, &cref, err);
+		if (r >= 0)
+			r = registry_fetch_blobs(b->reg, cref, missing, nm, b->bs, err);
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (r < 0)
+		return kiln_err_wrap(err, "pull cached layers from '%s'", b->cache_repo);
+	r = stage_unpack(b, s, sc->ref, b->inplace, err);
+	if (r < 0)
+		return r;
+	s->index_stale = true;
+	sc->root_ready = true;
+	return 0;
+}
+
+static int cache_extract_one(struct builder *b, struct stage *s, const struct image_layer *l,
+                             struct kiln_err **err)
+{
+	int r = 0;
+	pthread_mutex_lock(&b->lock);
+	if (!blobstore_has(b->bs, l->digest, NULL)) {
+		_cleanup_(image_ref_freep) struct image_ref *cref = NULL;
+		const char *d = l->digest;
+		r = image_ref_parse(b->cache_repo, &cref, err);
+		if (r >= 0)
+			r = registry_fetch_blobs(b->reg, cref, &d, 1, b->bs, err);
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (r < 0)
+		return kiln_err_wrap(err, "pull cached layer from '%s'", b->cache_repo);
+	cleanup_close int fd = -1;
+	r = blobstore_open_read(b->bs, l->digest, &fd, err);
+	if (r < 0)
+		return r;
+	struct extract_opts eo = {
+	    .no_chown = geteuid() != 0,
+	    .ignored = b->inplace ? ignore_list_match : NULL,
+	    .ud = b->inplace ? b->ignore : NULL,
+	};
+	r = fs_extract_layer(s->rootfd, fd, l->digest, &eo, err);
+	s->index_stale = true;
+	return r;
+}
+
+/* with --cache, before a step runs: extend the key; while nothing missed, look the step up.
+ * Returns 1 when the cache served the step (its layer or empty entry is appended). */
+static int cache_before_step(struct builder *b, struct stage *s, struct stage_cache *sc,
+                             const struct df_instr *in, struct kiln_err **err)
+{
+	if (!sc->keyed)
+		return 0;
+	/* ADD (URLs, archives) and COPY --from (another stage's or image's files) read what the
+	 * key cannot describe: the cache is off for the rest of the stage */
+	bool keyable = !streq(in->cmd, "add");
+	for (size_t f = 0; f < in->n_flags; f++) {
+		if (streq(in->cmd, "copy") && streq(in->flags[f].name, "from"))
+			keyable = false;
+		if (streq(in->cmd, "run"))
+			keyable = false;
+	}
+	cleanup_err struct kiln_err *e = NULL;
+	if (!keyable || cache_key_step(sc->key, s, in, &e) < 0) {
+		if (e)
+			log_debug("Layer cache off for the rest of the stage: %s", kiln_err_msg(e));
+		else
+			log_info("Layer cache off for the rest of the stage: %s is not cached",
+			         in->cmd);
+		sc->keyed = sc->looking = false;
+		return 0;
+	}
+	if (!sc->looking || !cache_step_cacheable(b->o, in))
+		return 0;
+	log_info("Checking for cached layer %s:%s...", b->cache_repo, sc->key);
+	struct cache_hit hit = {0};
+	bool found = false;
+	pthread_mutex_lock(&b->lock);
+	int r = cache_lookup(b->reg, b->bs, b->cache_repo, sc->key, b->o->cache_ttl_ns, &hit,
+	                     &found, err);
+	pthread_mutex_unlock(&b->lock);
+	if (r < 0)
+		return r;
+	if (!found) {
+		log_info("No cached layer found for cmd %s", in->original);
+		sc->looking = false;
+		return 0;
+	}
+	log_info("Using caching version of cmd: %s", in->original);
+	if (hit.n_layers) {
+		s->layers = xreallocarray(s->layers, s->n_layers + 1, sizeof(*s->layers));
+		s->layers[s->n_layers] = hit.layer;
+		s->layers[s->n_layers].media_type =
+		    xstrdup(layer_media_type(s->format, s->compression == FS_ZSTD));
+		s->n_layers++;
+		image_config_add_history(s->config, hit.created_by, hit.layer.diff_id, false,
+		                         s->created);
+		pthread_mutex_lock(&b->lock);
+		if (!strv_contains(b->cached_digests, hit.layer.digest))
+			strv_push(&b->cached_digests, xstrdup(hit.layer.digest));
+		pthread_mutex_unlock(&b->lock);
+		if (sc->root_ready) {
+			/* an earlier step needed the root: the layer goes onto it */
+			log_info("Found cached layer, extracting to filesystem");
+			r = cache_extract_one(b, s, &s->layers[s->n_layers - 1], err);
+		}
+	} else {
+		image_config_add_history(s->config, hit.created_by, NULL, true, s->created);
+	}
+	cache_hit_release(&hit);
+	return r < 0 ? r : 1;
+}
+
+/* with --cache, after a cacheable step ran: its result is pushed under its key at the end */
+static void cache_after_step(struct builder *b, struct stage *s, struct stage_cache *sc,
+                             const struct df_instr *in, size_t layers_before)
+{
+	if (!sc->keyed || !cache_step_cacheable(b->o, in) || b->o->no_push_cache)
+		return;
+	json_t *hist = json_object_get(s->config, "history");
+	const char *cb = json_string_value(
+	    json_object_get(json_array_get(hist, json_array_size(hist) - 1), "created_by"));
+	struct cache_store_job j = {.format = s->format, .created_by = xstrdup(cb ? cb : "")};
+	memcpy(j.key, sc->key, sizeof(j.key));
+	if (s->n_layers > layers_before) {
+		j.has_layer = true;
+		j.layer = s->layers[s->n_layers - 1];
+		j.layer.media_type = xstrdup(s->layers[s->n_layers - 1].media_type);
+	}
+	pthread_mutex_lock(&b->lock);
+	b->stores = xreallocarray(b->stores, b->n_stores + 1, sizeof(*b->stores));
+	b->stores[b->n_stores++] = j;
+	pthread_mutex_unlock(&b->lock);
+}
+
+static int run_instructions(struct builder *b, struct stage *s, struct stage_cache *sc,
+                            const struct df_instr *instrs, size_t n, bool may_stream,
+                            struct kiln_err **err)
 {
 	for (size_t k = 0; k < n; k++) {
 		const struct df_instr *in = &instrs[k];
@@ -417,7 +596,17 @@ static int run_instructions(struct builder *b, struct stage *s, const struct df_
 		s->nothing_reads_root = may_stream && !s->used_later;
 		for (size_t l = k + 1; l < n && s->nothing_reads_root; l++)
 			s->nothing_reads_root = !instr_needs_root(&instrs[l]);
-		int r;
+		int r = sc ? cache_before_step(b, s, sc, in, err) : 0;
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
+		if (sc && !sc->root_ready && instr_needs_root(in)) {
+			r = cache_unpack(b, s, sc, err);
+			if (r < 0)
+				return r;
+		}
+		size_t layers_before = s->n_layers;
 		if (streq(in->cmd, "run"))
 			r = instr_run(s, in, err);
 		else if (streq(in->cmd, "copy") || streq(in->cmd, "add"))
@@ -431,6 +620,8 @@ static int run_instructions(struct builder *b, struct stage *s, const struct df_
 			r = instr_meta(s, in, err);
 		if (r < 0)
 			return r;
+		if (sc)
+			cache_after_step(b, s, sc, in, layers_before);
 	}
 	return 0;
 }
@@ -457,7 +648,7 @@ static int run_triggers(struct builder *b, struct stage *s, struct kiln_err **er
 	int r = dockerfile_parse("ONBUILD trigger", text.ptr, text.len, &tdf, err);
 	if (r < 0)
 		return r;
-	r = run_instructions(b, s, tdf->instrs, tdf->n_instrs, false, err);
+	r = run_instructions(b, s, NULL, tdf->instrs, tdf->n_instrs, false, err);
 	dockerfile_free(tdf);
 	return r;
 }
@@ -632,6 +823,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	}
 
 	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+	char base_digest[DIGEST_STRING_LEN + 1] = "";
 	struct stage *parent = find_stage(b, image, idx);
 	int base_idx = -1;
 	if (parent) {
@@ -649,7 +841,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 		s->format = IMAGE_DOCKER;
 	} else {
 		pthread_mutex_lock(&b->lock);
-		int r = stage_from_registry(b, s, image, &ref, err);
+		int r = stage_from_registry(b, s, image, &ref, base_digest, err);
 		pthread_mutex_unlock(&b->lock);
 		if (r < 0)
 			return kiln_err_wrap(err, "%s:%d", b->dockerfile_path, from->start_line);
@@ -679,7 +871,30 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	json_t *ob = json_object_get(image_config_container(s->config), "OnBuild");
 	if (json_array_size(ob) > 0)
 		need_root = true;
-	if (need_root) {
+	/* --cache: the stage's key starts from its base; stages whose steps take no layers, a
+	 * single snapshot or ONBUILD triggers are built without the cache */
+	struct stage_cache *sc = b->scache ? &b->scache[idx] : NULL;
+	if (sc) {
+		const char *pbase = NULL;
+		cleanup_free char *stage_base = NULL;
+		if (parent && b->scache[parent->index].keyed)
+			pbase = stage_base = xasprintf("stage:%s", b->scache[parent->index].key);
+		else if (!parent && *base_digest)
+			pbase = base_digest;
+		else if (!parent && !ref)
+			pbase = "scratch";
+		sc->keyed =
+		    pbase && !s->no_layers && !b->o->single_snapshot && json_array_size(ob) == 0;
+		sc->looking = sc->lazy = sc->keyed;
+		sc->root_ready = !sc->lazy;
+		if (sc->keyed) {
+			cache_key_start(sc->key, pbase, b->o->custom_platform, s);
+			sc->ref = ref ? image_ref_dup(ref) : NULL;
+		}
+	}
+	if (need_root && sc && sc->lazy) {
+		log_debug("Layer cache: the root is unpacked when a step that runs needs it");
+	} else if (need_root) {
 		if (why)
 			log_info("Unpacking rootfs as cmd %s requires it.", why);
 		int r = stage_unpack(b, s, ref, b->inplace, err);
@@ -696,7 +911,12 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 		r = run_triggers(b, s, err);
 	if (r < 0)
 		return r;
-	r = run_instructions(b, s, &b->df->instrs[src->first], src->end - src->first, true, err);
+	r = run_instructions(b, s, sc, &b->df->instrs[src->first], src->end - src->first, true,
+	                     err);
+	if (r >= 0 && sc && !sc->root_ready && s->used_later)
+		r = cache_unpack(b, s, sc, err); /* a later stage reads this root */
+	if (sc && sc->ref)
+		sc->ref = image_ref_free(sc->ref);
 	if (r < 0)
 		return r;
 	if (s->single_snapshot && s->fsindex) {
@@ -773,11 +993,72 @@ static int finish_image(struct builder *b, struct stage *s, struct build_result 
 	}
 	ret->n_layers = s->n_layers;
 	ret->base_name = TAKE_PTR(b->final_base);
+	if (b->cached_digests) {
+		ret->cache_name = xstrdup(b->cache_repo);
+		ret->cached_digests = strv_dup(b->cached_digests);
+	}
 	return 0;
+}
+
+/* --cache-repo, else kaniko's default: <first destination's repository>/cache */
+static int cache_setup(struct builder *b, struct kiln_err **err)
+{
+	const struct build_opts *o = b->o;
+	if (!o->cache)
+		return 0;
+	if (o->cache_repo && *o->cache_repo) {
+		if (startswith(o->cache_repo, "oci:"))
+			return kiln_err_set(err,
+			                    "--cache-repo '%s': an OCI layout as the cache is not "
+			                    "implemented in kiln; use a registry repository",
+			                    o->cache_repo);
+		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+		int r = image_ref_parse(o->cache_repo, &ref, err);
+		if (r < 0)
+			return kiln_err_wrap(err, "--cache-repo");
+		b->cache_repo = image_ref_name(ref);
+	} else if (o->destinations && o->destinations[0] && !o->no_push) {
+		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+		int r = image_ref_parse(o->destinations[0], &ref, err);
+		if (r < 0)
+			return r;
+		cleanup_free char *name = image_ref_name(ref);
+		b->cache_repo = xasprintf("%s/cache", name);
+	} else {
+		return kiln_err_set(err, "if using cache with --no-push, specify cache repo with "
+		                         "--cache-repo");
+	}
+	b->scache = xcalloc(b->n_stages ? b->n_stages : 1, sizeof(*b->scache));
+	return 0;
+}
+
+/* the steps that ran, under their keys; a failure is a warning, as in kaniko */
+static void cache_push_all(struct builder *b)
+{
+	for (size_t i = 0; i < b->n_stores; i++) {
+		struct cache_store_job *j = &b->stores[i];
+		cleanup_err struct kiln_err *e = NULL;
+		if (cache_store(b->reg, b->bs, b->cache_repo, j->key, j->format,
+		                j->has_layer ? &j->layer : NULL, j->created_by,
+		                b->o->custom_platform, &e) < 0)
+			log_warn("Error uploading layer to cache: %s", kiln_err_msg(e));
+	}
 }
 
 static void builder_release(struct builder *b)
 {
+	for (size_t i = 0; i < b->n_stores; i++) {
+		free(b->stores[i].layer.media_type);
+		free(b->stores[i].created_by);
+	}
+	free(b->stores);
+	if (b->scache) {
+		for (size_t i = 0; i < b->n_stages; i++)
+			image_ref_free(b->scache[i].ref);
+	}
+	free(b->scache);
+	free(b->cache_repo);
+	strv_free(b->cached_digests);
 	for (size_t i = 0; i < b->n_stages; i++)
 		stage_free(b->stages[i]);
 	free(b->stages);
@@ -833,7 +1114,7 @@ static int pull_copy_images(struct builder *b, const struct stage_src *srcs, siz
 				img->root = xasprintf("%s/stages/image-%zu/rootfs",
 				                      b->o->kaniko_dir, b->n_images - 1);
 				_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
-				int r = stage_from_registry(b, img, v, &ref, err);
+				int r = stage_from_registry(b, img, v, &ref, NULL, err);
 				if (r >= 0)
 					r = stage_unpack(b, img, ref, false, err);
 				if (r < 0)
@@ -1046,6 +1327,9 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 			st->skipped = true;
 		}
 	}
+	r = cache_setup(&b, err);
+	if (r < 0)
+		return r;
 	r = pull_copy_images(&b, srcs, target + 1, err);
 	if (r < 0)
 		return r;
@@ -1058,6 +1342,8 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 			    b.stages_tmpfs);
 		return r;
 	}
+	if (b.scache)
+		cache_push_all(&b);
 	strv_foreach (a, b.build_args) {
 		cleanup_free char *k = xstrndup(a, strcspn(a, "="));
 		if (!strv_contains(b.used_build_args, k) && !instr_is_proxy_arg(k) &&
@@ -1088,5 +1374,7 @@ void build_result_release(struct build_result *r)
 		free(r->layers[i].media_type);
 	free(r->layers);
 	free(r->base_name);
+	free(r->cache_name);
+	strv_free(r->cached_digests);
 	memset(r, 0, sizeof(*r));
 }

@@ -18,6 +18,10 @@ struct build_result {
 	struct image_layer *layers;
 	size_t n_layers;
 	char *base_name; /* registry/repo of the final stage's base image, or NULL */
+	/* --cache: the cache repository (registry/repo) and the layers taken from it, which
+	 * may be in neither the blob store nor the base image */
+	char *cache_name;
+	char **cached_digests;
 };
 
 /* absolute directory of the build context (only local directories for now) */

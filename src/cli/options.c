@@ -137,17 +137,17 @@ static const struct opt opts_table[] = {
      "Skip check of the push permission"},
 
     /* caching */
-    {"cache", 0, T_BOOL, O(cache), NULL, IMPL_FALSE_ONLY, "Use cache when building image"},
-    {"cache-repo", 0, T_STRING, O(cache_repo), NULL, 0,
+    {"cache", 0, T_BOOL, O(cache), NULL, IMPL, "Use cache when building image"},
+    {"cache-repo", 0, T_STRING, O(cache_repo), NULL, IMPL,
      "Specify a repository to use as a cache, otherwise one will be inferred from the "
      "destination provided; when prefixed with 'oci:' the repository will be written in OCI "
      "image layout format at the path provided"},
     {"cache-dir", 0, T_STRING, O(cache_dir), "/cache", 0,
      "Specify a local directory to use as a cache."},
-    {"cache-ttl", 0, T_DURATION, O(cache_ttl_ns), "336h0m0s", 0,
+    {"cache-ttl", 0, T_DURATION, O(cache_ttl_ns), "336h0m0s", IMPL,
      "Cache timeout, requires value and unit of duration -> ex: 6h. Defaults to two weeks."},
-    {"cache-copy-layers", 0, T_BOOL, O(cache_copy_layers), NULL, 0, "Caches copy layers"},
-    {"cache-run-layers", 0, T_BOOL, O(cache_run_layers), "true", 0, "Caches run layers"},
+    {"cache-copy-layers", 0, T_BOOL, O(cache_copy_layers), NULL, IMPL, "Caches copy layers"},
+    {"cache-run-layers", 0, T_BOOL, O(cache_run_layers), "true", IMPL, "Caches run layers"},
     {"compressed-caching", 0, T_BOOL, O(compressed_caching), "true", IMPL,
      "Compress the cached layers. Decreases build time, but increases memory usage."},
 

@@ -47,15 +47,29 @@ static int name_digest_file(const struct build_opts *o, const char *path, bool t
 }
 
 /* base layers a build never unpacked are not in the blob store: fetch them from the base
- * image's repository (a push to the same registry mounts them instead) */
+ * image's repository (a push to the same registry mounts them instead); layers the cache
+ * served, from the cache repository */
 static int fetch_missing(struct blobstore *bs, struct registry *reg, const struct build_result *res,
                          const char *const *digests, size_t n, struct kiln_err **err)
 {
 	cleanup_free const char **missing = xcalloc(n ? n : 1, sizeof(char *));
-	size_t nm = 0;
+	cleanup_free const char **cached = xcalloc(n ? n : 1, sizeof(char *));
+	size_t nm = 0, nc = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (!blobstore_has(bs, digests[i], NULL))
+		if (blobstore_has(bs, digests[i], NULL))
+			continue;
+		if (strv_contains(res->cached_digests, digests[i]))
+			cached[nc++] = digests[i];
+		else
 			missing[nm++] = digests[i];
+	}
+	if (nc) {
+		_cleanup_(image_ref_freep) struct image_ref *cache = NULL;
+		int r = image_ref_parse(res->cache_name, &cache, err);
+		if (r >= 0)
+			r = registry_fetch_blobs(reg, cache, cached, nc, bs, err);
+		if (r < 0)
+			return r;
 	}
 	if (!nm)
 		return 0;
@@ -69,9 +83,47 @@ static int fetch_missing(struct blobstore *bs, struct registry *reg, const struc
 	return registry_fetch_blobs(reg, base, missing, nm, bs, err);
 }
 
+/* layers the cache served and the build never downloaded: mounted from the cache repository
+ * when it is on the destination's registry, else fetched from it (and then uploaded with the
+ * rest) */
+static int push_cached(struct blobstore *bs, struct registry *reg, const struct build_result *res,
+                       const struct image_ref *ref, struct kiln_err **err)
+{
+	cleanup_free const char **missing =
+	    xcalloc(strv_length(res->cached_digests) + 1, sizeof(char *));
+	size_t n = 0;
+	strv_foreach (d, res->cached_digests) {
+		if (!blobstore_has(bs, d, NULL))
+			missing[n++] = d;
+	}
+	if (!n)
+		return 0;
+	size_t rl = strlen(ref->registry);
+	cleanup_free char *dest_name = image_ref_name(ref);
+	if (strneq(res->cache_name, ref->registry, rl) && res->cache_name[rl] == '/' &&
+	    !streq(res->cache_name, dest_name)) {
+		cleanup_err struct kiln_err *e = NULL;
+		if (registry_push_blobs(reg, ref, missing, n, res->cache_name + rl + 1, bs, &e) >=
+		    0)
+			return 0;
+		log_debug("cross-repository mount from '%s' did not do: %s", res->cache_name,
+		          kiln_err_msg(e));
+	}
+	_cleanup_(image_ref_freep) struct image_ref *cache = NULL;
+	int r = image_ref_parse(res->cache_name, &cache, err);
+	if (r < 0)
+		return r;
+	return registry_fetch_blobs(reg, cache, missing, n, bs, err);
+}
+
 static int push_one(struct blobstore *bs, struct registry *reg, const struct build_result *res,
                     const struct image_ref *ref, struct kiln_err **err)
 {
+	if (res->cached_digests) {
+		int r = push_cached(bs, reg, res, ref, err);
+		if (r < 0)
+			return r;
+	}
 	cleanup_free const char **digests = xcalloc(res->n_layers + 1, sizeof(char *));
 	for (size_t i = 0; i < res->n_layers; i++)
 		digests[i] = res->layers[i].digest;

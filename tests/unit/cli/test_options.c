@@ -175,7 +175,7 @@ TEST(every_flag_parses)
 			if (streq(i.name, "help") && set_true) {
 				ASSERT_EQ(f.r, 0);
 				ASSERT_EQ(f.p.action, CLI_HELP);
-			} else if (i.implemented && !(streq(i.name, "cache") && set_true)) {
+			} else if (i.implemented) {
 				if (f.r < 0)
 					test_note("--%s form %d: %s", i.name, form, fx_msg(&f));
 				ASSERT_EQ(f.r, 0);
@@ -474,9 +474,8 @@ TEST(durations)
 	for (size_t k = 0; k < ARRAY_SIZE(ok); k++) {
 		cleanup_fx struct fx f;
 		cleanup_free char *a = xasprintf("--cache-ttl=%s", ok[k].in);
-		/* --cache-ttl is not implemented yet: the value is parsed, then refused */
 		fx_parse(&f, "--no-push", a, (const char *)NULL);
-		ASSERT_STREQ(fx_msg(&f), "flag --cache-ttl is not implemented yet in kiln");
+		ASSERT_EQ(f.r, 0);
 		if (f.o.cache_ttl_ns != ok[k].ns)
 			test_note("%s", ok[k].in);
 		ASSERT_EQ(f.o.cache_ttl_ns, ok[k].ns);
@@ -781,24 +780,13 @@ TEST(unimplemented_flags)
 	clear_env();
 	{
 		cleanup_fx struct fx f;
-		PARSE_ERR(&f, "flag --cache-repo is not implemented yet in kiln", "--no-push",
-		          "--cache-repo", "r/cache");
-	}
-	{
-		/* the first one on the command line is named */
-		cleanup_fx struct fx f;
 		PARSE_ERR(&f, "flag --cache-dir is not implemented yet in kiln", "--no-push",
-		          "--cache-dir", "/x", "--context-sub-path", "s");
-	}
-	{
-		/* --cache=false is what kiln does anyway */
-		cleanup_fx struct fx f;
-		PARSE_OK(&f, "--no-push", "--cache=false");
+		          "--cache-dir", "/x");
 	}
 	{
 		cleanup_fx struct fx f;
-		PARSE_ERR(&f, "flag --cache is not implemented yet in kiln", "-d", "r/i",
-		          "--cache");
+		PARSE_OK(&f, "-d", "r/i", "--cache", "--cache-repo", "r/cache", "--cache-ttl",
+		         "1h");
 	}
 	{
 		/* defaults of unimplemented flags are fine: cache-run-layers is true by default */
@@ -1011,7 +999,11 @@ TEST(implemented_flags_are_the_agreed_list)
 	    "compression",
 	    "compression-level",
 	    "no-push-cache",
-	    "cache" /* false only */,
+	    "cache",
+	    "cache-repo",
+	    "cache-ttl",
+	    "cache-copy-layers",
+	    "cache-run-layers",
 	    "skip-unused-stages",
 	    "registry-map",
 	    "registry-mirror",
