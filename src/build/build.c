@@ -277,6 +277,16 @@ static int stage_from_registry(struct builder *b, struct stage *s, const char *i
 	if (r < 0)
 		return kiln_err_wrap(err, "image '%s'", image);
 	const char *cfg_digest = m->config_digest;
+	if (b->o->cache && b->o->cache_dir && *b->o->cache_dir) {
+		/* the warmer's copy, when there is one: the registry gave the digest, the blobs
+		 * come from the local file */
+		cleanup_free const char **want = xcalloc(m->n_layers + 1, sizeof(char *));
+		for (size_t i = 0; i < m->n_layers; i++)
+			want[i] = m->layers[i].digest;
+		want[m->n_layers] = m->config_digest;
+		cache_dir_import(b->o->cache_dir, mdigest, b->o->cache_ttl_ns, want,
+		                 m->n_layers + 1, b->bs);
+	}
 	r = registry_fetch_blobs(b->reg, ref, &cfg_digest, 1, b->bs, err);
 	if (r < 0)
 		return kiln_err_wrap(err, "retrieve config of '%s'", image);

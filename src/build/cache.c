@@ -11,6 +11,8 @@
 #include "util/strv.h"
 #include "util/xalloc.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -346,4 +348,101 @@ int cache_store(struct registry *reg, struct blobstore *bs, const char *repo, co
 	log_info("Pushing layer %s to cache now", name);
 	return registry_put_manifest(reg, ref, manifest_media_type(format), manifest,
 	                             strlen(manifest), err);
+}
+
+/* the digest a warmer tarball entry holds: "sha256:<hex>" (the config) or "<hex>.tar.gz" */
+static bool entry_digest(const char *name, char out[DIGEST_STRING_LEN + 1])
+{
+	if (digest_valid(name)) {
+		memcpy(out, name, DIGEST_STRING_LEN + 1);
+		return true;
+	}
+	if (strlen(name) != SHA256_HEX_LEN + STRLEN(".tar.gz") ||
+	    !streq(name + SHA256_HEX_LEN, ".tar.gz"))
+		return false;
+	snprintf(out, DIGEST_STRING_LEN + 1, "sha256:%.*s", SHA256_HEX_LEN, name);
+	return digest_valid(out);
+}
+
+static int import_entries(struct archive *a, const char *path, const char *const *want, size_t n,
+                          struct blobstore *bs, size_t *ret_found, struct kiln_err **err)
+{
+	struct archive_entry *e;
+	int ar;
+	while ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+		char d[DIGEST_STRING_LEN + 1];
+		const char *name = archive_entry_pathname(e);
+		if (!name || !entry_digest(name, d))
+			continue;
+		bool wanted = false;
+		for (size_t i = 0; i < n && !wanted; i++)
+			wanted = streq(want[i], d);
+		if (!wanted || blobstore_has(bs, d, NULL)) {
+			*ret_found += wanted;
+			continue;
+		}
+		_cleanup_(blob_writer_freep) struct blob_writer *w = NULL;
+		int r = blob_writer_new(bs, &w, err);
+		if (r < 0)
+			return r;
+		char buf[65536];
+		for (;;) {
+			la_ssize_t got = archive_read_data(a, buf, sizeof(buf));
+			if (got < 0)
+				return kiln_err_set(err, "read '%s': %s", path,
+				                    archive_error_string(a));
+			if (got == 0)
+				break;
+			r = blob_writer_write(w, buf, (size_t)got, err);
+			if (r < 0)
+				return r;
+		}
+		r = blob_writer_commit(w, d, NULL, NULL, err);
+		if (r < 0)
+			return kiln_err_wrap(err, "'%s'", path);
+		(*ret_found)++;
+	}
+	if (ar != ARCHIVE_EOF)
+		return kiln_err_set(err, "read '%s': %s", path, archive_error_string(a));
+	return 0;
+}
+
+int cache_dir_import(const char *dir, const char *manifest_digest, int64_t ttl_ns,
+                     const char *const *want, size_t n, struct blobstore *bs)
+{
+	cleanup_free char *path = path_join(dir, manifest_digest);
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		log_debug("Image %s not found in local cache %s", manifest_digest, dir);
+		return 0;
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if ((int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000000000 +
+	        (now.tv_nsec - st.st_mtim.tv_nsec) >
+	    ttl_ns) {
+		log_debug("Local cache entry %s expired", path);
+		return 0;
+	}
+	struct archive *a = archive_read_new();
+	archive_read_support_format_tar(a);
+	size_t found = 0;
+	cleanup_err struct kiln_err *e = NULL;
+	int r = 0;
+	if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK)
+		r = kiln_err_set(&e, "open '%s': %s", path, archive_error_string(a));
+	else
+		r = import_entries(a, path, want, n, bs, &found, &e);
+	archive_read_free(a);
+	if (r < 0) {
+		log_error("Error while retrieving image from cache: %s %s", manifest_digest,
+		          kiln_err_msg(e));
+		return 0;
+	}
+	log_info("Found %s in local cache", manifest_digest);
+	if (found < n)
+		log_warn("Local cache entry %s holds %zu of the image's %zu blobs; the rest are "
+		         "pulled",
+		         path, found, n);
+	return 1;
 }

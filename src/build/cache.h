@@ -50,3 +50,10 @@ int cache_lookup(struct registry *reg, struct blobstore *bs, const char *repo, c
 int cache_store(struct registry *reg, struct blobstore *bs, const char *repo, const char *key,
                 enum image_format format, const struct image_layer *layer, const char *created_by,
                 const char *platform, struct kiln_err **err);
+
+/* --cache-dir, as the warmer fills it: when <dir>/<manifest digest> (a docker-save tarball) is
+ * there and younger than ttl_ns (by mtime), the blobs of want[] it holds are copied into bs,
+ * each verified against its digest. Returns 1 when the entry was used, 0 when it is absent,
+ * expired or unreadable (logged; the caller pulls from the registry). */
+int cache_dir_import(const char *dir, const char *manifest_digest, int64_t ttl_ns,
+                     const char *const *want, size_t n, struct blobstore *bs);

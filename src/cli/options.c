@@ -142,7 +142,7 @@ static const struct opt opts_table[] = {
      "Specify a repository to use as a cache, otherwise one will be inferred from the "
      "destination provided; when prefixed with 'oci:' the repository will be written in OCI "
      "image layout format at the path provided"},
-    {"cache-dir", 0, T_STRING, O(cache_dir), "/cache", 0,
+    {"cache-dir", 0, T_STRING, O(cache_dir), "/cache", IMPL,
      "Specify a local directory to use as a cache."},
     {"cache-ttl", 0, T_DURATION, O(cache_ttl_ns), "336h0m0s", IMPL,
      "Cache timeout, requires value and unit of duration -> ex: 6h. Defaults to two weeks."},

@@ -116,9 +116,41 @@ copy_layers_and_default_repo() {
 	assert_contains "$(cat "$W/14.log")" "specify cache repo with --cache-repo" error
 }
 
+warmer_cache_dir() {
+	write_ctx
+	rm -rf "$W/warm"
+	"$KILN" warmer --image "$BUSYBOX_IMAGE" --cache-dir "$W/warm" --insecure-pull \
+		>"$W/warm.log" 2>&1 || { cat "$W/warm.log"; fail warmer; }
+	local entry
+	entry=$(cd "$W/warm" && ls | grep -v '\.json$' | head -1)
+	kiln_build --context "$W/ctx" --cache --cache-dir "$W/warm" --cache-repo "$R/cachetest/cache" \
+		--destination "$R/cachetest/warm:1" >"$W/15.log" 2>&1 || { cat "$W/15.log"; fail build; }
+	assert_contains "$(cat "$W/15.log")" "Found $entry in local cache" log
+	assert_eq "$(layer_file "$R/cachetest/warm:1" app.txt)" "source 1" "image built on the cached base"
+	# a tampered copy is refused by digest, reported, and the registry serves the layers
+	python3 - "$W/warm/$entry" <<'PY'
+import io, sys, tarfile
+path = sys.argv[1]
+src = tarfile.open(path)
+members = [(m, src.extractfile(m).read() if m.isfile() else None) for m in src.getmembers()]
+src.close()
+with tarfile.open(path, "w") as out:
+    for m, data in members:
+        if m.name.endswith(".tar.gz"):
+            data = b"not the layer"
+            m.size = len(data)
+        out.addfile(m, io.BytesIO(data) if data is not None else None)
+PY
+	kiln_build --context "$W/ctx" --cache --cache-dir "$W/warm" --cache-repo "$R/cachetest/cache" \
+		--destination "$R/cachetest/warm:2" >"$W/16.log" 2>&1 || { cat "$W/16.log"; fail build; }
+	assert_contains "$(cat "$W/16.log")" "Error while retrieving image from cache: $entry" log
+	assert_eq "$(layer_file "$R/cachetest/warm:2" app.txt)" "source 1" "image built after the fallback"
+}
+
 t_run "a fresh runner's rebuild is served from the registry cache" hit_after_fresh_start
 t_run "COPY sources and build args are in the key, unrelated files are not" inputs_change_the_key
 t_run "a step after a cached one runs on the cached layer" hit_then_run
 t_run "--no-push-cache and --cache-ttl" ttl_and_no_push_cache
 t_run "--cache-copy-layers, the default cache repo, --no-push needs --cache-repo" copy_layers_and_default_repo
+t_run "--cache-dir: base images from the warmer's directory, verified" warmer_cache_dir
 t_done
