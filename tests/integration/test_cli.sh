@@ -20,9 +20,12 @@ usage_and_exit_codes() {
 	assert_contains "$(cat "$W/help.out")" "--destination" "help"
 	"$KILN" version | grep -q "v" || fail "version"
 	rc=0
-	"$KILN" --no-push --cache-repo x --cache >"$W/cache.out" 2>&1 || rc=$?
-	assert_eq "$rc" 1 "exit status for an unimplemented flag"
-	assert_contains "$(cat "$W/cache.out")" "not implemented yet in kiln" "error"
+	mkdir -p "$W/ocictx"
+	printf 'FROM scratch\n' >"$W/ocictx/Dockerfile"
+	"$KILN" --context "$W/ocictx" --kaniko-dir "$W/ocik" --no-push --cache-repo oci:/x \
+		--cache >"$W/cache.out" 2>&1 || rc=$?
+	assert_eq "$rc" 1 "exit status for an unimplemented flag value"
+	assert_contains "$(cat "$W/cache.out")" "an OCI layout as the cache is not implemented in kiln" "error"
 }
 
 errors_name_the_line() {
