@@ -20,7 +20,8 @@ struct build_result {
 	char *base_name; /* registry/repo of the final stage's base image, or NULL */
 };
 
-/* absolute directory of the build context (only local directories for now) */
+/* absolute directory of the build context: --context resolved (fetched when remote) and
+ * --context-sub-path applied */
 int build_resolve_context(const struct build_opts *o, char **ret, struct kiln_err **err);
 
 int build_run(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
