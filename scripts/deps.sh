@@ -8,9 +8,9 @@ set -euo pipefail
 PACKAGES=(
 	meson ninja-build pkg-config gcc clang clang-format
 	libcurl4-openssl-dev libssl-dev libarchive-dev libjansson-dev zlib1g-dev libzstd-dev
-	libdeflate-dev
+	libdeflate-dev libgit2-dev
 	docker-registry skopeo umoci busybox-static debootstrap debian-archive-keyring gpgv openssl apache2-utils runc
-	jq ca-certificates curl python3 xz-utils zstd bzip2
+	jq ca-certificates curl python3 xz-utils zstd bzip2 git
 	buildah
 )
 if [ "${1:-}" = bench ]; then

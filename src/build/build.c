@@ -2,10 +2,12 @@
  * in the blob store. Each stage has its own root under $KANIKO_DIR/stages/<n>/rootfs. */
 #include "build.h"
 #include "cache.h"
+#include "context/remote.h"
 #include "dockerfile/dockerfile.h"
 #include "fs/extract.h"
 #include "fs/layer.h"
 #include "instr/instr.h"
+#include "kiln-config.h"
 #include "registry/ref.h"
 #include "sandbox/sandbox.h"
 #include "shell/shell.h"
@@ -105,21 +107,15 @@ static void stage_free(struct stage *s)
 int build_resolve_context(const struct build_opts *o, char **ret, struct kiln_err **err)
 {
 	const char *c = o->context && *o->context ? o->context : "/workspace/";
-	if (startswith(c, "dir://"))
-		c += STRLEN("dir://");
-	else if (strstr(c, "://"))
-		return kiln_err_set(err,
-		                    "build context '%s': only local directories are "
-		                    "implemented yet in kiln",
-		                    c);
-	char buf[PATH_MAX];
-	if (!realpath(c, buf))
-		return kiln_err_errno(err, "build context '%s'", c);
-	struct stat st;
-	if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
-		return kiln_err_set(err, "build context '%s' is not a directory", c);
-	*ret = xstrdup(buf);
-	return 0;
+	cleanup_free char *ua = xasprintf("kiln/%s", KILN_VERSION);
+	struct context_opts co = {
+	    .kaniko_dir = o->kaniko_dir,
+	    .git_opts = o->git,
+	    .sub_path = o->context_sub_path,
+	    .ca_files = (const char *const *)o->ca_files,
+	    .user_agent = ua,
+	};
+	return context_resolve(c, &co, ret, err);
 }
 
 /* kaniko: the path as given when it exists, else relative to the context */

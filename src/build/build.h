@@ -24,7 +24,8 @@ struct build_result {
 	char **cached_digests;
 };
 
-/* absolute directory of the build context (only local directories for now) */
+/* absolute directory of the build context: --context resolved (fetched when remote) and
+ * --context-sub-path applied */
 int build_resolve_context(const struct build_opts *o, char **ret, struct kiln_err **err);
 
 int build_run(const struct build_opts *o, struct blobstore *bs, struct registry *reg,

@@ -99,5 +99,6 @@ void build_opts_release(struct build_opts *o)
 	kv_free(o->registry_client_certs, o->n_registry_client_certs);
 	strv_free(o->registry_maps);
 	strv_free(o->registry_mirrors);
+	strv_free(o->ca_files);
 	*o = (struct build_opts){0};
 }

@@ -86,6 +86,11 @@ struct build_opts {
 	char **registry_maps;    /* "orig=mirror[/prefix]" pairs, already split on ';' */
 	char **registry_mirrors; /* each also becomes "index.docker.io=<mirror>" in registry_maps */
 	bool skip_default_registry_fallback;
+
+	/* not a flag: the extra CA files cli/ gives the registry client ($KANIKO_DIR/ssl/certs/
+	 * ca-certificates.crt, /kaniko/ssl/certs/ca-certificates.crt when they exist); git
+	 * contexts trust the same */
+	char **ca_files;
 };
 
 void build_opts_init(struct build_opts *o); /* kaniko's defaults */

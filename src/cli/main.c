@@ -48,7 +48,7 @@ static int debug_parse(const char *file)
 	return 0;
 }
 
-static int build(const struct build_opts *o, struct kiln_err **err)
+static int build(struct build_opts *o, struct kiln_err **err)
 {
 	_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
 	int r = mkdir_p(o->kaniko_dir, 0777, err);
@@ -58,13 +58,14 @@ static int build(const struct build_opts *o, struct kiln_err **err)
 	if (r < 0)
 		return r;
 
-	cleanup_strv char **ca_files = NULL;
+	/* kept in the options: git build contexts trust the same CAs */
+	o->ca_files = strv_free(o->ca_files);
 	cleanup_free char *own_ca = path_join(o->kaniko_dir, "ssl/certs/ca-certificates.crt");
 	if (access(own_ca, R_OK) == 0)
-		strv_push(&ca_files, xstrdup(own_ca));
+		strv_push(&o->ca_files, xstrdup(own_ca));
 	if (!streq(own_ca, "/kaniko/ssl/certs/ca-certificates.crt") &&
 	    access("/kaniko/ssl/certs/ca-certificates.crt", R_OK) == 0)
-		strv_push(&ca_files, xstrdup("/kaniko/ssl/certs/ca-certificates.crt"));
+		strv_push(&o->ca_files, xstrdup("/kaniko/ssl/certs/ca-certificates.crt"));
 	cleanup_strv char **certs = kv_strv(o->registry_certificates, o->n_registry_certificates);
 	cleanup_strv char **client = kv_strv(o->registry_client_certs, o->n_registry_client_certs);
 	cleanup_free char *ua = xasprintf("kiln/%s", KILN_VERSION);
@@ -75,7 +76,7 @@ static int build(const struct build_opts *o, struct kiln_err **err)
 	    .skip_tls_verify = o->skip_tls_verify,
 	    .skip_tls_verify_pull = o->skip_tls_verify_pull,
 	    .skip_tls_verify_registries = o->skip_tls_verify_registries,
-	    .ca_files = (const char *const *)ca_files,
+	    .ca_files = (const char *const *)o->ca_files,
 	    .registry_certificates = certs,
 	    .registry_client_certs = client,
 	    .retries = o->image_download_retry,

@@ -84,11 +84,11 @@ static const struct opt opts_table[] = {
      "Path to the dockerfile to be built."},
     {"context", 'c', T_STRING, O(context), "/workspace/", IMPL,
      "Path to the dockerfile build context."},
-    {"context-sub-path", 0, T_STRING, O(context_sub_path), NULL, 0,
+    {"context-sub-path", 0, T_STRING, O(context_sub_path), NULL, IMPL,
      "Sub path within the given context."},
     {"bucket", 'b', T_STRING, O(bucket), NULL, HIDDEN,
      "Name of the GCS bucket from which to access build context as tarball."},
-    {"git", 0, T_GIT, O(git), "branch=,single-branch=false,recurse-submodules=false", 0,
+    {"git", 0, T_GIT, O(git), "branch=,single-branch=false,recurse-submodules=false", IMPL,
      "Branch to clone if build context is a git repository"},
     {"build-arg", 0, T_MULTI, O(build_args), NULL, IMPL,
      "This flag allows you to pass in ARG values at build time. Set it repeatedly for "

@@ -997,6 +997,8 @@ TEST(implemented_flags_are_the_agreed_list)
 	    "cache",
 	    "cache-repo",
 	    "cache-dir",
+	    "context-sub-path",
+	    "git",
 	    "cache-ttl",
 	    "cache-copy-layers",
 	    "cache-run-layers",
