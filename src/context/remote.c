@@ -189,7 +189,7 @@ static int fetch_https(const char *url, const struct context_opts *o, const char
 	log_info("Retrieving https tar file");
 	struct download_info info;
 	cleanup_err struct kiln_err *derr = NULL;
-	if (download_url(url, fd, o->user_agent, &info, &derr) < 0) {
+	if (download_url(url, fd, o->user_agent, o->ca_files, &info, &derr) < 0) {
 		static const char marker[] = "invalid response status ";
 		const char *m = strstr(kiln_err_msg(derr), marker);
 		if (m) {

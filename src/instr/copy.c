@@ -608,7 +608,7 @@ static int add_url(struct copy_ctx *c, const char *url, const char *dest, bool d
 		return r;
 	log_info("Adding remote URL %s to %s", path, abs);
 	struct download_info info;
-	r = download_url(url, fd, "kiln", &info, err);
+	r = download_url(url, fd, "kiln", (const char *const *)s->opts->ca_files, &info, err);
 	if (r >= 0 && checksum && checksum->value) {
 		cleanup_free char *want = NULL;
 		r = stage_expand(s, checksum->value, &want, err);
