@@ -3,6 +3,7 @@
  * with .git kept, optionally the submodules. The only file that sees libgit2; its errors are
  * translated here, and no credential reaches a message or a log line. */
 #include "git.h"
+#include "registry/http.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -313,30 +314,6 @@ static void add_pem_file(struct kiln_buf *b, const char *path)
 	kiln_buf_addch(b, '\n');
 }
 
-static void add_pem_dir(struct kiln_buf *b, const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		cleanup_free char *p = path_join(dir, de->d_name);
-		struct stat st;
-		if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		cleanup_free char *data = NULL;
-		size_t len = 0;
-		if (read_file_at(AT_FDCWD, p, CA_BUNDLE_FILE_LIMIT, &data, &len, NULL) < 0 ||
-		    !strstr(data, "-----BEGIN CERTIFICATE-----"))
-			continue;
-		kiln_buf_add(b, data, len);
-		kiln_buf_addch(b, '\n');
-	}
-	closedir(d);
-}
-
 /* libgit2 (on mbedTLS in Debian) takes one CA file: the same CAs as the registry client — the
  * system bundle (or SSL_CERT_FILE), SSL_CERT_DIR, the extra files — concatenated into a
  * temporary file that is parsed at once and removed */
@@ -348,17 +325,8 @@ static int setup_tls(const struct context_opts *o, struct kiln_err **err)
 		add_pem_file(&b, cert_file);
 	else if (access(SYSTEM_CA_BUNDLE, R_OK) == 0)
 		add_pem_file(&b, SYSTEM_CA_BUNDLE);
-	if (cert_dir && *cert_dir) {
-		size_t n = 0;
-		while (cert_dir[n]) {
-			size_t l = strcspn(cert_dir + n, ":");
-			cleanup_free char *d = xstrndup(cert_dir + n, l);
-			add_pem_dir(&b, d);
-			n += l;
-			if (cert_dir[n] == ':')
-				n++;
-		}
-	}
+	if (cert_dir && *cert_dir)
+		http_add_pem_dirs(&b, cert_dir);
 	for (const char *const *f = o->ca_files; f && *f; f++)
 		add_pem_file(&b, *f);
 	if (!strstr(b.ptr, "-----BEGIN CERTIFICATE-----")) {

@@ -2,6 +2,7 @@
  * the body streamed to a file descriptor with its SHA-256, Last-Modified kept for the mtime.
  * libcurl errors are translated here, as in http.c. */
 #include "download.h"
+#include "http.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/xalloc.h"
@@ -54,44 +55,6 @@ static char *url_for_msg(const char *url)
 	return xstrndup(url, strcspn(url, "?#"));
 }
 
-/* appends a PEM file to b; an unreadable file is an error naming it */
-static int add_pem(struct kiln_buf *b, const char *path, struct kiln_err **err)
-{
-	cleanup_free char *text = NULL;
-	size_t len = 0;
-	int r = read_file_at(AT_FDCWD, path, 64u << 20, &text, &len, err);
-	if (r < 0)
-		return kiln_err_wrap(err, "CA file");
-	kiln_buf_add(b, text, len);
-	kiln_buf_add(b, "\n", 1);
-	return 0;
-}
-
-/* one bundle for curl: the system's (SSL_CERT_FILE when it exists, as Go reads it) plus the
- * extra CA files; NULL (curl's default) when there is nothing extra */
-static int ca_bundle(CURL *e, const char *const *ca_files, struct kiln_buf *b,
-                     struct kiln_err **err)
-{
-	const char *cert_file = getenv("SSL_CERT_FILE");
-	bool file = cert_file && *cert_file && access(cert_file, R_OK) == 0;
-	if (!file && (!ca_files || !ca_files[0]))
-		return 0;
-	if (file) {
-		if (add_pem(b, cert_file, err) < 0)
-			return -1;
-	} else {
-		char *def = NULL;
-		if (curl_easy_getinfo(e, CURLINFO_CAINFO, &def) == CURLE_OK && def &&
-		    access(def, R_OK) == 0 && add_pem(b, def, err) < 0)
-			return -1;
-	}
-	for (const char *const *f = ca_files; f && *f; f++) {
-		if (add_pem(b, *f, err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 int download_url(const char *url, int fd, const char *user_agent, const char *const *ca_files,
                  struct download_info *ret, struct kiln_err **err)
 {
@@ -99,12 +62,17 @@ int download_url(const char *url, int fd, const char *user_agent, const char *co
 	CURL *e = curl_easy_init();
 	if (!e)
 		return kiln_err_set(err, "GET %s: cannot create a transfer", shown);
+	/* the CAs the registry client trusts (curl's own default when nothing is extra) */
 	cleanup_buf struct kiln_buf cas = KILN_BUF_INIT;
-	if (ca_bundle(e, ca_files, &cas, err) < 0) {
+	char *def = NULL;
+	if (curl_easy_getinfo(e, CURLINFO_CAINFO, &def) != CURLE_OK)
+		def = NULL;
+	int made = http_ca_bundle(def, ca_files, false, &cas, err);
+	if (made < 0) {
 		curl_easy_cleanup(e);
 		return kiln_err_wrap(err, "GET %s", shown);
 	}
-	if (cas.len) {
+	if (made) {
 		struct curl_blob blob = {
 		    .data = cas.ptr, .len = cas.len, .flags = CURL_BLOB_NOCOPY};
 		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);

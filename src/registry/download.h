@@ -15,7 +15,7 @@ struct download_info {
 
 /* GETs url (http or https, redirects followed, proxies from the environment) into fd; a
  * status >= 400 is an error naming the URL without its query. TLS trusts what the registry
- * client trusts: the system bundle (or SSL_CERT_FILE when it exists) plus ca_files (e.g.
- * $KANIKO_DIR/ssl/certs/ca-certificates.crt; NULL for none). */
+ * client trusts (http_ca_bundle): the system bundle or SSL_CERT_FILE, SSL_CERT_DIR, and ca_files
+ * (e.g. $KANIKO_DIR/ssl/certs/ca-certificates.crt; NULL for none). */
 int download_url(const char *url, int fd, const char *user_agent, const char *const *ca_files,
                  struct download_info *ret, struct kiln_err **err);

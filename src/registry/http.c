@@ -179,11 +179,11 @@ static int add_pem_file(struct kiln_buf *b, const char *path, struct kiln_err **
 	return 0;
 }
 
-static int add_pem_dir(struct kiln_buf *b, const char *dir)
+static void add_pem_dir(struct kiln_buf *b, const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (!d)
-		return 0;
+		return;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
@@ -202,7 +202,46 @@ static int add_pem_dir(struct kiln_buf *b, const char *dir)
 		kiln_buf_addch(b, '\n');
 	}
 	closedir(d);
-	return 0;
+}
+
+void http_add_pem_dirs(struct kiln_buf *b, const char *dirs)
+{
+	size_t n = 0;
+	while (dirs[n]) {
+		size_t l = strcspn(dirs + n, ":");
+		cleanup_free char *d = xstrndup(dirs + n, l);
+		add_pem_dir(b, d);
+		n += l;
+		if (dirs[n] == ':')
+			n++;
+	}
+}
+
+int http_ca_bundle(const char *default_bundle, const char *const *ca_files, bool always,
+                   struct kiln_buf *b, struct kiln_err **err)
+{
+	const char *cert_file = getenv("SSL_CERT_FILE"), *cert_dir = getenv("SSL_CERT_DIR");
+	bool extra = always || (ca_files && ca_files[0]) || (cert_file && *cert_file) ||
+	             (cert_dir && *cert_dir);
+	if (!extra)
+		return 0;
+	if (cert_file && *cert_file && access(cert_file, F_OK) == 0) {
+		if (add_pem_file(b, cert_file, err) < 0)
+			return kiln_err_wrap(err, "SSL_CERT_FILE");
+	} else if (cert_file && *cert_file) {
+		/* Go (and so kaniko) skips a missing SSL_CERT_FILE: CI environments leak theirs */
+		log_debug("SSL_CERT_FILE '%s' does not exist; ignored", cert_file);
+	} else if (default_bundle && access(default_bundle, R_OK) == 0 &&
+	           add_pem_file(b, default_bundle, err) < 0) {
+		return -1;
+	}
+	if (cert_dir && *cert_dir)
+		http_add_pem_dirs(b, cert_dir);
+	for (const char *const *f = ca_files; f && *f; f++) {
+		if (add_pem_file(b, *f, err) < 0)
+			return -1;
+	}
+	return 1;
 }
 
 /* "host=value" entries for this registry */
@@ -235,40 +274,14 @@ static int host_setup_tls(struct registry *r, struct http_host *h, bool skip_ver
 	}
 
 	const char *host_ca = kv_for_host(o->registry_certificates, h->registry);
-	const char *cert_file = getenv("SSL_CERT_FILE"), *cert_dir = getenv("SSL_CERT_DIR");
-	bool extra = host_ca || strv_length(r->ca_files) > 0 || (cert_file && *cert_file) ||
-	             (cert_dir && *cert_dir);
-	if (!extra)
-		return 0;
-
 	/* curl takes one CA bundle: the system one (or SSL_CERT_FILE) plus everything extra */
+	char *def = NULL;
+	if (curl_easy_getinfo(r->easy, CURLINFO_CAINFO, &def) != CURLE_OK)
+		def = NULL;
 	cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
-	if (cert_file && *cert_file && access(cert_file, F_OK) == 0) {
-		if (add_pem_file(&b, cert_file, err) < 0)
-			return kiln_err_wrap(err, "SSL_CERT_FILE");
-	} else if (cert_file && *cert_file) {
-		/* Go (and so kaniko) skips a missing SSL_CERT_FILE: CI environments leak theirs */
-		log_debug("SSL_CERT_FILE '%s' does not exist; ignored", cert_file);
-	} else {
-		char *def = NULL;
-		if (curl_easy_getinfo(r->easy, CURLINFO_CAINFO, &def) == CURLE_OK && def &&
-		    access(def, R_OK) == 0 && add_pem_file(&b, def, err) < 0)
-			return -1;
-	}
-	if (cert_dir && *cert_dir) {
-		size_t n = 0;
-		while (cert_dir[n]) {
-			size_t l = strcspn(cert_dir + n, ":");
-			cleanup_free char *d = xstrndup(cert_dir + n, l);
-			add_pem_dir(&b, d);
-			n += l;
-			if (cert_dir[n] == ':')
-				n++;
-		}
-	}
-	strv_foreach (f, r->ca_files)
-		if (add_pem_file(&b, f, err) < 0)
-			return -1;
+	int r2 = http_ca_bundle(def, (const char *const *)r->ca_files, host_ca != NULL, &b, err);
+	if (r2 <= 0)
+		return r2; /* 0: nothing extra, curl's default bundle applies */
 	if (host_ca && add_pem_file(&b, host_ca, err) < 0)
 		return kiln_err_wrap(err, "--registry-certificate for '%s'", h->registry);
 	h->ca_blob_len = b.len;

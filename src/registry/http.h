@@ -120,6 +120,16 @@ struct http_job {
 };
 
 /* runs jobs with up to max_inflight transfers at once; the first failure stops the rest */
+/* the CAs kiln trusts, as one PEM bundle appended to b: SSL_CERT_FILE when it exists (a
+ * missing one is skipped, as Go does), else default_bundle (curl's system bundle); every PEM
+ * in SSL_CERT_DIR's directories; ca_files. Nothing is appended when none of SSL_CERT_FILE,
+ * SSL_CERT_DIR or ca_files is set and always is false (curl's default then applies): returns
+ * 0 then, 1 when a bundle was made (possibly empty). An unreadable file is an error. */
+int http_ca_bundle(const char *default_bundle, const char *const *ca_files, bool always,
+                   struct kiln_buf *b, struct kiln_err **err);
+/* appends every file with a PEM certificate in the ':'-separated directories */
+void http_add_pem_dirs(struct kiln_buf *b, const char *dirs);
+
 int http_run(struct registry *r, struct http_job **jobs, size_t n, size_t max_inflight,
              struct kiln_err **err);
 /* one request, synchronously; the caller reads x->status */
