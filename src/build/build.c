@@ -443,20 +443,19 @@ static bool stage_used_later(struct builder *b, const struct stage_src *srcs, si
  * (false for ONBUILD triggers, which the stage's own instructions follow) */
 /* a lazily unpacked root, when the first step that runs needs it: the base layers and the
  * layers taken from the cache so far, in order (those fetched from the cache repository) */
-static int cache_unpack(struct builder *b, struct stage *s, struct stage_cache *sc,
-                        struct kiln_err **err)
+/* downloads the cache-served layers among digests that the blob store lacks */
+static int cache_fetch(struct builder *b, const char *const *digests, size_t n,
+                       struct kiln_err **err)
 {
-	if (sc->root_ready)
-		return 0;
-	cleanup_free const char **missing = xcalloc(s->n_layers + 1, sizeof(char *));
+	cleanup_free const char **missing = xcalloc(n + 1, sizeof(char *));
 	size_t nm = 0;
-	pthread_mutex_lock(&b->lock);
-	for (size_t i = 0; i < s->n_layers; i++) {
-		if (!blobstore_has(b->bs, s->layers[i].digest, NULL) &&
-		    strv_contains(b->cached_digests, s->layers[i].digest))
-			missing[nm++] = s->layers[i].digest;
-	}
 	int r = 0;
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (!blobstore_has(b->bs, digests[i], NULL) &&
+		    strv_contains(b->cached_digests, digests[i]))
+			missing[nm++] = digests[i];
+	}
 	if (nm) {
 		_cleanup_(image_ref_freep) struct image_ref *cref = NULL;
 		r = image_ref_parse(b->cache_repo, &cref, err);
@@ -466,6 +465,20 @@ static int cache_unpack(struct builder *b, struct stage *s, struct stage_cache *
 	pthread_mutex_unlock(&b->lock);
 	if (r < 0)
 		return kiln_err_wrap(err, "pull cached layers from '%s'", b->cache_repo);
+	return 0;
+}
+
+static int cache_unpack(struct builder *b, struct stage *s, struct stage_cache *sc,
+                        struct kiln_err **err)
+{
+	if (sc->root_ready)
+		return 0;
+	cleanup_free const char **digests = xcalloc(s->n_layers + 1, sizeof(char *));
+	for (size_t i = 0; i < s->n_layers; i++)
+		digests[i] = s->layers[i].digest;
+	int r = cache_fetch(b, digests, s->n_layers, err);
+	if (r < 0)
+		return r;
 	r = stage_unpack(b, s, sc->ref, b->inplace, err);
 	if (r < 0)
 		return r;
@@ -477,18 +490,10 @@ static int cache_unpack(struct builder *b, struct stage *s, struct stage_cache *
 static int cache_extract_one(struct builder *b, struct stage *s, const struct image_layer *l,
                              struct kiln_err **err)
 {
-	int r = 0;
-	pthread_mutex_lock(&b->lock);
-	if (!blobstore_has(b->bs, l->digest, NULL)) {
-		_cleanup_(image_ref_freep) struct image_ref *cref = NULL;
-		const char *d = l->digest;
-		r = image_ref_parse(b->cache_repo, &cref, err);
-		if (r >= 0)
-			r = registry_fetch_blobs(b->reg, cref, &d, 1, b->bs, err);
-	}
-	pthread_mutex_unlock(&b->lock);
+	const char *d = l->digest;
+	int r = cache_fetch(b, &d, 1, err);
 	if (r < 0)
-		return kiln_err_wrap(err, "pull cached layer from '%s'", b->cache_repo);
+		return r;
 	cleanup_close int fd = -1;
 	r = blobstore_open_read(b->bs, l->digest, &fd, err);
 	if (r < 0)
