@@ -2,13 +2,17 @@
 # run.sh — THE test command (README, .ci/run). Installs what it needs, builds kiln with gcc,
 # clang and an ASan+UBSan configuration (all -Werror), checks formatting and banned calls,
 # runs every unit-test executable (also under the sanitizers) and the integration suite
-# against real servers on 127.0.0.1, and ends with one line: "N passed, N failed".
+# against real servers on 127.0.0.1, and ends with one line: "N passed, N failed, N skipped".
+# A TAP "ok N - name # SKIP reason" line is a skip, never a pass. Without ../shared beside the
+# tree (a fresh clone) the BuildKit conformance unit tests are skipped — with CI set (non-empty)
+# they fail instead.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 logs=$(mktemp -d /tmp/kiln-test-logs.XXXXXX)
 passed=0
 failed=0
+skipped=0
 failures=()
 
 pass() {
@@ -34,18 +38,21 @@ check() {
 	fi
 }
 
-# tap <name> <command...>: counts the ok / not ok lines of a TAP producer; a crash, a
-# non-zero exit with no failure line, or a plan that does not match counts as one failure
+# tap <name> <command...>: counts the ok / not ok lines of a TAP producer (an ok line with a
+# "# SKIP" directive counts as skipped); a crash, a non-zero exit with no failure line, or a
+# plan that does not match counts as one failure
 tap() {
 	local name=$1 log
 	shift
 	log="$logs/$(echo "$name" | tr -c 'A-Za-z0-9' _).log"
 	"$@" >"$log" 2>&1
 	local rc=$?
-	local ok notok plan ran
+	local ok notok skip plan ran
 	ok=$(grep -cE '^ok [0-9]+' "$log")
+	skip=$(grep -ciE '^ok [0-9]+.* # skip([^a-z]|$)' "$log")
 	notok=$(grep -cE '^not ok [0-9]+' "$log")
-	passed=$((passed + ok))
+	passed=$((passed + ok - skip))
+	skipped=$((skipped + skip))
 	failed=$((failed + notok))
 	if [ "$notok" -gt 0 ]; then
 		failures+=("$name: $(grep -E '^not ok' "$log" | sed 's/^not ok [0-9]* - //' | paste -sd ';' -)")
@@ -61,7 +68,7 @@ tap() {
 		echo "not ok - $name (exit $rc, planned $planned, ran $ran)"
 		tail -n 30 "$log" | sed 's/^/#   /'
 	fi
-	echo "# $name: $ok passed, $notok failed"
+	echo "# $name: $((ok - skip)) passed, $notok failed, $skip skipped"
 	grep -E '^# .*(conformance|[0-9]+/[0-9]+)' "$log" | head -n 20
 }
 
@@ -85,9 +92,20 @@ check "build with clang (-Werror)" build_clang
 check "build with ASan+UBSan (-Werror)" build_asan
 check "clang-format (whole tree)" bash -c 'find src tests -name "*.[ch]" | xargs clang-format --dry-run --Werror'
 check "banned calls (STYLE.md)" bash tests/lib/check-banned.sh
+# the integration harness itself: a failing step must fail its test
+tap "harness self-test (tests/lib/selftest.sh)" bash tests/lib/selftest.sh
 
 # unit tests: every test executable, plain and under the sanitizers
 export KILN_SHARED=${KILN_SHARED:-$top/../shared}
+# the BuildKit conformance data: the unit tests that read it skip without it (fail with CI set)
+shared_note=
+if [ ! -d "$KILN_SHARED/conformance" ]; then
+	if [ -n "${CI:-}" ]; then
+		shared_note="!!! MISSING $KILN_SHARED/conformance: the BuildKit conformance tests FAILED (CI is set)"
+	else
+		shared_note="!!! MISSING $KILN_SHARED/conformance: the BuildKit conformance tests were SKIPPED (set KILN_SHARED=<dir holding conformance/>; with CI set they fail)"
+	fi
+fi
 export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 for dir in build build-asan; do
@@ -113,5 +131,6 @@ if [ ${#failures[@]} -gt 0 ]; then
 	echo "# failures:"
 	printf '#   %s\n' "${failures[@]}"
 fi
-echo "$passed passed, $failed failed"
+[ -z "$shared_note" ] || echo "# $shared_note"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -1,18 +1,68 @@
 # assert.sh — a small TAP library for integration tests.
-#   t_run <name> <function>   runs the function in a subshell (errexit on); it passes when
-#                             the function returns 0. Its output is shown only on failure.
+#   t_run <name> <function>   runs the function in a subshell with errexit, pipefail and
+#                             inherit_errexit on; it passes when the function returns 0 and
+#                             no command in it failed. Its output is shown only on failure.
+#                             Call t_run as a plain command (top level of the script, or the
+#                             body of an if/for), never as `if t_run`, `t_run || …` or `! t_run`:
+#                             there bash ignores errexit and t_run reports the test `not ok`.
 #   t_done                    prints the plan line; the script's exit status is the failures
 #   fail <msg>, assert_eq <actual> <expected> <what>, assert_contains <haystack> <needle> <what>,
 #   assert_file_mode <path> <octal>, assert_owner <path> <uid:gid>, assert_exists <path>
+#
+# Writing a test function: every command in it is expected to succeed; the first one that
+# fails (non-zero status, or any stage of a pipeline) fails the test. Expected failures:
+#   ! cmd                      passes when cmd fails
+#   rc=0; cmd || rc=$?         captures the status (then assert_eq "$rc" 3 "exit status")
+#   if cmd; then …; fi         branches on it
+# Where bash ignores errexit — and a failing command does NOT stop the test:
+#   - inside a function called as `if f`, `while f`, `f || …`, `f && …` or `! f`: errexit is
+#     off for every command in f (and what f calls), so such a helper must check each step
+#     itself (`cmd || return 1`, `a && b && c`) — or be called as a plain command instead;
+#   - every command of an `a && b` / `a || b` list but the last (`[ -f x ] && cat x` does not
+#     fail the test when x is missing; write `if`, or end the line with `|| fail …`);
+#   - `local v=$(cmd)` and `export v=$(cmd)`: the status is local's; declare first, then
+#     assign: `local v; v=$(cmd)`;
+#   - a command in a process substitution `<(cmd)` or a background job `cmd &` (check with
+#     `wait $pid`).
+# A pipeline fails when any of its commands does (pipefail): `cmd | head -n1` may fail when
+# head closes the pipe early (SIGPIPE) — read the whole output (`cmd | sed -n 1p`) instead.
 _T_N=0
 _T_FAILED=0
 T_LOG_DIR=${T_LOG_DIR:-$(mktemp -d /tmp/kiln-it-log.XXXXXX)}
 
 t_run() {
-	local name=$1 fn=$2 log
+	local name=$1 fn=$2 log rc errexit=0
 	_T_N=$((_T_N + 1))
 	log="$T_LOG_DIR/$_T_N.log"
-	if (set -eo pipefail; "$fn") >"$log" 2>&1; then
+	# the function runs as a plain command in a subshell — not in an if/&&/|| condition, where
+	# bash would ignore errexit — and its status is read afterwards; the caller's own errexit
+	# is suspended meanwhile so that a failing test does not end the script
+	case $- in *e*) errexit=1 ;; esac
+	set +e
+	(
+		set -eo pipefail
+		shopt -s inherit_errexit
+		# t_run itself called where errexit is ignored (if t_run, t_run ||): no command of
+		# the function could fail its test, so the test fails here
+		set +e
+		(
+			set -e
+			false
+			exit 0
+		)
+		[ $? -ne 0 ] || {
+			echo "t_run: called where bash ignores errexit (if/while condition, && or || list):" \
+				"call t_run as a plain command"
+			exit 1
+		}
+		# the command that fails the test is named in its log (errtrace: also inside functions)
+		set -eE
+		trap '_t_rc=$?; echo "t_run: \`$BASH_COMMAND\` exited $_t_rc (${BASH_SOURCE[0]##*/}:$LINENO)" >&2' ERR
+		"$fn"
+	) >"$log" 2>&1
+	rc=$?
+	[ "$errexit" -eq 0 ] || set -e
+	if [ "$rc" -eq 0 ]; then
 		echo "ok $_T_N - $name"
 	else
 		_T_FAILED=$((_T_FAILED + 1))

@@ -13,7 +13,8 @@
 #endif
 
 static struct test_case *head, **tail = &head;
-static bool current_failed;
+static bool current_failed, current_skipped;
+static char skip_reason[512];
 
 void test_register(struct test_case *tc)
 {
@@ -32,6 +33,15 @@ void test_fail(const char *file, int line, const char *fmt, ...)
 	printf("\n");
 }
 
+void test_skip(const char *fmt, ...)
+{
+	va_list ap;
+	current_skipped = true;
+	va_start(ap, fmt);
+	vsnprintf(skip_reason, sizeof(skip_reason), fmt, ap);
+	va_end(ap);
+}
+
 void test_note(const char *fmt, ...)
 {
 	va_list ap;
@@ -48,7 +58,7 @@ const char *test_source_dir(void)
 	return KILN_SOURCE_DIR;
 }
 
-const char *test_shared_dir(void)
+static const char *shared_path(void)
 {
 	static char path[PATH_MAX];
 	const char *env = getenv("KILN_SHARED");
@@ -56,10 +66,27 @@ const char *test_shared_dir(void)
 		snprintf(path, sizeof(path), "%s/conformance", env);
 	else
 		snprintf(path, sizeof(path), "%s/../shared/conformance", KILN_SOURCE_DIR);
+	return path;
+}
+
+const char *test_shared_dir(void)
+{
+	const char *path = shared_path();
 	struct stat st;
 	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
 		return NULL;
 	return path;
+}
+
+void test_shared_missing(const char *file, int line)
+{
+	const char *ci = getenv("CI");
+	if (ci && *ci)
+		test_fail(file, line,
+		          "the shared conformance data %s is missing (required: CI is set)",
+		          shared_path());
+	else
+		test_skip("the shared conformance data %s is missing", shared_path());
 }
 
 int main(void)
@@ -76,10 +103,13 @@ int main(void)
 	for (struct test_case *tc = head; tc; tc = tc->next) {
 		if (filter && !strstr(tc->name, filter))
 			continue;
-		current_failed = false;
+		current_failed = current_skipped = false;
 		tc->fn();
 		i++;
-		printf("%s %d - %s\n", current_failed ? "not ok" : "ok", i, tc->name);
+		if (current_skipped && !current_failed)
+			printf("ok %d - %s # SKIP %s\n", i, tc->name, skip_reason);
+		else
+			printf("%s %d - %s\n", current_failed ? "not ok" : "ok", i, tc->name);
 		fflush(stdout);
 		if (current_failed)
 			failed++;

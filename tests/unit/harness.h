@@ -3,7 +3,9 @@
  *   TEST(name) { ASSERT_EQ(1 + 1, 2); }
  *
  * An ASSERT_* that fails records the failure and returns from the test, so cleanup
- * variables still run. TEST_FILTER=<substring> runs only the matching tests. */
+ * variables still run. SKIP(fmt, ...) ends the test as skipped (TAP "# SKIP"), never as a
+ * pass; REQUIRE_SHARED() skips a test that reads ../shared/conformance when it is missing (and
+ * fails it when $CI is set). TEST_FILTER=<substring> runs only the matching tests. */
 #pragma once
 
 #include <stdbool.h>
@@ -20,9 +22,14 @@ void test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* prints a TAP comment line ("# ...") */
 void test_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* marks the running test skipped: TAP "ok N - name # SKIP <reason>" (see SKIP()) */
+void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* directory of the shared conformance data (../shared/conformance), from $KILN_SHARED or the
  * source tree; NULL when missing */
 const char *test_shared_dir(void);
+/* the test needs test_shared_dir() and it is missing: skipped, naming the directory; failed
+ * when $CI is set (non-empty), where the conformance data must be there (see REQUIRE_SHARED) */
+void test_shared_missing(const char *file, int line);
 /* absolute path of the source tree */
 const char *test_source_dir(void);
 
@@ -34,6 +41,20 @@ const char *test_source_dir(void);
 		test_register(&tc);                                         \
 	}                                                                   \
 	static void test_##name(void)
+
+#define SKIP(...)                       \
+	do {                            \
+		test_skip(__VA_ARGS__); \
+		return;                 \
+	} while (0)
+
+#define REQUIRE_SHARED()                                         \
+	do {                                                     \
+		if (!test_shared_dir()) {                        \
+			test_shared_missing(__FILE__, __LINE__); \
+			return;                                  \
+		}                                                \
+	} while (0)
 
 #define ASSERT_TRUE(c)                                                        \
 	do {                                                                  \
