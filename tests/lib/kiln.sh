@@ -9,17 +9,17 @@ KILN_OUT=${KILN_OUT:-/dev/stderr}
 
 kiln_build() {
 	local kdir
-	kdir=$(mktemp -d "$KILN_TEST_WORK/kaniko.XXXXXX")
+	kdir=$(mktemp -d "$KILN_TEST_WORK/kaniko.XXXXXX") || return 1
 	"$KILN" --kaniko-dir "$kdir" --insecure --insecure-pull --log-format text "$@"
 }
 
 unpack_image() {
 	local ref=$1 dir=$2
-	rm -rf "$dir"
-	mkdir -p "$dir"
-	skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$dir/layout:img" >/dev/null
-	umoci unpack --image "$dir/layout:img" "$dir/bundle" >/dev/null
-	ln -s bundle/rootfs "$dir/rootfs"
+	# each step checked: errexit does not apply when the caller writes `unpack_image … || …`
+	rm -rf "$dir" && mkdir -p "$dir" &&
+		skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$dir/layout:img" >/dev/null &&
+		umoci unpack --image "$dir/layout:img" "$dir/bundle" >/dev/null &&
+		ln -s bundle/rootfs "$dir/rootfs"
 }
 
 image_config() {
