@@ -19,7 +19,7 @@ DF
 	assert_eq "$(image_raw "$REF" | jq -r .mediaType)" application/vnd.oci.image.manifest.v1+json mediaType
 	unpack_image "$REF" "$W/unpacked"
 	local v
-	v=$(chroot "$W/unpacked/rootfs" curl --version | head -n1)
+	v=$(chroot "$W/unpacked/rootfs" curl --version | sed -n 1p)
 	assert_contains "$v" "curl " "curl --version"
 	# apt's sandbox user and its files are as apt made them
 	grep -q '^_apt:' "$W/unpacked/rootfs/etc/passwd" || fail "_apt user missing"

@@ -50,7 +50,7 @@ files_modes_owners() {
 	assert_owner "$r/app/data" 1000:1000
 	assert_owner "$r/app/data/greeting" 1000:1000
 	assert_eq "$(cat "$r/app/data/greeting")" "hello from kiln" greeting
-	assert_eq "$(chroot "$r" /app/hello.sh | head -n1)" "hello from kiln" "running the image"
+	assert_eq "$(chroot "$r" /app/hello.sh | sed -n 1p)" "hello from kiln" "running the image"
 	# nothing kiln injected for RUN is left in the image
 	[ ! -e "$r/etc/resolv.conf" ] || fail "/etc/resolv.conf leaked into the image"
 	[ ! -e "$r/proc" ] || fail "/proc leaked into the image"

@@ -154,7 +154,8 @@ redirect_does_not_forward_credentials() {
 		[ -s "$W/storage.port" ] && break
 		sleep 0.05
 	done
-	local storage=http://127.0.0.1:$(cat "$W/storage.port")
+	local storage
+	storage=http://127.0.0.1:$(cat "$W/storage.port")
 	# the registry asks for Basic credentials, then sends blob GETs to "storage"
 	proxy_start redirect --rule fail GET '^/v2/$' 401 1 \
 		--rule redirect GET '/blobs/sha256:' "$storage" -1

@@ -98,8 +98,8 @@ DOCKERFILE
 		{ cat "$W/p.log"; fail "build failed"; }
 	# stage 1 does not wait for stage 0: its RUN runs before stage 0's RUN has finished
 	local started_two finished_one
-	started_two=$(grep -n "Running: .*echo two" "$W/p.log" | head -n1 | cut -d: -f1)
-	finished_one=$(grep -n "ENV ONE_DONE=1" "$W/p.log" | head -n1 | cut -d: -f1)
+	started_two=$(grep -n "Running: .*echo two" "$W/p.log" | sed -n 1p | cut -d: -f1)
+	finished_one=$(grep -n "ENV ONE_DONE=1" "$W/p.log" | sed -n 1p | cut -d: -f1)
 	echo "stage 1 runs at log line $started_two; stage 0 passes its RUN at line $finished_one"
 	[ -n "$started_two" ] && [ -n "$finished_one" ] || fail "log lines not found"
 	[ "$started_two" -lt "$finished_one" ] || fail "independent stages were built one after another"
