@@ -96,7 +96,7 @@ check "banned calls (STYLE.md)" bash tests/lib/check-banned.sh
 tap "harness self-test (tests/lib/selftest.sh)" bash tests/lib/selftest.sh
 
 # unit tests: every test executable, plain and under the sanitizers
-export KILN_SHARED=${KILN_SHARED:-$top/../shared}
+export KILN_SHARED=${KILN_SHARED:-$(dirname "$top")/shared}
 # the BuildKit conformance data: the unit tests that read it skip without it (fail with CI set)
 shared_note=
 if [ ! -d "$KILN_SHARED/conformance" ]; then
