@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # assert.sh — a small TAP library for integration tests.
 #   t_run <name> <function>   runs the function in a subshell with errexit, pipefail and
 #                             inherit_errexit on; it passes when the function returns 0 and
@@ -11,9 +12,11 @@
 #
 # Writing a test function: every command in it is expected to succeed; the first one that
 # fails (non-zero status, or any stage of a pipeline) fails the test. Expected failures:
-#   ! cmd                      passes when cmd fails
-#   rc=0; cmd || rc=$?         captures the status (then assert_eq "$rc" 3 "exit status")
-#   if cmd; then …; fi         branches on it
+#   `! cmd || fail "why"`      fails the test when cmd succeeds
+#   `rc=0; cmd || rc=$?`       captures the status (then assert_eq "$rc" 3 "exit status")
+#   `if cmd; then …; fi`       branches on it
+# A bare `! cmd` never fails the test, even when cmd succeeds (bash does not apply errexit to
+# a `!` pipeline), unless it is the function's last command: always add `|| fail "…"`.
 # Where bash ignores errexit — and a failing command does NOT stop the test:
 #   - inside a function called as `if f`, `while f`, `f || …`, `f && …` or `! f`: errexit is
 #     off for every command in f (and what f calls), so such a helper must check each step
@@ -57,6 +60,7 @@ t_run() {
 		}
 		# the command that fails the test is named in its log (errtrace: also inside functions)
 		set -eE
+		# shellcheck disable=SC2154 # _t_rc is set by the trap itself
 		trap '_t_rc=$?; echo "t_run: \`$BASH_COMMAND\` exited $_t_rc (${BASH_SOURCE[0]##*/}:$LINENO)" >&2' ERR
 		"$fn"
 	) >"$log" 2>&1

@@ -92,6 +92,8 @@ t_run "a pipeline whose first command fails" pipe
 t_run "a failing command in a command substitution" subst
 t_run "a failing command in a helper function" nested
 t_run "fail <msg>" failed_fail
+unexpected_success() { ! true || fail "true succeeded"; true; }
+t_run "an expected failure that succeeds" unexpected_success
 t_done'
 check "false; true fails its test" expect_text failing "not ok 1 - a function that fails mid-way"
 check "no command runs after the failing one" expect_log_clean failing 1 "MID: after false"
@@ -108,13 +110,14 @@ not ok 2 - a pipeline whose first command fails
 not ok 3 - a failing command in a command substitution
 not ok 4 - a failing command in a helper function
 not ok 5 - fail <msg>
-1..5"
+not ok 6 - an expected failure that succeeds
+1..6"
 check "a script with failures exits non-zero" expect_rc failing 1
 
 child passing '
 good() { echo "GOOD: hidden output"; true; }
 expected_failures() {
-	! false
+	! false || fail "! false"
 	rc=0; false || rc=$?
 	assert_eq "$rc" 1 "captured status"
 	if false; then exit 1; fi
