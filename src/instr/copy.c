@@ -803,7 +803,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		if (streq(rel, "..") || startswith(rel, "../"))
 			rel = ""; /* Docker clamps sources to the context root */
 		size_t before = strv_length(sources);
-		if (has_glob(rel)) {
+		bool glob = has_glob(rel);
+		if (glob) {
 			r = glob_expand(c.srcfd, "", rel, &sources, err);
 			if (r < 0)
 				return stage_err(s, in, err);
@@ -812,17 +813,24 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		}
 		/* drop what .dockerignore or --exclude leaves out (an explicit name too) */
 		size_t kept = before;
-		for (size_t k = before; sources[k]; k++) {
+		for (size_t k = before; sources && sources[k]; k++) {
 			if (excluded(&c, sources[k], sources[k])) {
 				free(sources[k]);
 				continue;
 			}
 			sources[kept++] = sources[k];
 		}
-		sources[kept] = NULL;
+		if (sources)
+			sources[kept] = NULL;
 		while (strv_length(pivots) < kept)
 			strv_push(&pivots, xstrdup(pivot + (pivot[0] == '/')));
-		if (kept == before)
+		/* BuildKit allows a wildcard to match nothing (even every wildcard of the
+		 * instruction: then nothing is copied and no destination is made); a name
+		 * without one must exist */
+		if (kept == before && glob)
+			log_warn("%s:%d: %s: no source file matches '%s'", s->dockerfile_path,
+			         in->start_line, in->cmd[0] == 'a' ? "ADD" : "COPY", words[i]);
+		else if (kept == before)
 			return kiln_err_set(err,
 			                    "%s:%d: %s failed: file not found in %s or excluded by "
 			                    ".dockerignore: '%s'",
