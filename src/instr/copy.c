@@ -471,12 +471,14 @@ static int copy_heredocs(struct copy_ctx *c, const char *dest, bool dest_dir, st
 	for (size_t i = 0; i < in->n_heredocs; i++) {
 		const struct df_heredoc *h = &in->heredocs[i];
 		cleanup_free char *abs = dest_dir ? path_join(dest, h->name) : xstrdup(dest);
+		/* BuildKit removes the tabs of "<<-" first, then expands */
+		cleanup_free char *body = df_heredoc_body(h);
 		cleanup_free char *content = NULL;
 		if (h->expand) {
-			if (stage_expand(s, h->content, &content, err) < 0)
+			if (stage_expand(s, body, &content, err) < 0)
 				return stage_err(s, in, err);
 		} else {
-			content = xstrdup(h->content);
+			content = TAKE_PTR(body);
 		}
 		cleanup_close int pfd = -1, fd = -1;
 		cleanup_free char *name = NULL;
@@ -909,7 +911,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 				                 &dfd, err);
 				if (r >= 0) {
 					log_info("Unpacking local tar archive %s to %s", src, dir);
-					struct extract_opts eo = {.no_chown = geteuid() != 0};
+					struct extract_opts eo = {.no_chown = geteuid() != 0,
+					                          .keep_root_meta = true};
 					r = fs_extract_layer(dfd, probe, src, &eo, err);
 				}
 				unpacked = true;
