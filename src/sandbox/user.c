@@ -88,8 +88,9 @@ int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
 		}
 	}
 	if (!found && streq(user, "root")) {
-		/* a stage without /etc/passwd (FROM scratch, distroless) still has root: uid 0,
-		 * as kaniko and `docker build` for WORKDIR and COPY --chown (kiln's RUN too) */
+		/* a stage without /etc/passwd (FROM scratch, distroless) still has root: uid 0, as
+		 * `docker build` resolves it for WORKDIR and COPY --chown (its RUN fails; kiln's
+		 * runs, docs/compat.md) */
 		u.name = xstrdup("root");
 		u.home = xstrdup("/root");
 		found = true;
