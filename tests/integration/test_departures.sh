@@ -21,7 +21,8 @@ new_ctx() {
 build_ok() {
 	local ctx=$1 ref=$2
 	shift 2
-	kiln_build --context "$ctx" --destination "$KILN_TEST_REGISTRY/$ref" "$@" >"$ctx.log" 2>&1 ||
+	kiln_build --context "$ctx" --dockerfile "$ctx/Dockerfile" \
+		--destination "$KILN_TEST_REGISTRY/$ref" "$@" >"$ctx.log" 2>&1 ||
 		{ cat "$ctx.log"; fail "build of $ref failed"; }
 }
 
@@ -53,7 +54,8 @@ glob_matching_nothing() {
 	# alone
 	printf 'FROM %s\nCOPY *.lock /d/\n' "$BUSYBOX_IMAGE" >"$ctx/Dockerfile"
 	rc=0
-	kiln_build --context "$ctx" --destination "$KILN_TEST_REGISTRY/glob-alone:it" \
+	kiln_build --context "$ctx" --dockerfile "$ctx/Dockerfile" \
+		--destination "$KILN_TEST_REGISTRY/glob-alone:it" \
 		>"$W/glob1.log" 2>&1 || rc=$?
 	no_crash "$rc" "$W/glob1.log"
 	assert_eq "$rc" 0 "COPY of a wildcard matching nothing (BuildKit builds it)"
@@ -73,7 +75,8 @@ COPY --from=src /data/*.lock /data/*.bin /e/
 COPY --from=src /data/*.none /f/
 DOCKERFILE
 	rc=0
-	kiln_build --context "$ctx" --destination "$KILN_TEST_REGISTRY/glob-beside:it" \
+	kiln_build --context "$ctx" --dockerfile "$ctx/Dockerfile" \
+		--destination "$KILN_TEST_REGISTRY/glob-beside:it" \
 		>"$W/glob2.log" 2>&1 || rc=$?
 	no_crash "$rc" "$W/glob2.log"
 	assert_eq "$rc" 0 "wildcards matching nothing beside other sources"
@@ -91,7 +94,7 @@ d.bin" "what the matching sources copied"
 	# a name without a wildcard must exist: a clear one-line error, no crash
 	printf 'FROM %s\nCOPY one.txt missing.lock /d/\n' "$BUSYBOX_IMAGE" >"$ctx/Dockerfile"
 	rc=0
-	kiln_build --context "$ctx" --no-push >"$W/glob3.log" 2>&1 || rc=$?
+	kiln_build --context "$ctx" --dockerfile "$ctx/Dockerfile" --no-push >"$W/glob3.log" 2>&1 || rc=$?
 	no_crash "$rc" "$W/glob3.log"
 	assert_eq "$rc" 1 "exit status for a missing source"
 	assert_contains "$(cat "$W/glob3.log")" "Dockerfile:2: COPY failed: file not found" error
@@ -116,8 +119,10 @@ DOCKERFILE
 	assert_eq "$(cat "$W/u-stages/rootfs/from-used")" used "file from the used stage"
 	# kaniko's behaviour on request
 	rc=0
-	kiln_build --context "$ctx" --skip-unused-stages=false --no-push >"$W/stages2.log" 2>&1 || rc=$?
-	[ "$rc" = 7 ] || { cat "$W/stages2.log"; fail "--skip-unused-stages=false: exit status $rc, expected 7"; }
+	kiln_build --context "$ctx" --dockerfile "$ctx/Dockerfile" --skip-unused-stages=false \
+		--no-push >"$W/stages2.log" 2>&1 || rc=$?
+	[ "$rc" = 7 ] ||
+		{ cat "$W/stages2.log"; fail "--skip-unused-stages=false: exit status $rc, expected 7"; }
 	assert_contains "$(cat "$W/stages2.log")" "nobody uses this stage" log
 }
 
