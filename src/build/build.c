@@ -847,6 +847,9 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 			s->layers[i].media_type = xstrdup(parent->layers[i].media_type);
 		}
 		s->n_layers = parent->n_layers;
+		/* BuildKit: a stage built FROM an earlier one starts with that stage's ARGs and
+		 * their values (a bare `ARG NAME` keeps the value, a default may use it) */
+		s->args = strv_dup(parent->args);
 	} else if (!strcasecmp(image, "scratch")) {
 		s->config = image_config_new(b->o->custom_platform);
 		s->format = IMAGE_DOCKER;

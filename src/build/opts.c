@@ -50,6 +50,7 @@ void build_opts_init(struct build_opts *o)
 	    .compressed_caching = true,
 	    .snapshot_mode = xstrdup("full"),
 	    .ignore_var_run = true,
+	    .skip_unused_stages = true, /* BuildKit's behaviour; kaniko's default is false */
 	    /* kaniko reads KANIKO_DIR once at start; --kaniko-dir overrides it */
 	    .kaniko_dir = xstrdup(kdir && *kdir ? kdir : "/kaniko"),
 	    .isolation = xstrdup("auto"),

@@ -94,8 +94,10 @@ static const struct opt opts_table[] = {
      "This flag allows you to pass in ARG values at build time. Set it repeatedly for "
      "multiple values."},
     {"target", 0, T_STRING, O(target), NULL, IMPL, "Set the target build stage to build"},
-    {"skip-unused-stages", 0, T_BOOL, O(skip_unused_stages), NULL, IMPL,
-     "Build only used stages if defined to true. Otherwise it builds by default all stages, "
+    /* kiln's default is true, as BuildKit: a broken stage the target does not use cannot
+     * fail the build; =false keeps kaniko's build-every-stage behaviour */
+    {"skip-unused-stages", 0, T_BOOL, O(skip_unused_stages), "true", IMPL,
+     "Build only used stages if defined to true. Otherwise it builds all stages, "
      "even the unnecessaries ones until it reaches the target stage / end of Dockerfile"},
     {"custom-platform", 0, T_STRING, O(custom_platform), NULL, IMPL,
      "Specify the build platform if different from the current host"},

@@ -67,6 +67,9 @@ int dockerfile_parse(const char *path, const char *data, size_t len, struct dock
 void dockerfile_dump(const struct dockerfile *df, struct kiln_buf *out);
 /* appends s (len bytes) quoted as Go's strconv.Quote does */
 void dockerfile_quote(const char *s, size_t len, struct kiln_buf *out);
+/* a heredoc's body as BuildKit hands it on: for "<<-" every line's leading tabs removed
+ * (allocated) */
+char *df_heredoc_body(const struct df_heredoc *h);
 struct dockerfile *dockerfile_free(struct dockerfile *df);
 DEFINE_FREEP(struct dockerfile, dockerfile_free)
 #define cleanup_dockerfile _cleanup_(dockerfile_freep)

@@ -478,6 +478,24 @@ static int parse_line(struct parser *p, struct sv line, int lineno, struct df_in
 
 /* ---- heredocs (§4) ---- */
 
+char *df_heredoc_body(const struct df_heredoc *h)
+{
+	const char *src = h->content ? h->content : "";
+	if (!h->chomp)
+		return xstrdup(src);
+	size_t n = strlen(src), o = 0;
+	char *out = xmalloc(n + 1);
+	bool line_start = true;
+	for (size_t i = 0; i < n; i++) {
+		if (line_start && src[i] == '\t')
+			continue;
+		line_start = src[i] == '\n';
+		out[o++] = src[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* A shell-word split that keeps quotes and escape characters and leaves '$' alone (what
  * BuildKit gets with raw quotes, raw escapes and unset variables kept). With keep_quotes
  * false, quotes are removed and escapes processed. Returns false on an unterminated quote. */

@@ -707,6 +707,8 @@ static int apply_entry(struct extract *x, struct archive *a, struct archive_entr
 		/* the root itself ("/" or "./", written by kaniko): only its metadata applies */
 		if (type != AE_IFDIR)
 			return x_fail(x, err, 0, "the root must be a directory");
+		if (x->opts && x->opts->keep_root_meta)
+			return 0;
 		if (!(x->opts && x->opts->no_chown) &&
 		    fchownat(x->rootfd, ".", (uid_t)archive_entry_uid(e),
 		             (gid_t)archive_entry_gid(e), 0) < 0)

@@ -13,6 +13,9 @@ struct extract_opts {
 	bool (*ignored)(const char *path, void *ud);
 	void *ud;
 	bool no_chown; /* when not root: keep the extracting user as owner */
+	/* ADD of a local archive: the archive's own root entry ("./") changes nothing, so the
+	 * destination keeps the owner and mode it was made or found with (Docker) */
+	bool keep_root_meta;
 };
 
 /* Applies one layer (fd of a gzip, zstd or plain tar — detected by magic bytes) onto the

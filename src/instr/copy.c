@@ -471,12 +471,14 @@ static int copy_heredocs(struct copy_ctx *c, const char *dest, bool dest_dir, st
 	for (size_t i = 0; i < in->n_heredocs; i++) {
 		const struct df_heredoc *h = &in->heredocs[i];
 		cleanup_free char *abs = dest_dir ? path_join(dest, h->name) : xstrdup(dest);
+		/* BuildKit removes the tabs of "<<-" first, then expands */
+		cleanup_free char *body = df_heredoc_body(h);
 		cleanup_free char *content = NULL;
 		if (h->expand) {
-			if (stage_expand(s, h->content, &content, err) < 0)
+			if (stage_expand(s, body, &content, err) < 0)
 				return stage_err(s, in, err);
 		} else {
-			content = xstrdup(h->content);
+			content = TAKE_PTR(body);
 		}
 		cleanup_close int pfd = -1, fd = -1;
 		cleanup_free char *name = NULL;
@@ -803,7 +805,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		if (streq(rel, "..") || startswith(rel, "../"))
 			rel = ""; /* Docker clamps sources to the context root */
 		size_t before = strv_length(sources);
-		if (has_glob(rel)) {
+		bool glob = has_glob(rel);
+		if (glob) {
 			r = glob_expand(c.srcfd, "", rel, &sources, err);
 			if (r < 0)
 				return stage_err(s, in, err);
@@ -812,17 +815,24 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		}
 		/* drop what .dockerignore or --exclude leaves out (an explicit name too) */
 		size_t kept = before;
-		for (size_t k = before; sources[k]; k++) {
+		for (size_t k = before; sources && sources[k]; k++) {
 			if (excluded(&c, sources[k], sources[k])) {
 				free(sources[k]);
 				continue;
 			}
 			sources[kept++] = sources[k];
 		}
-		sources[kept] = NULL;
+		if (sources)
+			sources[kept] = NULL;
 		while (strv_length(pivots) < kept)
 			strv_push(&pivots, xstrdup(pivot + (pivot[0] == '/')));
-		if (kept == before)
+		/* BuildKit allows a wildcard to match nothing (even every wildcard of the
+		 * instruction: then nothing is copied and no destination is made); a name
+		 * without one must exist */
+		if (kept == before && glob)
+			log_warn("%s:%d: %s: no source file matches '%s'", s->dockerfile_path,
+			         in->start_line, in->cmd[0] == 'a' ? "ADD" : "COPY", words[i]);
+		else if (kept == before)
 			return kiln_err_set(err,
 			                    "%s:%d: %s failed: file not found in %s or excluded by "
 			                    ".dockerignore: '%s'",
@@ -901,7 +911,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 				                 &dfd, err);
 				if (r >= 0) {
 					log_info("Unpacking local tar archive %s to %s", src, dir);
-					struct extract_opts eo = {.no_chown = geteuid() != 0};
+					struct extract_opts eo = {.no_chown = geteuid() != 0,
+					                          .keep_root_meta = true};
 					r = fs_extract_layer(dfd, probe, src, &eo, err);
 				}
 				unpacked = true;

@@ -78,15 +78,19 @@ static int do_env(struct stage *s, const struct df_instr *in, struct kiln_err **
 static void set_arg(struct stage *s, const char *name, const char *value)
 {
 	size_t nl = strlen(name);
-	char *entry = value ? xasprintf("%s=%s", name, value) : xstrdup(name);
 	for (size_t i = 0; s->args && s->args[i]; i++) {
 		if (strneq(s->args[i], name, nl) && (s->args[i][nl] == '=' || !s->args[i][nl])) {
+			/* a bare redeclaration keeps the value an earlier ARG (of this stage or of
+			 * the stage it is built from) gave: `ARG A=1` then `ARG A` is still 1 */
+			if (!value)
+				return;
+			char *entry = xasprintf("%s=%s", name, value);
 			free(s->args[i]);
 			s->args[i] = entry;
 			return;
 		}
 	}
-	strv_push(&s->args, entry);
+	strv_push(&s->args, value ? xasprintf("%s=%s", name, value) : xstrdup(name));
 }
 
 static const char *build_arg(char *const *list, const char *name)
@@ -97,10 +101,20 @@ static const char *build_arg(char *const *list, const char *name)
 static int do_arg(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 {
 	strv_foreach (a, in->args) {
-		cleanup_free char *name = xstrdup(a);
-		char *def = strchr(name, '=');
+		cleanup_free char *raw = xstrdup(a);
+		char *def = strchr(raw, '=');
 		if (def)
 			*def++ = '\0';
+		if (!*raw)
+			return fail(s, in, err, "ARG names can not be blank");
+		/* a stage's ARG name is a word too (`ARG ${var}=x`): Docker expands it with what
+		 * is in scope, then looks the result up among the build args */
+		cleanup_free char *name = NULL;
+		{
+			cleanup_strv char **env = stage_expand_env(s);
+			if (shell_expand_word(raw, env, s->escape, &name, err) < 0)
+				return stage_err(s, in, err);
+		}
 		if (!*name)
 			return fail(s, in, err, "ARG names can not be blank");
 		const char *given = build_arg(s->build_args, name);

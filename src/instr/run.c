@@ -1,12 +1,17 @@
 /* run.c — RUN: build argv and environment as Docker does, execute in the sandbox, and turn
  * what changed in the root into a layer. */
+#include "fsops.h"
 #include "instr.h"
+#include "sandbox/root.h"
 #include "util/buf.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 int stage_index_sync(struct stage *s, struct kiln_err **err)
 {
@@ -76,8 +81,9 @@ static char **run_argv(struct stage *s, const struct df_instr *in)
 	if (in->n_heredocs == 0) {
 		strv_push(&argv, xstrdup(cmd));
 	} else if (only_heredoc(cmd, in)) {
-		/* BuildKit runs a lone heredoc as the shell's script */
-		strv_push(&argv, xstrdup(in->heredocs[0].content));
+		/* BuildKit runs a lone heredoc as the shell's script (tabs removed for <<-); in
+		 * the other form below the shell reads "<<-" itself */
+		strv_push(&argv, df_heredoc_body(&in->heredocs[0]));
 	} else {
 		/* the shell itself reads the heredocs: hand it the line and their bodies */
 		cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
@@ -106,6 +112,36 @@ static char *join_args(char *const *v, size_t from)
 	return kiln_buf_detach(&b, NULL);
 }
 
+/* A VOLUME whose path does not exist yet: kaniko (and Docker's legacy builder) build a RUN
+ * that writes there, BuildKit fails it. kiln makes the directory (0755, root's) before the
+ * RUN, and what the RUN writes there stays in the image like anything else it writes. */
+static int make_volume_dirs(struct stage *s, struct kiln_err **err)
+{
+	json_t *vols = json_object_get(image_config_container(s->config), "Volumes");
+	const char *path;
+	json_t *v;
+	json_object_foreach(vols, path, v)
+	{
+		(void)v;
+		if (path[0] != '/')
+			continue; /* Docker's VOLUME paths are absolute */
+		cleanup_free char *abs = path_clean(path);
+		if (streq(abs, "/"))
+			continue;
+		int fd = root_open(s->rootfd, abs + 1, O_PATH);
+		if (fd >= 0) {
+			close(fd);
+			continue;
+		}
+		cleanup_close int dfd = -1;
+		int r = root_mkdir_p(s->rootfd, abs, 0755, 0, 0, NULL, &dfd, err);
+		if (r < 0)
+			return kiln_err_wrap(err, "create the directory of VOLUME '%s'", path);
+		log_info("Creating directory %s for VOLUME", abs);
+	}
+	return 0;
+}
+
 int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 {
 	/* RUN --mount/--network/--security change what the command sees: never run without them */
@@ -119,6 +155,9 @@ int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 	int r = stage_index_sync(s, err);
 	if (r < 0)
 		return r;
+	r = make_volume_dirs(s, err);
+	if (r < 0)
+		return stage_err(s, in, err);
 
 	cleanup_strv char **env = stage_expand_env(s);
 	json_t *c = image_config_container(s->config);

@@ -87,6 +87,14 @@ int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
 			break;
 		}
 	}
+	if (!found && streq(user, "root")) {
+		/* a stage without /etc/passwd (FROM scratch, distroless) still has root: uid 0, as
+		 * `docker build` resolves it for WORKDIR and COPY --chown (its RUN fails; kiln's
+		 * runs, docs/compat.md) */
+		u.name = xstrdup("root");
+		u.home = xstrdup("/root");
+		found = true;
+	}
 	if (!found) {
 		if (!numeric)
 			return kiln_err_set(err,
@@ -125,20 +133,14 @@ int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
 			}
 		}
 	}
-	/* the primary group is a supplementary one too (BuildKit and buildah since
-	 * CVE-2023-25173), unless the group was given explicitly */
-	if (!want_group) {
-		bool have = false;
-		for (size_t i = 0; i < u.n_groups; i++)
-			have = have || u.groups[i] == u.gid;
-		if (!have) {
-			u.groups = xreallocarray(u.groups, u.n_groups + 1, sizeof(gid_t));
-			memmove(u.groups + 1, u.groups, u.n_groups * sizeof(gid_t));
-			u.groups[0] = u.gid;
-			u.n_groups++;
-		}
-	}
+	/* the supplementary groups are exactly the /etc/group entries that list the user (the
+	 * primary group only when listed there too), as Docker's RUN (runc's GetExecUser); an
+	 * explicit group or an unknown uid gives none */
 	if (want_group) {
+		if (!group_numeric && !group_found && streq(group, "root")) {
+			gid_num = 0; /* no /etc/group entry: root is still gid 0 */
+			group_found = true;
+		}
 		if (!group_numeric && !group_found) {
 			sandbox_user_release(&u);
 			return kiln_err_set(err,

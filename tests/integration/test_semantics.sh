@@ -23,8 +23,9 @@ FROM $BUSYBOX_IMAGE AS after
 RUN exit 4
 DOCKERFILE
 	local rc=0
-	kiln_build --context "$W/ctx" --target FINAL --no-push >"$W/t1.log" 2>&1 || rc=$?
-	assert_eq "$rc" 3 "kaniko builds every stage before the target by default"
+	kiln_build --context "$W/ctx" --target FINAL --skip-unused-stages=false --no-push \
+		>"$W/t1.log" 2>&1 || rc=$?
+	assert_eq "$rc" 3 "--skip-unused-stages=false builds every stage before the target (kaniko)"
 	kiln_build --context "$W/ctx" --target final --skip-unused-stages \
 		--destination "$KILN_TEST_REGISTRY/target:it" >"$W/t2.log" 2>&1 ||
 		{ cat "$W/t2.log"; fail "--skip-unused-stages build failed"; }

@@ -253,6 +253,7 @@ TEST(defaults_match_kaniko_and_the_help_text)
 	ASSERT_EQ(o.compression_level, -1);
 	ASSERT_EQ(o.cache_ttl_ns, 336LL * 3600 * 1000000000LL);
 	ASSERT_TRUE(o.cache_run_layers && o.compressed_caching && o.ignore_var_run);
+	ASSERT_TRUE(o.skip_unused_stages); /* kiln departs from kaniko: BuildKit's default */
 	ASSERT_FALSE(o.cache || o.no_push || o.reproducible);
 	ASSERT_TRUE(o.compression == NULL && o.tar_path == NULL && o.target == NULL);
 	ASSERT_TRUE(startswith(o.custom_platform, "linux/"));
@@ -271,7 +272,7 @@ TEST(defaults_match_kaniko_and_the_help_text)
 	    {"kaniko-dir", "/kaniko"},    {"isolation", "auto"},
 	    {"compression-level", "-1"},  {"cache-ttl", "336h0m0s"},
 	    {"cache-run-layers", "true"}, {"compressed-caching", "true"},
-	    {"ignore-var-run", "true"},
+	    {"ignore-var-run", "true"},   {"skip-unused-stages", "true"},
 	};
 	size_t found = 0;
 	for (size_t n = 0; n < cli_option_count(); n++) {
@@ -286,6 +287,21 @@ TEST(defaults_match_kaniko_and_the_help_text)
 	}
 	build_opts_release(&o);
 	ASSERT_EQ(found, ARRAY_SIZE(shown));
+}
+
+TEST(skip_unused_stages_defaults_to_true_and_false_turns_it_off)
+{
+	clear_env();
+	{
+		cleanup_fx struct fx f;
+		PARSE_OK(&f, "--no-push");
+		ASSERT_TRUE(f.o.skip_unused_stages);
+	}
+	{
+		cleanup_fx struct fx f;
+		PARSE_OK(&f, "--skip-unused-stages=false", "--no-push");
+		ASSERT_FALSE(f.o.skip_unused_stages);
+	}
 }
 
 /* ---- pflag syntax ---------------------------------------------------------------------- */

@@ -280,6 +280,22 @@ TEST(heredoc_fields)
 	ASSERT_STREQ(df->instrs[7].args[0], "<<NOPE");
 }
 
+TEST(heredoc_body_chomp)
+{
+	/* "<<-": leading tabs of every line go (BuildKit's ChompHeredocContent), spaces and
+	 * inner tabs stay; "<<": the body as written */
+	struct df_heredoc h = {.content = (char *)"\t\tone\n  \ttwo\n\t\n\tin\tner\n\n\tlast",
+	                       .chomp = true};
+	cleanup_free char *b = df_heredoc_body(&h);
+	ASSERT_STREQ(b, "one\n  \ttwo\n\nin\tner\n\nlast");
+	h.chomp = false;
+	cleanup_free char *raw = df_heredoc_body(&h);
+	ASSERT_STREQ(raw, h.content);
+	struct df_heredoc empty = {.chomp = true};
+	cleanup_free char *e = df_heredoc_body(&empty);
+	ASSERT_STREQ(e, "");
+}
+
 TEST(heredoc_errors)
 {
 	cleanup_dockerfile struct dockerfile *df = NULL;

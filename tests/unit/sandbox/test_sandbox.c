@@ -58,11 +58,21 @@ TEST(sandbox_user_resolution_uses_the_roots_files)
 	ASSERT_OK(sandbox_user_resolve(rootfd, "app", &u, &err), err);
 	ASSERT_EQ(u.uid, 1000);
 	ASSERT_EQ(u.gid, 1000);
-	/* the primary group first, then the memberships from /etc/group */
-	ASSERT_EQ(u.n_groups, 2);
-	ASSERT_EQ(u.groups[0], 1000);
-	ASSERT_EQ(u.groups[1], 2000);
+	/* the memberships /etc/group lists, the primary group not added (Docker, runc) */
+	ASSERT_EQ(u.n_groups, 1);
+	ASSERT_EQ(u.groups[0], 2000);
 	ASSERT_STREQ(u.home, "/home/app");
+	sandbox_user_release(&u);
+	/* a numeric uid found in /etc/passwd: that user's memberships */
+	ASSERT_OK(sandbox_user_resolve(rootfd, "1000", &u, &err), err);
+	ASSERT_EQ(u.gid, 1000);
+	ASSERT_EQ(u.n_groups, 1);
+	ASSERT_EQ(u.groups[0], 2000);
+	sandbox_user_release(&u);
+	/* root is listed in no group: none */
+	ASSERT_OK(sandbox_user_resolve(rootfd, "root", &u, &err), err);
+	ASSERT_EQ(u.uid, 0);
+	ASSERT_EQ(u.n_groups, 0);
 	sandbox_user_release(&u);
 	ASSERT_OK(sandbox_user_resolve(rootfd, "1000:extra", &u, &err), err);
 	ASSERT_EQ(u.uid, 1000);
@@ -71,6 +81,8 @@ TEST(sandbox_user_resolution_uses_the_roots_files)
 	sandbox_user_release(&u);
 	ASSERT_OK(sandbox_user_resolve(rootfd, "4242", &u, &err), err);
 	ASSERT_EQ(u.uid, 4242);
+	ASSERT_EQ(u.gid, 0);
+	ASSERT_EQ(u.n_groups, 0);
 	ASSERT_TRUE(u.name == NULL);
 	sandbox_user_release(&u);
 	ASSERT_FAIL(sandbox_user_resolve(rootfd, "nobody-here", &u, &err));
@@ -78,6 +90,32 @@ TEST(sandbox_user_resolution_uses_the_roots_files)
 	             "unable to find user nobody-here: no matching entries in passwd file");
 	ASSERT_FAIL(sandbox_user_resolve(rootfd, "app:nogroup", &u, NULL));
 	rm_rf(root, NULL);
+}
+
+TEST(sandbox_user_root_without_passwd_or_group)
+{
+	cleanup_err struct kiln_err *err = NULL;
+	char tmpl[] = "/tmp/kiln-nopasswd.XXXXXX";
+	ASSERT_TRUE(mkdtemp(tmpl) != NULL);
+	cleanup_close int rootfd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct sandbox_user u = {.uid = 7};
+	ASSERT_OK(sandbox_user_resolve(rootfd, "root", &u, &err), err);
+	ASSERT_EQ(u.uid, 0);
+	ASSERT_EQ(u.gid, 0);
+	ASSERT_EQ(u.n_groups, 0);
+	ASSERT_STREQ(u.home, "/root");
+	sandbox_user_release(&u);
+	ASSERT_OK(sandbox_user_resolve(rootfd, "root:root", &u, &err), err);
+	ASSERT_EQ(u.uid, 0);
+	ASSERT_EQ(u.gid, 0);
+	sandbox_user_release(&u);
+	ASSERT_OK(sandbox_user_resolve(rootfd, "0:root", &u, &err), err);
+	ASSERT_EQ(u.gid, 0);
+	sandbox_user_release(&u);
+	/* any other name still needs an entry */
+	ASSERT_FAIL(sandbox_user_resolve(rootfd, "daemon", &u, &err));
+	ASSERT_STREQ(err->msg, "unable to find user daemon: no matching entries in passwd file");
+	rmdir(tmpl);
 }
 
 TEST(sandbox_runs_in_the_root_with_proc_and_dev)
