@@ -234,6 +234,27 @@ static int glob_expand(int rootfd, const char *prefix, const char *pattern, char
 	return 0;
 }
 
+/* what is at a link-free path in the source root, for dockerignore_resolve */
+static int source_lookup(void *ud, const char *path, char *buf, size_t size)
+{
+	const struct copy_ctx *c = ud;
+	cleanup_close int fd = root_open(c->srcfd, path, O_PATH | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENOTDIR ? DOCKERIGNORE_ENT_MISSING : -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return DOCKERIGNORE_ENT_DIR;
+	if (!S_ISLNK(st.st_mode))
+		return DOCKERIGNORE_ENT_OTHER;
+	ssize_t n = readlinkat(fd, "", buf, size - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return DOCKERIGNORE_ENT_LINK;
+}
+
 static void note_written(struct copy_ctx *c, const char *abs)
 {
 	strv_push(c->written, xstrdup(abs));
@@ -786,22 +807,22 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 			return r;
 	}
 	cleanup_strv char **sources = NULL;
-	cleanup_strv char **pivots = NULL; /* per source: the prefix --parents drops */
+	cleanup_strv char **pivots = NULL;   /* per source: the prefix --parents drops */
+	cleanup_strv char **resolved = NULL; /* per source: its path with links resolved */
 	for (size_t i = 0; i + 1 < nw; i++) {
 		if (is_add && is_url(words[i]))
 			continue;
-		cleanup_free char *clean = path_clean(words[i]);
+		/* the source is cleaned inside its root, as BuildKit does: "../x" is "x" and
+		 * "/a/../../b" is "b" (then not found when absent), never the whole root */
+		cleanup_free char *rooted = xasprintf("/%s", words[i]);
+		cleanup_free char *clean = path_clean(rooted);
 		const char *pv = strstr(words[i], "/./");
 		cleanup_free char *pivot_raw =
 		    pv ? xstrndup(words[i], (size_t)(pv - words[i])) : NULL;
 		cleanup_free char *pivot = pivot_raw ? path_clean(pivot_raw) : xstrdup("");
 		if (streq(pivot, ".") || streq(pivot, "/"))
 			pivot[0] = '\0';
-		const char *rel = clean;
-		while (*rel == '/')
-			rel++;
-		if (streq(rel, "..") || startswith(rel, "../"))
-			rel = ""; /* Docker clamps sources to the context root */
+		const char *rel = clean + 1;
 		size_t before = strv_length(sources);
 		if (has_glob(rel)) {
 			r = glob_expand(c.srcfd, "", rel, &sources, err);
@@ -810,14 +831,29 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		} else {
 			strv_push(&sources, xstrdup(*rel ? rel : "."));
 		}
-		/* drop what .dockerignore or --exclude leaves out (an explicit name too) */
+		/* drop what .dockerignore or --exclude leaves out (an explicit name too). Links
+		 * are resolved inside the root with the ignore rules applied to every path the
+		 * lookup reaches: what .dockerignore leaves out is not there, whichever way it is
+		 * reached */
 		size_t kept = before;
 		for (size_t k = before; sources[k]; k++) {
-			if (excluded(&c, sources[k], sources[k])) {
+			char *res = NULL;
+			int rr = streq(sources[k], ".")
+			             ? (res = xstrdup(""), 0)
+			             : dockerignore_resolve(c.ignore, sources[k], true,
+			                                    source_lookup, &c, &res);
+			if (rr == -ENOENT || rr == -ENOTDIR ||
+			    (rr >= 0 && c.exclude && dockerignore_match(c.exclude, sources[k]))) {
+				free(res);
 				free(sources[k]);
 				continue;
 			}
+			if (rr < 0)
+				return kiln_err_errnum(err, -rr, "%s:%d: %s failed: '%s' in %s",
+				                       s->dockerfile_path, in->start_line,
+				                       is_add ? "ADD" : "COPY", sources[k], c.what);
 			sources[kept++] = sources[k];
+			strv_push(&resolved, res);
 		}
 		sources[kept] = NULL;
 		while (strv_length(pivots) < kept)
@@ -842,7 +878,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 	for (size_t i = 0; i < ns; i++) {
 		const char *src = sources[i];
 		/* top-level sources are followed through symlinks (inside their root), as Docker */
-		cleanup_close int sfd = root_open(c.srcfd, streq(src, ".") ? "" : src, O_PATH);
+		const char *res = resolved[i];
+		cleanup_close int sfd = root_open(c.srcfd, res, O_PATH);
 		struct stat st;
 		if (sfd < 0 || fstat(sfd, &st) < 0) {
 			return kiln_err_errno(err,
@@ -860,7 +897,7 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		cleanup_free char *target =
 		    parents && !streq(kept_path, ".") ? path_join(dest, kept_path) : xstrdup(dest);
 		cleanup_free char *pp = xasprintf("/proc/self/fd/%d", sfd);
-		c.src_top = src;
+		c.src_top = res;
 		if (S_ISDIR(st.st_mode)) {
 			cleanup_close int dfd = -1;
 			r = root_mkdir_p(s->rootfd, target, 0755, c.uid, c.gid, c.written, &dfd,
@@ -872,7 +909,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 				r = kiln_err_errno(err, "open '%s'", src);
 				break;
 			}
-			r = copy_dir_contents(&c, rd, dfd, target, c.ignore ? src : NULL, "", err);
+			r = copy_dir_contents(&c, rd, dfd, target,
+			                      c.ignore ? (*res ? res : ".") : NULL, "", err);
 		} else {
 			const char *base = strrchr(src, '/');
 			base = base ? base + 1 : src;

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# test_hostile.sh — hostile Dockerfiles and contexts (issue 14): sources that climb out of
+# their root, .dockerignore reached through symlinks, trees thousands of directories deep,
+# Dockerfiles with tens of thousands of instructions, NUL bytes, COPY --from cycles.
+set -uo pipefail
+source "$KILN_TOP/tests/lib/assert.sh"
+source "$KILN_TOP/tests/lib/kiln.sh"
+W=$KILN_TEST_WORK/hostile
+mkdir -p "$W"
+
+# builds $1 (a context holding a Dockerfile) and pushes it as hostile:$2; the log is $W/$2.log
+build_push() {
+	kiln_build --context "$1" --destination "$KILN_TEST_REGISTRY/hostile:$2" >"$W/$2.log" 2>&1 ||
+		{ cat "$W/$2.log"; fail "build $2 failed"; }
+	unpack_image "$KILN_TEST_REGISTRY/hostile:$2" "$W/img-$2"
+}
+
+# expects the build of context $1 to fail; the log is $W/$2.log
+build_fails() {
+	local rc=0
+	kiln_build --context "$1" --no-push >"$W/$2.log" 2>&1 || rc=$?
+	cat "$W/$2.log"
+	assert_eq "$rc" 1 "exit status of $2"
+}
+
+dotdot_sources() {
+	local C=$W/dotdot
+	mkdir -p "$C/sub"
+	echo x >"$C/x"
+	echo inner >"$C/sub/inner"
+	echo other >"$C/other"
+	cat >"$C/Dockerfile" <<DOCKERFILE
+FROM $BUSYBOX_IMAGE AS s1
+COPY sub /data/
+FROM $BUSYBOX_IMAGE
+COPY ../x /c1
+COPY /sub/../../../x /c2
+ADD ../../x /a1
+COPY --from=s1 ../../data/inner /f1
+COPY --from=s1 /data/../../../data/inner /f2
+DOCKERFILE
+	build_push "$C" dotdot
+	local r=$W/img-dotdot/rootfs f
+	for f in c1 c2 a1; do
+		[ -f "$r/$f" ] || fail "/$f is not a file (the whole root was copied?)"
+		assert_eq "$(cat "$r/$f")" x "/$f"
+	done
+	for f in f1 f2; do
+		[ -f "$r/$f" ] || fail "/$f is not a file (the whole stage root was copied?)"
+		assert_eq "$(cat "$r/$f")" inner "/$f"
+	done
+	# a cleaned source that is absent is "not found", never the whole root
+	printf 'FROM %s\nCOPY ../missing /m/\n' "$BUSYBOX_IMAGE" >"$C/Dockerfile"
+	build_fails "$C" dotdot-missing
+	assert_contains "$(cat "$W/dotdot-missing.log")" "Dockerfile:2: COPY failed: file not found" error
+	printf 'FROM %s\nADD ../../missing /m/\n' "$BUSYBOX_IMAGE" >"$C/Dockerfile"
+	build_fails "$C" dotdot-add-missing
+	assert_contains "$(cat "$W/dotdot-add-missing.log")" "ADD failed: file not found" error
+	printf 'FROM %s AS s1\nFROM %s\nCOPY --from=s1 ../nothing-here /m/\n' "$BUSYBOX_IMAGE" "$BUSYBOX_IMAGE" >"$C/Dockerfile"
+	build_fails "$C" dotdot-from-missing
+	assert_contains "$(cat "$W/dotdot-from-missing.log")" "COPY failed: file not found in stage" error
+}
+
+ignore_through_symlinks() {
+	local C=$W/ignlink
+	mkdir -p "$C/secret/public" "$C/pub" "$C/hidden_dir"
+	echo key >"$C/hidden_dir/key"
+	ln -s hidden_dir "$C/link_hidden"
+	echo key >"$C/secret/key"
+	echo public >"$C/secret/public/p"
+	echo s >"$C/secret.txt"
+	echo ok >"$C/pub/ok"
+	echo hidden >"$C/pub/hidden.txt"
+	ln -s secret.txt "$C/link_file"
+	ln -s secret "$C/link_dir"
+	ln -s /secret/ "$C/abs_link_dir"
+	ln -s pub "$C/link_pub"
+	ln -s pub/ok "$C/ignored_link"
+	printf 'secret\n!secret/public\nsecret.txt\npub/hidden.txt\nignored_link\nhidden_dir\n' >"$C/.dockerignore"
+	cat >"$C/Dockerfile" <<DOCKERFILE
+FROM $BUSYBOX_IMAGE
+COPY . /all/
+COPY link_pub /lp/
+COPY link_dir/public /p/
+COPY abs_link_dir/public/p /p2
+DOCKERFILE
+	build_push "$C" ignlink
+	local r=$W/img-ignlink/rootfs
+	(cd "$r" && find all lp p p2 | sort) >"$W/ignlink.tree"
+	cat "$W/ignlink.tree"
+	assert_eq "$(cat "$W/ignlink.tree")" "all
+all/.dockerignore
+all/Dockerfile
+all/abs_link_dir
+all/link_dir
+all/link_file
+all/link_hidden
+all/link_pub
+all/pub
+all/pub/ok
+all/secret
+all/secret/public
+all/secret/public/p
+lp
+lp/ok
+p
+p/p
+p2" "copied tree"
+	# links are copied as links; what they point at is not there
+	assert_eq "$(readlink "$r/all/link_file")" secret.txt "link kept as a link"
+	assert_eq "$(cat "$r/p2")" public "/p2"
+	if grep -rqs --exclude=.dockerignore --exclude=Dockerfile -e key -e '^s$' -e hidden "$r/all" "$r/lp" "$r/p" "$r/p2"; then
+		fail "ignored content in the image"
+	fi
+	# every way to reach an ignored file through a link is "not found"
+	local n=0 src
+	for src in link_file link_dir/key link_hidden link_hidden/ 'link*/key' 'abs_link_dir/k*' link_pub/hidden.txt \
+		'link_pub/h*' ignored_link ignored_link/; do
+		n=$((n + 1))
+		printf 'FROM %s\nCOPY %s /got/\n' "$BUSYBOX_IMAGE" "$src" >"$C/Dockerfile"
+		build_fails "$C" "ignlink-$n"
+		assert_contains "$(cat "$W/ignlink-$n.log")" "file not found in build context or excluded by .dockerignore" "error for $src"
+	done
+}
+
+t_run "COPY/ADD/COPY --from: '../x' is cleaned inside the root; absent is not found" dotdot_sources
+t_run ".dockerignore holds through symlinks and globs over linked directories" ignore_through_symlinks
+t_done
