@@ -16,12 +16,19 @@
 #define NO_STOP INT32_MIN
 /* bounds the backtracking of one ${x#p}-style match; Go uses an automaton, we use a budget */
 #define MATCH_BUDGET 20000000L
+/* ${a:-${b:-...}} nesting: each level is a few stack frames, and no real Dockerfile nests more
+ * than a handful; BuildKit has no limit (Go stacks grow to 1 GB), this keeps kiln's stack use
+ * bounded (100 levels is well under 1 MiB even with sanitizers) */
+#define SHELL_MAX_DEPTH 100
+/* '*' in a ${x#p} ${x/p/r} pattern: the matcher recurses once per star */
+#define MATCH_MAX_STARS 256
 
 struct lex {
 	const char *s;
 	size_t n, pos;
 	int32_t escape;
 	char *const *env;
+	unsigned depth; /* ${...} nesting */
 };
 
 /* BuildKit's word splitter: white space ends a word only when it is "splittable" */
@@ -252,7 +259,7 @@ static void cps_release(struct cps *c)
 static int compile_pattern(const char *pat, struct tok **ret, size_t *ret_n, struct kiln_err **err)
 {
 	cleanup_free struct tok *t = NULL;
-	size_t n = 0, cap = 0, len = strlen(pat);
+	size_t n = 0, cap = 0, len = strlen(pat), stars = 0;
 
 	for (size_t i = 0; i < len;) {
 		size_t w;
@@ -276,6 +283,9 @@ static int compile_pattern(const char *pat, struct tok **ret, size_t *ret_n, str
 			tk.cp = nx;
 			i += w;
 		}
+		if (tk.kind == TOK_STAR && ++stars > MATCH_MAX_STARS)
+			return kiln_err_set(err, "pattern in substitution has more than %d '*'",
+			                    MATCH_MAX_STARS);
 		XGROW(t, n + 1, cap);
 		t[n++] = tk;
 	}
@@ -297,21 +307,18 @@ struct matcher {
  * leftmost-first preference), -1 when none, -2 when over budget */
 static long match_at(struct matcher *m, size_t ti, size_t vi)
 {
-	if (--m->budget < 0)
-		return -2;
-	if (ti == m->nt)
-		return (long)vi;
-	const struct tok *tk = &m->t[ti];
-	if (tk->kind == TOK_LIT) {
-		if (vi < m->nv && m->v[vi] == tk->cp)
-			return match_at(m, ti + 1, vi + 1);
-		return -1;
-	}
-	if (tk->kind == TOK_ANY) {
+	/* literals and '?' in a loop: only a '*' recurses, so the depth is the stars' count */
+	for (;; ti++, vi++) {
+		if (--m->budget < 0)
+			return -2;
+		if (ti == m->nt)
+			return (long)vi;
+		const struct tok *tk = &m->t[ti];
+		if (tk->kind == TOK_STAR)
+			break;
 		/* like Go's '.', neither '?' nor '*' matches a newline */
-		if (vi < m->nv && m->v[vi] != '\n')
-			return match_at(m, ti + 1, vi + 1);
-		return -1;
+		if (vi >= m->nv || (tk->kind == TOK_LIT ? m->v[vi] != tk->cp : m->v[vi] == '\n'))
+			return -1;
 	}
 	size_t max = 0;
 	while (vi + max < m->nv && m->v[vi + max] != '\n')
@@ -418,7 +425,20 @@ static int missing_brace(struct kiln_err **err)
 	return kiln_err_set(err, "syntax error: missing '}'");
 }
 
+static int process_dollar_at(struct lex *l, struct kiln_buf *out, struct kiln_err **err);
+
 static int process_dollar(struct lex *l, struct kiln_buf *out, struct kiln_err **err)
+{
+	if (l->depth >= SHELL_MAX_DEPTH)
+		return kiln_err_set(err, "substitutions nested more than %d levels deep",
+		                    SHELL_MAX_DEPTH);
+	l->depth++;
+	int r = process_dollar_at(l, out, err);
+	l->depth--;
+	return r;
+}
+
+static int process_dollar_at(struct lex *l, struct kiln_buf *out, struct kiln_err **err)
 {
 	cleanup_buf struct kiln_buf name = KILN_BUF_INIT;
 	cleanup_buf struct kiln_buf word = KILN_BUF_INIT;
@@ -461,12 +481,12 @@ static int process_dollar(struct lex *l, struct kiln_buf *out, struct kiln_err *
 		if (process_stop_on(l, '/', true, &word, NULL, &inner) < 0) {
 			if (peek(l) == CP_EOF)
 				return kiln_err_set(err, "syntax error: missing '/' in ${}");
-			return kiln_err_wrap(err, "%s", kiln_err_msg(inner));
+			return kiln_err_set(err, "%s", kiln_err_msg(inner));
 		}
 		if (process_stop_on(l, '}', true, &rep, NULL, &inner) < 0) {
 			if (peek(l) == CP_EOF)
 				return missing_brace(err);
-			return kiln_err_wrap(err, "%s", kiln_err_msg(inner));
+			return kiln_err_set(err, "%s", kiln_err_msg(inner));
 		}
 		return replace(value, word.ptr, rep.ptr, all, out, err);
 	}
@@ -479,7 +499,7 @@ static int process_dollar(struct lex *l, struct kiln_buf *out, struct kiln_err *
 	if (process_stop_on(l, '}', raw, &word, NULL, &inner) < 0) {
 		if (peek(l) == CP_EOF)
 			return missing_brace(err);
-		return kiln_err_wrap(err, "%s", kiln_err_msg(inner));
+		return kiln_err_set(err, "%s", kiln_err_msg(inner));
 	}
 	bool empty_or_unset = !set || (null_is_unset && value[0] == '\0');
 	switch (op) {

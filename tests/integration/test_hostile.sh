@@ -123,6 +123,29 @@ p2" "copied tree"
 	done
 }
 
+nul_in_dockerfile() {
+	local C=$W/nul
+	mkdir -p "$C"
+	echo a >"$C/a"
+	printf 'FROM %s\nCOPY a\0b /c\n' "$BUSYBOX_IMAGE" >"$C/Dockerfile"
+	build_fails "$C" nul
+	assert_contains "$(cat "$W/nul.log")" "Dockerfile:2: the Dockerfile holds a NUL byte" error
+}
+
+deep_expansion() {
+	local C=$W/deepexp
+	mkdir -p "$C"
+	python3 -c 'import sys; d = 20000; sys.stdout.write("FROM %s\nENV x=" % sys.argv[1] + "${a:-" * d + "x" + "}" * d + "\n")' \
+		"$BUSYBOX_IMAGE" >"$C/Dockerfile"
+	local rc=0
+	kiln_build --context "$C" --no-push >"$W/deepexp.log" 2>&1 || rc=$?
+	assert_eq "$rc" 1 "exit status (139 is a crash)"
+	grep -q 'Dockerfile:2: ENV x=.*: substitutions nested more than 100 levels deep$' "$W/deepexp.log" ||
+		fail "no error naming the line: $(tail -c 300 "$W/deepexp.log")"
+}
+
 t_run "COPY/ADD/COPY --from: '../x' is cleaned inside the root; absent is not found" dotdot_sources
 t_run ".dockerignore holds through symlinks and globs over linked directories" ignore_through_symlinks
+t_run "a NUL byte in the Dockerfile is an error naming the line" nul_in_dockerfile
+t_run "\${a:-\${a:-...}} nested 20,000 deep is an error naming the line, not a crash" deep_expansion
 t_done
