@@ -1094,7 +1094,7 @@ static void builder_release(struct builder *b)
  * kaniko, pull and unpack each one before any stage runs (in chroot mode under
  * $KANIKO_DIR/images/<n>; in place as well, since "/" belongs to the stages) */
 static int pull_copy_images(struct builder *b, const struct stage_src *srcs, size_t n,
-                            struct kiln_err **err)
+                            size_t n_all, struct kiln_err **err)
 {
 	for (size_t j = 0; j < n; j++) {
 		for (size_t k = srcs[j].first; k < srcs[j].end; k++) {
@@ -1105,11 +1105,29 @@ static int pull_copy_images(struct builder *b, const struct stage_src *srcs, siz
 				    strchr(v, '$'))
 					continue;
 				char *end = NULL;
-				strtol(v, &end, 10);
+				long idx = strtol(v, &end, 10);
 				bool numeric = *end == '\0';
 				bool stage = numeric;
 				for (size_t i = 0; i < j && !stage; i++)
 					stage = srcs[i].name && !strcasecmp(srcs[i].name, v);
+				/* the stage itself or a later one: not an image to look up */
+				for (size_t i = j; i < n_all && (!stage || numeric); i++) {
+					if (numeric ? idx != (long)i
+					            : !srcs[i].name || strcasecmp(srcs[i].name, v))
+						continue;
+					if (i == j)
+						return kiln_err_set(err,
+						                    "%s:%d: COPY --from='%s' names the "
+						                    "stage it is in: circular dependency "
+						                    "detected on stage %zu",
+						                    b->dockerfile_path, in->start_line, v,
+						                    i);
+					return kiln_err_set(err,
+					                    "%s:%d: COPY --from='%s' names stage %zu, "
+					                    "which comes later in the Dockerfile: a "
+					                    "stage copies only from earlier stages",
+					                    b->dockerfile_path, in->start_line, v, i);
+				}
 				bool have = false;
 				for (size_t i = 0; i < b->n_images && !have; i++)
 					have = streq(b->images[i]->name, v);
@@ -1341,7 +1359,7 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	r = cache_setup(&b, err);
 	if (r < 0)
 		return r;
-	r = pull_copy_images(&b, srcs, target + 1, err);
+	r = pull_copy_images(&b, srcs, target + 1, n, err);
 	if (r < 0)
 		return r;
 	r = build_stages(&b, srcs, target + 1, err);

@@ -144,8 +144,36 @@ deep_expansion() {
 		fail "no error naming the line: $(tail -c 300 "$W/deepexp.log")"
 }
 
+copy_from_cycle() {
+	local C=$W/cycle
+	mkdir -p "$C"
+	# no registry is asked: a request would be a look-up of 'self' or 'later' as an image
+	local cases=(
+		"FROM $BUSYBOX_IMAGE AS self
+COPY --from=self /etc/passwd /p|Dockerfile:2: COPY --from='self' names the stage it is in: circular dependency detected on stage 0"
+		"FROM $BUSYBOX_IMAGE AS a
+RUN true
+COPY --from=0 /etc/passwd /p|Dockerfile:3: COPY --from='0' names the stage it is in"
+		"FROM $BUSYBOX_IMAGE AS first
+COPY --from=Later /etc/passwd /p
+FROM $BUSYBOX_IMAGE AS later|Dockerfile:2: COPY --from='Later' names stage 1, which comes later in the Dockerfile"
+		"FROM $BUSYBOX_IMAGE
+COPY --from=1 /etc/passwd /p
+FROM $BUSYBOX_IMAGE|Dockerfile:2: COPY --from='1' names stage 1, which comes later"
+	)
+	local n=0 c
+	for c in "${cases[@]}"; do
+		n=$((n + 1))
+		printf '%s\n' "${c%%|*}" >"$C/Dockerfile"
+		build_fails "$C" "cycle-$n"
+		assert_contains "$(cat "$W/cycle-$n.log")" "${c#*|}" "case $n"
+		assert_not_contains "$(cat "$W/cycle-$n.log")" "docker.io" "case $n"
+	done
+}
+
 t_run "COPY/ADD/COPY --from: '../x' is cleaned inside the root; absent is not found" dotdot_sources
 t_run ".dockerignore holds through symlinks and globs over linked directories" ignore_through_symlinks
 t_run "a NUL byte in the Dockerfile is an error naming the line" nul_in_dockerfile
 t_run "\${a:-\${a:-...}} nested 20,000 deep is an error naming the line, not a crash" deep_expansion
+t_run "COPY --from naming its own or a later stage is an error, not an image" copy_from_cycle
 t_done
