@@ -1093,8 +1093,8 @@ static void builder_release(struct builder *b)
 /* COPY --from=<x> where x is neither an earlier stage's name nor an index names an image: like
  * kaniko, pull and unpack each one before any stage runs (in chroot mode under
  * $KANIKO_DIR/images/<n>; in place as well, since "/" belongs to the stages) */
-static int pull_copy_images(struct builder *b, const struct stage_src *srcs, size_t n,
-                            size_t n_all, struct kiln_err **err)
+static int pull_copy_images(struct builder *b, const struct stage_src *srcs, size_t n, size_t n_all,
+                            struct kiln_err **err)
 {
 	for (size_t j = 0; j < n; j++) {
 		for (size_t k = srcs[j].first; k < srcs[j].end; k++) {
@@ -1116,17 +1116,18 @@ static int pull_copy_images(struct builder *b, const struct stage_src *srcs, siz
 					            : !srcs[i].name || strcasecmp(srcs[i].name, v))
 						continue;
 					if (i == j)
-						return kiln_err_set(err,
-						                    "%s:%d: COPY --from='%s' names the "
-						                    "stage it is in: circular dependency "
-						                    "detected on stage %zu",
-						                    b->dockerfile_path, in->start_line, v,
-						                    i);
-					return kiln_err_set(err,
-					                    "%s:%d: COPY --from='%s' names stage %zu, "
-					                    "which comes later in the Dockerfile: a "
-					                    "stage copies only from earlier stages",
-					                    b->dockerfile_path, in->start_line, v, i);
+						return kiln_err_set(
+						    err,
+						    "%s:%d: COPY --from='%s' names the "
+						    "stage it is in: circular dependency "
+						    "detected on stage %zu",
+						    b->dockerfile_path, in->start_line, v, i);
+					return kiln_err_set(
+					    err,
+					    "%s:%d: COPY --from='%s' names stage %zu, "
+					    "which comes later in the Dockerfile: a "
+					    "stage copies only from earlier stages",
+					    b->dockerfile_path, in->start_line, v, i);
 				}
 				bool have = false;
 				for (size_t i = 0; i < b->n_images && !have; i++)
