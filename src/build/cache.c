@@ -203,15 +203,10 @@ int cache_key_step(char key[CACHE_KEY_LEN + 1], struct stage *s, const struct df
 				    true; /* whatever the pattern matches is in the whole context */
 				continue;
 			}
-			cleanup_free char *clean = path_clean(src);
-			const char *rel = clean;
-			while (*rel == '/')
-				rel++;
-			if (startswith(rel, "../") || streq(rel, "..")) {
-				sha256_release(&h);
-				return kiln_err_set(
-				    err, "cache key: source '%s' is outside the context", src);
-			}
+			/* cleaned inside the context, as COPY does: "../x" is "x" */
+			cleanup_free char *rooted = xasprintf("/%s", src);
+			cleanup_free char *clean = path_clean(rooted);
+			const char *rel = clean + 1;
 			if (hash_tree(&h, ctx, *rel ? rel : ".", *rel ? rel : ".", err) < 0) {
 				sha256_release(&h);
 				return -1;

@@ -27,7 +27,8 @@ struct lex {
 	const char *s;
 	size_t n, pos;
 	int32_t escape;
-	char *const *env;
+	shell_lookup_fn lookup;
+	void *ud;
 	unsigned depth; /* ${...} nesting */
 };
 
@@ -115,24 +116,28 @@ static void words_add_string(struct words *w, const char *s, size_t n)
 }
 
 /* value of name in env, the last entry winning; false when unset */
-static bool env_get(char *const *env, const char *name, size_t nl, const char **ret)
+/* shell_lookup_fn over a "KEY=VALUE" list: the last entry wins */
+static const char *strv_lookup(void *ud, const char *name, size_t nl)
 {
-	bool found = false;
+	char *const *env = ud;
+	const char *found = NULL;
 	for (size_t i = 0; env && env[i]; i++) {
 		const char *e = env[i];
 		if (strncmp(e, name, nl) != 0)
 			continue;
-		if (e[nl] == '=') {
-			*ret = e + nl + 1;
-			found = true;
-		} else if (e[nl] == '\0') {
-			*ret = "";
-			found = true;
-		}
+		if (e[nl] == '=')
+			found = e + nl + 1;
+		else if (e[nl] == '\0')
+			found = "";
 	}
-	if (!found)
-		*ret = "";
 	return found;
+}
+
+static bool env_get(const struct lex *l, const char *name, size_t nl, const char **ret)
+{
+	const char *v = l->lookup(l->ud, name, nl);
+	*ret = v ? v : "";
+	return v != NULL;
 }
 
 static bool is_special_param(int32_t cp)
@@ -452,7 +457,7 @@ static int process_dollar_at(struct lex *l, struct kiln_buf *out, struct kiln_er
 		process_name(l, &name);
 		if (name.len == 0)
 			return out_adds(out, "$", err);
-		env_get(l->env, name.ptr, name.len, &value);
+		env_get(l, name.ptr, name.len, &value);
 		return out_adds(out, value, err);
 	}
 	skip(l);
@@ -462,7 +467,7 @@ static int process_dollar_at(struct lex *l, struct kiln_buf *out, struct kiln_er
 	if (cp == '{' || cp == '}' || cp == ':')
 		return kiln_err_set(err, "syntax error: bad substitution");
 	process_name(l, &name);
-	set = env_get(l->env, name.ptr, name.len, &value);
+	set = env_get(l, name.ptr, name.len, &value);
 
 	int32_t op = next(l, &p, &n);
 	if (op == CP_EOF)
@@ -579,12 +584,16 @@ static int process_stop_on(struct lex *l, int32_t stop, bool raw_escapes, struct
 	return 0;
 }
 
-static int expand(const char *word, char *const *env, char escape, char **ret_word,
+static int expand(const char *word, shell_lookup_fn lookup, void *ud, char escape, char **ret_word,
                   char ***ret_words, struct kiln_err **err)
 {
 	cleanup_buf struct kiln_buf out = KILN_BUF_INIT;
 	struct words w = {.word = KILN_BUF_INIT};
-	struct lex l = {.s = word, .n = strlen(word), .escape = (unsigned char)escape, .env = env};
+	struct lex l = {.s = word,
+	                .n = strlen(word),
+	                .escape = (unsigned char)escape,
+	                .lookup = lookup,
+	                .ud = ud};
 	int r;
 
 	if (escape != '\\' && escape != '`')
@@ -606,11 +615,23 @@ static int expand(const char *word, char *const *env, char escape, char **ret_wo
 int shell_expand_word(const char *word, char *const *env, char escape, char **ret,
                       struct kiln_err **err)
 {
-	return expand(word, env, escape, ret, NULL, err);
+	return expand(word, strv_lookup, (void *)env, escape, ret, NULL, err);
 }
 
 int shell_expand_words(const char *word, char *const *env, char escape, char ***ret,
                        struct kiln_err **err)
 {
-	return expand(word, env, escape, NULL, ret, err);
+	return expand(word, strv_lookup, (void *)env, escape, NULL, ret, err);
+}
+
+int shell_expand_word_fn(const char *word, shell_lookup_fn lookup, void *ud, char escape,
+                         char **ret, struct kiln_err **err)
+{
+	return expand(word, lookup, ud, escape, ret, NULL, err);
+}
+
+int shell_expand_words_fn(const char *word, shell_lookup_fn lookup, void *ud, char escape,
+                          char ***ret, struct kiln_err **err)
+{
+	return expand(word, lookup, ud, escape, NULL, ret, err);
 }

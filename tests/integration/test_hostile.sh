@@ -49,6 +49,10 @@ DOCKERFILE
 		[ -f "$r/$f" ] || fail "/$f is not a file (the whole stage root was copied?)"
 		assert_eq "$(cat "$r/$f")" inner "/$f"
 	done
+	# the layer cache's key cleans the sources the same way
+	kiln_build --context "$C" --cache --cache-repo "$KILN_TEST_REGISTRY/hostile/cache" \
+		--destination "$KILN_TEST_REGISTRY/hostile:dotdot-cached" >"$W/dotdot-cached.log" 2>&1 ||
+		{ cat "$W/dotdot-cached.log"; fail "build with --cache failed"; }
 	# a cleaned source that is absent is "not found", never the whole root
 	printf 'FROM %s\nCOPY ../missing /m/\n' "$BUSYBOX_IMAGE" >"$C/Dockerfile"
 	build_fails "$C" dotdot-missing
@@ -171,9 +175,66 @@ FROM $BUSYBOX_IMAGE|Dockerfile:2: COPY --from='1' names stage 1, which comes lat
 	done
 }
 
+# A Dockerfile's cost must be linear in its length. The 30 s bound is a hang guard, not a speed
+# assertion: the quadratic-to-cubic code took minutes (10,000 ENV alone ~260 s); the time is
+# printed for the record.
+scale_instructions() {
+	local C=$W/scale
+	mkdir -p "$C"
+	python3 - "$BUSYBOX_IMAGE" >"$C/Dockerfile" <<'PY'
+import sys
+out = []
+for i in range(20000):
+    out.append(f"ARG M{i}=m{i}")
+out.append("FROM scratch AS base")
+out.append("ARG M19999")
+for i in range(20000):
+    out.append(f"ENV V{i}=value{i}")
+for i in range(20000):
+    out.append(f"ARG A{i}=${{V{i}}}-a")
+for i in range(100000):
+    out.append(f"LABEL L{i}=$A{i % 20000}")
+out.append("LABEL last=$M19999")
+sys.stdout.write("\n".join(out) + "\n")
+PY
+	python3 - >"$C/Dockerfile.stages" <<'PY'
+import sys
+out = []
+for i in range(4000):
+    out.append(f"FROM scratch AS s{i}")
+    out.append(f"LABEL n={i}")
+sys.stdout.write("\n".join(out) + "\n")
+PY
+	local t0 t1 rc=0
+	t0=$(date +%s.%N)
+	timeout 30 "$KILN" --kaniko-dir "$W/scale-k" --context "$C" --no-push --tar-path "$W/scale.tar" \
+		>"$W/scale.log" 2>&1 || rc=$?
+	t1=$(date +%s.%N)
+	echo "20,000 meta ARG + 20,000 ENV + 20,000 ARG + 100,000 LABEL: $(echo "$t1 - $t0" | bc) s" |
+		tee "$W/scale.times"
+	assert_eq "$rc" 0 "exit status (124: over the 30 s hang guard)"
+	mkdir -p "$W/scale-img"
+	tar -xf "$W/scale.tar" -C "$W/scale-img"
+	local cfg
+	cfg=$W/scale-img/$(jq -r '.[0].Config' "$W/scale-img/manifest.json")
+	assert_eq "$(jq '.config.Env | length' "$cfg")" 20001 "Env entries (PATH and 20,000)"
+	assert_eq "$(jq -r '.config.Labels.L99999' "$cfg")" value19999-a "label from ARG from ENV"
+	assert_eq "$(jq -r '.config.Labels.last' "$cfg")" m19999 "label from a meta ARG"
+	assert_eq "$(jq '.config.Labels | length' "$cfg")" 100001 "labels"
+	rc=0
+	t0=$(date +%s.%N)
+	timeout 30 "$KILN" --kaniko-dir "$W/scale-k2" --context "$C" --dockerfile "$C/Dockerfile.stages" \
+		--no-push >"$W/scale2.log" 2>&1 || rc=$?
+	t1=$(date +%s.%N)
+	echo "4,000 stages: $(echo "$t1 - $t0" | bc) s" | tee -a "$W/scale.times"
+	assert_eq "$rc" 0 "exit status of 4,000 stages (124: over the 30 s hang guard)"
+}
+
 t_run "COPY/ADD/COPY --from: '../x' is cleaned inside the root; absent is not found" dotdot_sources
 t_run ".dockerignore holds through symlinks and globs over linked directories" ignore_through_symlinks
 t_run "a NUL byte in the Dockerfile is an error naming the line" nul_in_dockerfile
 t_run "\${a:-\${a:-...}} nested 20,000 deep is an error naming the line, not a crash" deep_expansion
 t_run "COPY --from naming its own or a later stage is an error, not an image" copy_from_cycle
+t_run "a Dockerfile's cost is linear: 160,000 ENV/ARG/LABEL and 4,000 stages" scale_instructions
+[ -f "$W/scale.times" ] && sed 's/^/# /' "$W/scale.times"
 t_done
