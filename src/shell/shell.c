@@ -14,8 +14,9 @@
 
 #define CP_EOF  INT32_MIN
 #define NO_STOP INT32_MIN
-/* bounds the backtracking of one ${x#p}-style match; Go uses an automaton, we use a budget */
-#define MATCH_BUDGET 20000000L
+/* bounds the backtracking of all the ${x#p}-style matches of one word together (Go uses an
+ * automaton, we use a budget): a word full of patterns cannot hang a build */
+#define MATCH_BUDGET 4000000L
 /* ${a:-${b:-...}} nesting: each level is a few stack frames, and no real Dockerfile nests more
  * than a handful; BuildKit has no limit (Go stacks grow to 1 GB), this keeps kiln's stack use
  * bounded (100 levels is well under 1 MiB even with sanitizers) */
@@ -30,6 +31,7 @@ struct lex {
 	shell_lookup_fn lookup;
 	void *ud;
 	unsigned depth; /* ${...} nesting */
+	long budget;    /* pattern matching steps left for the word */
 };
 
 /* BuildKit's word splitter: white space ends a word only when it is "splittable" */
@@ -342,7 +344,7 @@ static int too_complex(const char *pat, struct kiln_err **err)
 }
 
 /* ${x#p} ${x##p} ${x%p} ${x%%p} */
-static int trim_affix(const char *value, const char *pat, bool suffix, bool greedy,
+static int trim_affix(const char *value, const char *pat, bool suffix, bool greedy, long *budget,
                       struct kiln_buf *out, struct kiln_err **err)
 {
 	cleanup_free struct tok *t = NULL;
@@ -363,8 +365,9 @@ static int trim_affix(const char *value, const char *pat, bool suffix, bool gree
 			v.cp[i] = v.cp[v.n - 1 - i], v.cp[v.n - 1 - i] = x;
 		}
 	}
-	struct matcher m = {t, nt, v.cp, v.n, greedy, MATCH_BUDGET};
+	struct matcher m = {t, nt, v.cp, v.n, greedy, *budget};
 	long end = match_at(&m, 0, 0);
+	*budget = m.budget;
 	int r = 0;
 	if (end == -2)
 		r = too_complex(pat, err);
@@ -380,7 +383,7 @@ static int trim_affix(const char *value, const char *pat, bool suffix, bool gree
 
 /* ${x/p/r} ${x//p/r}: leftmost match, greedy '*'; replace-all skips an empty match right
  * after the previous match, as Go's ReplaceAllString. r is inserted literally. */
-static int replace(const char *value, const char *pat, const char *rep, bool all,
+static int replace(const char *value, const char *pat, const char *rep, bool all, long *budget,
                    struct kiln_buf *out, struct kiln_err **err)
 {
 	cleanup_free struct tok *t = NULL;
@@ -392,7 +395,7 @@ static int replace(const char *value, const char *pat, const char *rep, bool all
 	if (compile_pattern(pat, &t, &nt, err) < 0)
 		return -1;
 	cps_init(&v, value, vlen);
-	struct matcher m = {t, nt, v.cp, v.n, true, MATCH_BUDGET};
+	struct matcher m = {t, nt, v.cp, v.n, true, *budget};
 	while (pos <= v.n) {
 		long end = -1;
 		size_t start;
@@ -421,6 +424,7 @@ static int replace(const char *value, const char *pat, const char *rep, bool all
 	}
 	r = out_add(out, value + v.off[last], vlen - v.off[last], err);
 out:
+	*budget = m.budget;
 	cps_release(&v);
 	return r;
 }
@@ -493,7 +497,7 @@ static int process_dollar_at(struct lex *l, struct kiln_buf *out, struct kiln_er
 				return missing_brace(err);
 			return kiln_err_set(err, "%s", kiln_err_msg(inner));
 		}
-		return replace(value, word.ptr, rep.ptr, all, out, err);
+		return replace(value, word.ptr, rep.ptr, all, &l->budget, out, err);
 	}
 	bool known = op == '-' || op == '+' || op == '?' || op == '#' || op == '%';
 	if (!known && !null_is_unset)
@@ -524,7 +528,8 @@ static int process_dollar_at(struct lex *l, struct kiln_buf *out, struct kiln_er
 	case '%': {
 		/* a doubled operator (## %%) asks for the longest match */
 		bool greedy = word.ptr[0] == (char)op;
-		return trim_affix(value, word.ptr + greedy, op == '%', greedy, out, err);
+		return trim_affix(value, word.ptr + greedy, op == '%', greedy, &l->budget, out,
+		                  err);
 	}
 	default:
 		if (op == CP_EOF)
@@ -593,7 +598,8 @@ static int expand(const char *word, shell_lookup_fn lookup, void *ud, char escap
 	                .n = strlen(word),
 	                .escape = (unsigned char)escape,
 	                .lookup = lookup,
-	                .ud = ud};
+	                .ud = ud,
+	                .budget = MATCH_BUDGET};
 	int r;
 
 	if (escape != '\\' && escape != '`')
