@@ -23,7 +23,7 @@ if [ "${1:-}" = "--merge" ]; then
 fi
 targets=${*:-dockerfile shell dockerignore ignorelinks heredoc}
 
-util="buf.c err.c strv.c xalloc.c fsutil.c log.c utf8.c"
+util="buf.c err.c strv.c xalloc.c fsutil.c log.c utf8.c walk.c"
 sources() {
 	for f in $util; do printf '%s ' "$root/src/util/$f"; done
 	case $1 in

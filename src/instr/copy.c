@@ -11,8 +11,10 @@
 #include "shell/shell.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
+#include "util/limits.h"
 #include "util/log.h"
 #include "util/strv.h"
+#include "util/walk.h"
 #include "util/xalloc.h"
 
 #include <fcntl.h>
@@ -320,29 +322,50 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
                       int ddir, const char *dname, const char *abs, const char *rel,
                       const char *in_src, struct kiln_err **err);
 
+struct copy_walk {
+	struct copy_ctx *c;
+	const char *abs, *rel, *in_src; /* of the directory whose contents are copied */
+};
+
+/* one entry of a copied directory; directories are created here and walked by walk_tree (no
+ * recursion: a context thousands of levels deep needs neither stack nor a descriptor each) */
+static int copy_visit(struct walk_entry *e, void *ud, struct kiln_err **err)
+{
+	struct copy_walk *w = ud;
+	struct copy_ctx *c = w->c;
+	cleanup_free char *cabs = path_join(w->abs, e->path);
+	if (e->post) {
+		if (e->tag)
+			return WALK_NEXT; /* an existing directory is left as it is */
+		note_written(c, cabs);
+		return apply_meta(c, e->shadow_dirfd, e->name, &e->st, false, cabs, err);
+	}
+	cleanup_free char *crel =
+	    w->rel ? (streq(w->rel, ".") ? xstrdup(e->path) : path_join(w->rel, e->path)) : NULL;
+	cleanup_free char *csrc =
+	    w->in_src && *w->in_src ? path_join(w->in_src, e->path) : xstrdup(e->path);
+	if (excluded(c, crel, csrc) && !(S_ISDIR(e->st.st_mode) && descend_anyway(c, crel)))
+		return WALK_NEXT;
+	if (!S_ISDIR(e->st.st_mode)) {
+		int r = copy_entry(c, e->dirfd, e->name, &e->st, e->shadow_dirfd, e->name, cabs,
+		                   crel, csrc, err);
+		return r < 0 ? r : WALK_NEXT;
+	}
+	int r = clear_target(e->shadow_dirfd, e->name, true, cabs, err);
+	if (r < 0)
+		return r;
+	e->tag = r == 1;
+	if (!e->tag && mkdirat(e->shadow_dirfd, e->name, 0700) < 0)
+		return kiln_err_errno(err, "mkdir '%s'", cabs);
+	return WALK_DESCEND;
+}
+
 static int copy_dir_contents(struct copy_ctx *c, int sfd, int dfd, const char *abs, const char *rel,
                              const char *in_src, struct kiln_err **err)
 {
-	cleanup_strv char **names = NULL;
-	int r = dir_list_names(sfd, abs, &names, err);
-	if (r < 0)
-		return r;
-	strv_foreach (name, names) {
-		struct stat cst;
-		if (fstatat(sfd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0)
-			return kiln_err_errno(err, "stat '%s'", name);
-		cleanup_free char *cabs = path_join(abs, name);
-		cleanup_free char *crel =
-		    rel ? (streq(rel, ".") ? xstrdup(name) : path_join(rel, name)) : NULL;
-		cleanup_free char *csrc =
-		    in_src && *in_src ? path_join(in_src, name) : xstrdup(name);
-		if (excluded(c, crel, csrc) && !(S_ISDIR(cst.st_mode) && descend_anyway(c, crel)))
-			continue;
-		r = copy_entry(c, sfd, name, &cst, dfd, name, cabs, crel, csrc, err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	struct copy_walk w = {.c = c, .abs = abs, .rel = rel, .in_src = in_src};
+	struct walk_opts o = {.shadow_fd = dfd, .what = abs};
+	return walk_tree(sfd, &o, copy_visit, &w, err);
 }
 
 static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const struct stat *st,
@@ -823,6 +846,10 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		if (streq(pivot, ".") || streq(pivot, "/"))
 			pivot[0] = '\0';
 		const char *rel = clean + 1;
+		if (strlen(rel) > LIMIT_PATH) /* and glob_expand recurses once per component */
+			return kiln_err_set(err, "%s:%d: %s source longer than %u bytes",
+			                    s->dockerfile_path, in->start_line,
+			                    is_add ? "ADD" : "COPY", LIMIT_PATH);
 		size_t before = strv_length(sources);
 		if (has_glob(rel)) {
 			r = glob_expand(c.srcfd, "", rel, &sources, err);

@@ -230,6 +230,64 @@ PY
 	assert_eq "$rc" 0 "exit status of 4,000 stages (124: over the 30 s hang guard)"
 }
 
+# a context 2,000 directories deep: COPY, the snapshot walk of a later RUN and the removal of
+# the stage roots go iteratively, with a bounded number of descriptors (ulimit -n 256; each
+# level held two before) and the default stack
+deep_tree() {
+	local C=$W/deep
+	mkdir -p "$C"
+	python3 - "$C" <<'PY'
+import os, sys
+os.chdir(sys.argv[1])
+fd = os.open(".", os.O_RDONLY)
+os.mkdir("deep", dir_fd=fd)
+cur = os.open("deep", os.O_RDONLY, dir_fd=fd)
+os.close(fd)
+for i in range(2000):
+    if i % 100 == 0:
+        with open(os.open(f"f{i}", os.O_WRONLY | os.O_CREAT, 0o640, dir_fd=cur), "w") as f:
+            f.write(f"level {i}\n")
+        os.symlink("../up", f"l{i}", dir_fd=cur)
+    os.mkdir("d", dir_fd=cur)
+    nxt = os.open("d", os.O_RDONLY, dir_fd=cur)
+    os.close(cur)
+    cur = nxt
+with open(os.open("bottom", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=cur), "w") as f:
+    f.write("bottom\n")
+PY
+	printf 'FROM %s\nCOPY deep /deep\nRUN test -f /deep/f0\nCOPY deep /deep2\n' "$BUSYBOX_IMAGE" >"$C/Dockerfile"
+	local rc=0
+	(ulimit -n 256 && "$KILN" --kaniko-dir "$W/deep-k" --context "$C" --no-push \
+		--tar-path "$W/deep.tar" --insecure-pull) >"$W/deep.log" 2>&1 || rc=$?
+	[ "$rc" = 0 ] || { tail -n 5 "$W/deep.log"; fail "build failed: $rc"; }
+	mkdir -p "$W/deep-img"
+	tar -xf "$W/deep.tar" -C "$W/deep-img"
+	(cd "$C" && find deep | sort) >"$W/deep.want"
+	local layer found=0 d
+	for layer in $(jq -r '.[0].Layers[]' "$W/deep-img/manifest.json"); do
+		tar -tzf "$W/deep-img/$layer" | sed 's|/$||' | sort >"$W/deep.got"
+		for d in deep deep2; do
+			sed "s|^deep|$d|" "$W/deep.want" >"$W/deep.want-$d"
+			if grep -qx "$d" "$W/deep.got"; then
+				grep -e "^$d\$" -e "^$d/" "$W/deep.got" >"$W/deep.got-$d"
+				cmp -s "$W/deep.got-$d" "$W/deep.want-$d" ||
+					fail "/$d: the layer's tree differs from the context ($(wc -l <"$W/deep.got-$d") vs $(wc -l <"$W/deep.want-$d") paths)"
+				found=$((found + 1))
+			fi
+		done
+	done
+	assert_eq "$found" 2 "layers holding /deep and /deep2"
+	local bottom
+	bottom=$(printf 'deep%.0s' 1; for _ in $(seq 2000); do printf '/d'; done; printf '/bottom')
+	for layer in $(jq -r '.[0].Layers[]' "$W/deep-img/manifest.json"); do
+		if tar -tzf "$W/deep-img/$layer" "$bottom" >/dev/null 2>&1; then
+			assert_eq "$(tar -xzOf "$W/deep-img/$layer" "$bottom")" bottom "the deepest file"
+			return 0
+		fi
+	done
+	fail "no layer holds $bottom"
+}
+
 t_run "COPY/ADD/COPY --from: '../x' is cleaned inside the root; absent is not found" dotdot_sources
 t_run ".dockerignore holds through symlinks and globs over linked directories" ignore_through_symlinks
 t_run "a NUL byte in the Dockerfile is an error naming the line" nul_in_dockerfile
@@ -237,4 +295,5 @@ t_run "\${a:-\${a:-...}} nested 20,000 deep is an error naming the line, not a c
 t_run "COPY --from naming its own or a later stage is an error, not an image" copy_from_cycle
 t_run "a Dockerfile's cost is linear: 160,000 ENV/ARG/LABEL and 4,000 stages" scale_instructions
 [ -f "$W/scale.times" ] && sed 's/^/# /' "$W/scale.times"
+t_run "a context 2,000 directories deep copies under ulimit -n 256, tree identical" deep_tree
 t_done
