@@ -10,6 +10,8 @@
 #include "util/xalloc.h"
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CP_EOF  INT32_MIN
@@ -308,7 +310,19 @@ struct matcher {
 	size_t nv;
 	bool greedy;
 	long budget;
+	/* bit ti * (nv + 1) + vi: no match of t[ti..] at v[vi..] (a '*' there was tried):
+	 * each such state is explored once, so the work is polynomial; NULL when too large */
+	uint8_t *failed;
 };
+
+#define MATCH_MEMO_BITS (1u << 24)
+
+static void matcher_memo(struct matcher *m)
+{
+	size_t bits;
+	if (size_mul(m->nt + 1, m->nv + 1, &bits) && bits <= MATCH_MEMO_BITS)
+		m->failed = xcalloc(bits / 8 + 1, 1);
+}
 
 /* end index of the preferred match of t[ti..] at v[vi..] (backtracking order = Go's
  * leftmost-first preference), -1 when none, -2 when over budget */
@@ -327,6 +341,9 @@ static long match_at(struct matcher *m, size_t ti, size_t vi)
 		if (vi >= m->nv || (tk->kind == TOK_LIT ? m->v[vi] != tk->cp : m->v[vi] == '\n'))
 			return -1;
 	}
+	size_t bit = ti * (m->nv + 1) + vi;
+	if (m->failed && (m->failed[bit / 8] & (1u << (bit % 8))))
+		return -1;
 	size_t max = 0;
 	while (vi + max < m->nv && m->v[vi + max] != '\n')
 		max++;
@@ -335,6 +352,8 @@ static long match_at(struct matcher *m, size_t ti, size_t vi)
 		if (r != -1)
 			return r;
 	}
+	if (m->failed)
+		m->failed[bit / 8] |= (uint8_t)(1u << (bit % 8));
 	return -1;
 }
 
@@ -365,9 +384,11 @@ static int trim_affix(const char *value, const char *pat, bool suffix, bool gree
 			v.cp[i] = v.cp[v.n - 1 - i], v.cp[v.n - 1 - i] = x;
 		}
 	}
-	struct matcher m = {t, nt, v.cp, v.n, greedy, *budget};
+	struct matcher m = {t, nt, v.cp, v.n, greedy, *budget, NULL};
+	matcher_memo(&m);
 	long end = match_at(&m, 0, 0);
 	*budget = m.budget;
+	free(m.failed);
 	int r = 0;
 	if (end == -2)
 		r = too_complex(pat, err);
@@ -395,7 +416,8 @@ static int replace(const char *value, const char *pat, const char *rep, bool all
 	if (compile_pattern(pat, &t, &nt, err) < 0)
 		return -1;
 	cps_init(&v, value, vlen);
-	struct matcher m = {t, nt, v.cp, v.n, true, *budget};
+	struct matcher m = {t, nt, v.cp, v.n, true, *budget, NULL};
+	matcher_memo(&m);
 	while (pos <= v.n) {
 		long end = -1;
 		size_t start;
@@ -425,6 +447,7 @@ static int replace(const char *value, const char *pat, const char *rep, bool all
 	r = out_add(out, value + v.off[last], vlen - v.off[last], err);
 out:
 	*budget = m.budget;
+	free(m.failed);
 	cps_release(&v);
 	return r;
 }
