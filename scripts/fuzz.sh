@@ -1,7 +1,8 @@
 #!/bin/sh
 # fuzz.sh — builds the libFuzzer targets of tests/fuzz with clang (ASan+UBSan) and runs them.
 #
-#   scripts/fuzz.sh [--merge] [target...]     targets: dockerfile shell dockerignore (default all)
+#   scripts/fuzz.sh [--merge] [target...]     targets: dockerfile shell dockerignore ignorelinks
+#                                             heredoc (default all)
 #
 # SECONDS_PER_TARGET (default 60) bounds each run; FUZZ_OUT (default /tmp/kiln-fuzz) holds the
 # binaries, the working corpora and any crash files. Each run starts from tests/fuzz/corpus/<name>/
@@ -20,16 +21,19 @@ if [ "${1:-}" = "--merge" ]; then
 	merge=1
 	shift
 fi
-targets=${*:-dockerfile shell dockerignore}
+targets=${*:-dockerfile shell dockerignore ignorelinks heredoc}
 
-util="buf.c err.c strv.c xalloc.c fsutil.c log.c"
+util="buf.c err.c strv.c xalloc.c fsutil.c log.c utf8.c walk.c"
 sources() {
 	for f in $util; do printf '%s ' "$root/src/util/$f"; done
 	case $1 in
 	dockerfile) for f in dump.c jsonform.c parser.c unicode.c uniprint.c; do
 			printf '%s ' "$root/src/dockerfile/$f"; done ;;
+	heredoc) for f in dump.c jsonform.c parser.c unicode.c uniprint.c; do
+			printf '%s ' "$root/src/dockerfile/$f"; done
+		for f in shell.c unicode.c uninames.c; do printf '%s ' "$root/src/shell/$f"; done ;;
 	shell) for f in shell.c unicode.c uninames.c; do printf '%s ' "$root/src/shell/$f"; done ;;
-	dockerignore) printf '%s ' "$root/src/context/dockerignore.c" ;;
+	dockerignore | ignorelinks) printf '%s ' "$root/src/context/dockerignore.c" ;;
 	*) echo "fuzz.sh: unknown target '$1'" >&2; exit 2 ;;
 	esac
 }

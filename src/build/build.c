@@ -15,9 +15,12 @@
 #include "util/fsutil.h"
 #include "util/limits.h"
 #include "util/log.h"
+#include "util/strmap.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
+#include <assert.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -37,6 +40,10 @@ struct builder {
 	char *context;
 	char *resolv_conf, *hosts;
 	char **meta_args;
+	struct strmap *meta_ix; /* name -> index in meta_args */
+	size_t *deps;           /* stage indexes, for stage_src.reads */
+	size_t n_deps, cap_deps;
+	size_t n_meta, cap_meta;
 	char **build_args;
 	char **used_build_args;
 	struct stage **stages;
@@ -82,6 +89,11 @@ struct stage_src {
 	const struct df_instr *from;
 	size_t first, end; /* instruction range after FROM */
 	char *name;
+	/* filled once by stage_deps (a Dockerfile's cost stays linear in its stages): */
+	size_t reads, n_reads; /* b->deps[reads...]: the earlier stages it reads, sorted */
+	bool reads_any;  /* FROM that cannot be expanded, COPY --from=$X: every earlier stage */
+	bool used_later; /* a later stage reads this one */
+	bool base_later; /* a later stage is built FROM this one */
 };
 
 static void stage_free(struct stage *s)
@@ -99,6 +111,7 @@ static void stage_free(struct stage *s)
 	free(s->layers);
 	free(s->created);
 	strv_free(s->args);
+	stage_vars_release(s);
 	strv_free(s->used_build_args);
 	fs_index_free(s->fsindex);
 	free(s);
@@ -199,14 +212,46 @@ static const char *host_platform(void)
 #endif
 }
 
+/* a meta ARG's value (a shell_lookup_fn over the builder), O(1) */
+static const char *meta_var(void *ud, const char *name, size_t nl)
+{
+	const struct builder *b = ud;
+	size_t i;
+	if (!strmap_get(b->meta_ix, name, nl, &i))
+		return NULL;
+	return b->meta_args[i] + nl + 1;
+}
+
+/* sets a meta ARG, replacing an earlier value in place */
+static void meta_set(struct builder *b, const char *name, const char *value)
+{
+	size_t nl = strlen(name), i;
+	char *kv = xasprintf("%s=%s", name, value);
+	if (strmap_get(b->meta_ix, name, nl, &i)) {
+		free(b->meta_args[i]);
+		b->meta_args[i] = kv;
+		return;
+	}
+	XGROW(b->meta_args, b->n_meta + 2, b->cap_meta);
+	strmap_set(b->meta_ix, name, nl, b->n_meta);
+	b->meta_args[b->n_meta++] = kv;
+	b->meta_args[b->n_meta] = NULL;
+}
+
 static int meta_args_resolve(struct builder *b, size_t *first_from, struct kiln_err **err)
 {
 	const struct dockerfile *df = b->df;
 	size_t i = 0;
-	b->meta_args = xcalloc(1, sizeof(char *));
-	platform_args(&b->meta_args, "TARGET",
+	cleanup_strv char **platform = xcalloc(1, sizeof(char *));
+	platform_args(&platform, "TARGET",
 	              b->o->custom_platform ? b->o->custom_platform : host_platform());
-	platform_args(&b->meta_args, "BUILD", host_platform());
+	platform_args(&platform, "BUILD", host_platform());
+	b->meta_ix = strmap_new();
+	b->meta_args = xcalloc(1, sizeof(char *));
+	strv_foreach (kv, platform) {
+		cleanup_free char *k = xstrndup(kv, strcspn(kv, "="));
+		meta_set(b, k, kv + strlen(k) + 1);
+	}
 	for (; i < df->n_instrs && !streq(df->instrs[i].cmd, "from"); i++) {
 		const struct df_instr *in = &df->instrs[i];
 		if (!streq(in->cmd, "arg"))
@@ -226,13 +271,13 @@ static int meta_args_resolve(struct builder *b, size_t *first_from, struct kiln_
 				if (!strv_contains(b->used_build_args, name))
 					strv_push(&b->used_build_args, xstrdup(name));
 			} else if (def) {
-				if (shell_expand_word(def, b->meta_args, b->df->escape, &value,
-				                      err) < 0)
+				if (shell_expand_word_fn(def, meta_var, b, b->df->escape, &value,
+				                         err) < 0)
 					return kiln_err_wrap(err, "%s:%d", b->dockerfile_path,
 					                     in->start_line);
 			}
 			if (value)
-				strv_env_set(&b->meta_args, name, value);
+				meta_set(b, name, value);
 		}
 	}
 	if (i == df->n_instrs)
@@ -378,65 +423,99 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 	return 0;
 }
 
-/* whether name (a FROM image or a COPY --from value) names stage idx */
-static bool names_stage(const struct stage_src *srcs, size_t idx, const char *name)
+static int cmp_size(const void *a, const void *b)
 {
-	char num[24];
-	snprintf(num, sizeof(num), "%zu", idx);
-	return (srcs[idx].name && !strcasecmp(name, srcs[idx].name)) || streq(name, num);
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? -1 : x > y;
 }
 
-/* whether stage j is built FROM stage idx; FROM is expanded with the meta ARGs
- * ("FROM ${BASE}"), and what cannot be expanded counts as yes */
-static bool stage_from(struct builder *b, const struct stage_src *srcs, size_t idx, size_t j)
+/* the stages before stage i that name (a FROM image or a COPY --from value) names: by name
+ * (case-insensitive; the name map holds the last one, prev the earlier ones) or by index */
+static void stages_named(const struct strmap *names, const size_t *prev, size_t i, const char *name,
+                         size_t **v, size_t *n, size_t *cap)
 {
-	const struct df_instr *from = srcs[j].from;
-	if (!from->args || !from->args[0])
-		return false;
-	cleanup_free char *image = NULL;
-	if (shell_expand_word(from->args[0], b->meta_args, b->df->escape, &image, NULL) < 0)
-		return true;
-	return names_stage(srcs, idx, image);
-}
-
-/* whether stage j reads stage idx (FROM <name|index>, COPY --from=<name|index>) */
-static bool stage_used_by(struct builder *b, const struct stage_src *srcs, size_t idx, size_t j)
-{
-	if (stage_from(b, srcs, idx, j))
-		return true;
-	/* COPY --from=$S depends on the stage's own ARGs: it cannot be resolved here, so it
-	 * counts as a use, which only costs keeping a root that may not be read */
-	for (size_t k = srcs[j].first; k < srcs[j].end; k++) {
-		const struct df_instr *in = &b->df->instrs[k];
-		for (size_t f = 0; f < in->n_flags; f++) {
-			const char *v = in->flags[f].value;
-			if (streq(in->flags[f].name, "from") && v &&
-			    (names_stage(srcs, idx, v) || strchr(v, '$')))
-				return true;
+	size_t nl = strlen(name), k;
+	cleanup_free char *low = xstrdup(name);
+	for (char *c = low; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	if (strmap_get(names, low, nl, &k)) {
+		for (; k != SIZE_MAX; k = prev[k]) {
+			XGROW(*v, *n + 1, *cap);
+			(*v)[(*n)++] = k;
 		}
 	}
-	return false;
+	if (nl && nl < 20 && strspn(name, "0123456789") == nl && (name[0] != '0' || nl == 1)) {
+		size_t idx = (size_t)strtoull(name, NULL, 10);
+		if (idx < i) {
+			XGROW(*v, *n + 1, *cap);
+			(*v)[(*n)++] = idx;
+		}
+	}
 }
 
-/* whether a later stage is built FROM this one (and so carries its layers) */
-static bool stage_is_base_later(struct builder *b, const struct stage_src *srcs, size_t n,
-                                size_t idx)
+/* what each of the first n stages reads: FROM <name|index> (expanded with the meta ARGs; what
+ * cannot be expanded counts as every earlier stage) and COPY --from=<name|index> (a value
+ * with '$' depends on the stage's own ARGs and counts as every earlier stage, which only costs
+ * keeping a root that may not be read) */
+static void stage_deps(struct builder *b, struct stage_src *srcs, size_t n)
 {
-	for (size_t j = idx + 1; j < n; j++) {
-		if (stage_from(b, srcs, idx, j))
-			return true;
+	_cleanup_(strmap_freep) struct strmap *names = strmap_new(); /* lower-case -> last */
+	cleanup_free size_t *prev = xcalloc(n ? n : 1, sizeof(size_t));
+	size_t any_from = 0, any_read = 0; /* stages below these are bases / read later */
+	for (size_t i = 0; i < n; i++) {
+		struct stage_src *src = &srcs[i];
+		src->reads = b->n_deps;
+		const struct df_instr *from = src->from;
+		if (from->args && from->args[0]) {
+			cleanup_free char *image = NULL;
+			if (shell_expand_word_fn(from->args[0], meta_var, b, b->df->escape, &image,
+			                         NULL) < 0) {
+				src->reads_any = true;
+				any_from = i;
+			} else {
+				size_t before = b->n_deps;
+				stages_named(names, prev, i, image, &b->deps, &b->n_deps,
+				             &b->cap_deps);
+				for (size_t k = before; k < b->n_deps; k++)
+					srcs[b->deps[k]].base_later = true;
+			}
+		}
+		for (size_t k = src->first; k < src->end; k++) {
+			const struct df_instr *in = &b->df->instrs[k];
+			for (size_t f = 0; f < in->n_flags; f++) {
+				const char *v = in->flags[f].value;
+				if (!streq(in->flags[f].name, "from") || !v)
+					continue;
+				if (strchr(v, '$'))
+					src->reads_any = true;
+				else
+					stages_named(names, prev, i, v, &b->deps, &b->n_deps,
+					             &b->cap_deps);
+			}
+		}
+		if (src->reads_any)
+			any_read = i;
+		src->n_reads = b->n_deps - src->reads;
+		size_t *reads = b->deps + src->reads;
+		if (src->n_reads > 1)
+			qsort(reads, src->n_reads, sizeof(size_t), cmp_size);
+		for (size_t k = 0; k < src->n_reads; k++)
+			srcs[reads[k]].used_later = true;
+		prev[i] = SIZE_MAX;
+		if (src->name) {
+			cleanup_free char *low = xstrdup(src->name);
+			for (char *c = low; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+			size_t last;
+			if (strmap_get(names, low, strlen(low), &last))
+				prev[i] = last;
+			strmap_set(names, low, strlen(low), i);
+		}
 	}
-	return false;
-}
-
-/* whether a later stage reads this one */
-static bool stage_used_later(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx)
-{
-	for (size_t j = idx + 1; j < n; j++) {
-		if (stage_used_by(b, srcs, idx, j))
-			return true;
+	for (size_t i = 0; i < n; i++) {
+		srcs[i].base_later |= i < any_from;
+		srcs[i].used_later |= i < any_read;
 	}
-	return false;
 }
 
 /* may_stream: whether COPY may skip the root when nothing after it in this list reads it
@@ -601,12 +680,19 @@ static int run_instructions(struct builder *b, struct stage *s, struct stage_cac
                             const struct df_instr *instrs, size_t n, bool may_stream,
                             struct kiln_err **err)
 {
+	/* the last step that reads the root: the steps after it stream (found once, not per
+	 * step: a Dockerfile's cost stays linear in its length) */
+	size_t last_reader = 0;
+	for (size_t l = n; l-- > 0;) {
+		if (instr_needs_root(&instrs[l])) {
+			last_reader = l + 1;
+			break;
+		}
+	}
 	for (size_t k = 0; k < n; k++) {
 		const struct df_instr *in = &instrs[k];
 		log_info("%s", in->original);
-		s->nothing_reads_root = may_stream && !s->used_later;
-		for (size_t l = k + 1; l < n && s->nothing_reads_root; l++)
-			s->nothing_reads_root = !instr_needs_root(&instrs[l]);
+		s->nothing_reads_root = may_stream && !s->used_later && last_reader <= k + 1;
 		int r = sc ? cache_before_step(b, s, sc, in, err) : 0;
 		if (r < 0)
 			return r;
@@ -789,6 +875,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 {
 	const struct stage_src *src = &srcs[idx];
 	struct stage *s = b->stages[idx];
+	assert(idx < n);
 	s->stages = b->stages;
 	s->n_stages = idx; /* COPY --from and FROM see only earlier stages */
 	s->images = b->images;
@@ -803,6 +890,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	s->dockerfile_path = b->dockerfile_path;
 	s->build_args = b->build_args;
 	s->meta_args = b->meta_args;
+	s->meta_ix = b->meta_ix;
 	s->snapshot_mode =
 	    b->o->snapshot_mode && *b->o->snapshot_mode ? b->o->snapshot_mode : "full";
 	if (!streq(s->snapshot_mode, "full") && !streq(s->snapshot_mode, "redo") &&
@@ -821,7 +909,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	if (!from->args || !from->args[0])
 		return kiln_err_set(err, "%s:%d: FROM requires an image", b->dockerfile_path,
 		                    from->start_line);
-	if (shell_expand_word(from->args[0], b->meta_args, b->df->escape, &image, err) < 0)
+	if (shell_expand_word_fn(from->args[0], meta_var, b, b->df->escape, &image, err) < 0)
 		return kiln_err_wrap(err, "%s:%d", b->dockerfile_path, from->start_line);
 	if (!*image)
 		return kiln_err_set(err, "%s:%d: FROM names an empty image (is an ARG unset?)",
@@ -849,7 +937,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 		s->n_layers = parent->n_layers;
 		/* BuildKit: a stage built FROM an earlier one starts with that stage's ARGs and
 		 * their values (a bare `ARG NAME` keeps the value, a default may use it) */
-		s->args = strv_dup(parent->args);
+		instr_args_inherit(s, parent->args);
 	} else if (!strcasecmp(image, "scratch")) {
 		s->config = image_config_new(b->o->custom_platform);
 		s->format = IMAGE_DOCKER;
@@ -869,8 +957,8 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	log_info("Building stage '%s' [idx: '%zu', base-idx: '%d']", image, idx, base_idx);
 	apply_labels(b, s);
 
-	s->used_later = stage_used_later(b, srcs, n, idx);
-	s->no_layers = !last && !b->inplace && !stage_is_base_later(b, srcs, n, idx);
+	s->used_later = srcs[idx].used_later;
+	s->no_layers = !last && !b->inplace && !srcs[idx].base_later;
 	if (s->no_layers)
 		log_info("Stage %zu is only read through COPY --from: its steps take no snapshots",
 		         idx);
@@ -948,7 +1036,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	}
 	pthread_mutex_unlock(&b->lock);
 	if (b->inplace && !last)
-		return inplace_stage_done(b, s, stage_used_later(b, srcs, n, idx), err);
+		return inplace_stage_done(b, s, srcs[idx].used_later, err);
 	return 0;
 }
 
@@ -1089,6 +1177,8 @@ static void builder_release(struct builder *b)
 	ignore_list_free(b->ignore);
 	dockerignore_free(b->dockerignore);
 	strv_free(b->meta_args);
+	strmap_free(b->meta_ix);
+	free(b->deps);
 	strv_free(b->build_args);
 	strv_free(b->used_build_args);
 }
@@ -1096,7 +1186,7 @@ static void builder_release(struct builder *b)
 /* COPY --from=<x> where x is neither an earlier stage's name nor an index names an image: like
  * kaniko, pull and unpack each one before any stage runs (in chroot mode under
  * $KANIKO_DIR/images/<n>; in place as well, since "/" belongs to the stages) */
-static int pull_copy_images(struct builder *b, const struct stage_src *srcs, size_t n,
+static int pull_copy_images(struct builder *b, const struct stage_src *srcs, size_t n, size_t n_all,
                             struct kiln_err **err)
 {
 	for (size_t j = 0; j < n; j++) {
@@ -1108,11 +1198,30 @@ static int pull_copy_images(struct builder *b, const struct stage_src *srcs, siz
 				    strchr(v, '$'))
 					continue;
 				char *end = NULL;
-				strtol(v, &end, 10);
+				long idx = strtol(v, &end, 10);
 				bool numeric = *end == '\0';
 				bool stage = numeric;
 				for (size_t i = 0; i < j && !stage; i++)
 					stage = srcs[i].name && !strcasecmp(srcs[i].name, v);
+				/* the stage itself or a later one: not an image to look up */
+				for (size_t i = j; i < n_all && (!stage || numeric); i++) {
+					if (numeric ? idx != (long)i
+					            : !srcs[i].name || strcasecmp(srcs[i].name, v))
+						continue;
+					if (i == j)
+						return kiln_err_set(
+						    err,
+						    "%s:%d: COPY --from='%s' names the "
+						    "stage it is in: circular dependency "
+						    "detected on stage %zu",
+						    b->dockerfile_path, in->start_line, v, i);
+					return kiln_err_set(
+					    err,
+					    "%s:%d: COPY --from='%s' names stage %zu, "
+					    "which comes later in the Dockerfile: a "
+					    "stage copies only from earlier stages",
+					    b->dockerfile_path, in->start_line, v, i);
+				}
 				bool have = false;
 				for (size_t i = 0; i < b->n_images && !have; i++)
 					have = streq(b->images[i]->name, v);
@@ -1207,8 +1316,12 @@ static int build_stages(struct builder *b, const struct stage_src *srcs, size_t 
 			if (done[i] || running[i])
 				continue;
 			bool ready = true;
-			for (size_t j = 0; j < i && ready; j++)
-				ready = done[j] || !stage_used_by(b, srcs, j, i);
+			if (srcs[i].reads_any) {
+				for (size_t j = 0; j < i && ready; j++)
+					ready = done[j];
+			}
+			for (size_t k = 0; k < srcs[i].n_reads && ready; k++)
+				ready = done[b->deps[srcs[i].reads + k]];
 			/* with one worker, keep kaniko's order */
 			if (!ready || (max == 1 && i > 0 && !done[i - 1]))
 				continue;
@@ -1285,11 +1398,11 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 
 	/* split into stages */
 	cleanup_free struct stage_src *srcs = NULL;
-	size_t n = 0;
+	size_t n = 0, cap_srcs = 0;
 	for (size_t i = first; i < b.df->n_instrs; i++) {
 		const struct df_instr *in = &b.df->instrs[i];
 		if (streq(in->cmd, "from")) {
-			srcs = xreallocarray(srcs, n + 1, sizeof(*srcs));
+			XGROW(srcs, n + 1, cap_srcs);
 			srcs[n] = (struct stage_src){.from = in, .first = i + 1, .end = i + 1};
 			if (in->args && in->args[0] && in->args[1] &&
 			    !strcasecmp(in->args[1], "as") && in->args[2])
@@ -1318,14 +1431,19 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	r = prepare_run_files(&b, err);
 	if (r < 0)
 		return r;
+	stage_deps(&b, srcs, target + 1);
 	cleanup_free bool *needed = xcalloc(target + 1, sizeof(bool));
 	needed[target] = true;
+	size_t needed_below = 0; /* a needed stage reads every stage below this one */
 	for (size_t i = target + 1; i-- > 0;) {
 		/* a stage reads an earlier one through FROM <name|index> or COPY --from */
-		for (size_t j = 0; needed[i] && j < i; j++) {
-			if (stage_used_by(&b, srcs, j, i))
-				needed[j] = true;
-		}
+		needed[i] |= i < needed_below;
+		if (!needed[i])
+			continue;
+		if (srcs[i].reads_any && i > needed_below)
+			needed_below = i;
+		for (size_t k = 0; k < srcs[i].n_reads; k++)
+			needed[b.deps[srcs[i].reads + k]] = true;
 	}
 	log_info("Built cross stage deps: map[]");
 	b.n_stages = target + 1;
@@ -1344,7 +1462,7 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	r = cache_setup(&b, err);
 	if (r < 0)
 		return r;
-	r = pull_copy_images(&b, srcs, target + 1, err);
+	r = pull_copy_images(&b, srcs, target + 1, n, err);
 	if (r < 0)
 		return r;
 	r = build_stages(&b, srcs, target + 1, err);
@@ -1361,7 +1479,7 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	strv_foreach (a, b.build_args) {
 		cleanup_free char *k = xstrndup(a, strcspn(a, "="));
 		if (!strv_contains(b.used_build_args, k) && !instr_is_proxy_arg(k) &&
-		    !strv_env_get(b.meta_args, k))
+		    !meta_var(&b, k, strlen(k)))
 			log_warn("[Warning] One or more build-args [%s] were not consumed", k);
 	}
 	r = finish_image(&b, b.stages[target], ret, err);

@@ -9,6 +9,7 @@
 #include "util/limits.h"
 #include "util/log.h"
 #include "util/strv.h"
+#include "util/walk.h"
 #include "util/xalloc.h"
 
 #include <archive.h>
@@ -79,17 +80,10 @@ static bool has_glob(const char *s)
 /* names (relative), types, permission bits, contents and link targets below dirfd/name;
  * owners and mtimes are left out: COPY sets the owner itself and keeps no meaning in mtime
  * that the cache could honour */
-static int hash_tree(struct sha256 *h, int dirfd, const char *name, const char *rel,
-                     struct kiln_err **err)
+static int hash_entry(struct sha256 *h, int dirfd, const char *name, const char *rel,
+                      const struct stat *stp, struct kiln_err **err)
 {
-	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT) {
-			part_str(h, "absent", rel);
-			return 0;
-		}
-		return kiln_err_errno(err, "cache key: stat '%s'", rel);
-	}
+	const struct stat st = *stp;
 	char mode[16];
 	snprintf(mode, sizeof(mode), "%o", (unsigned)st.st_mode);
 	part_str(h, "path", rel);
@@ -126,22 +120,45 @@ static int hash_tree(struct sha256 *h, int dirfd, const char *name, const char *
 		part_str(h, "content", d);
 		return 0;
 	}
-	if (!S_ISDIR(st.st_mode))
-		return 0;
+	return 0;
+}
+
+struct hash_walk {
+	struct sha256 *h;
+	const char *rel;
+};
+
+static int hash_visit(struct walk_entry *e, void *ud, struct kiln_err **err)
+{
+	struct hash_walk *w = ud;
+	if (e->post)
+		return WALK_NEXT;
+	cleanup_free char *sub = path_join(w->rel, e->path);
+	int r = hash_entry(w->h, e->dirfd, e->name, sub, &e->st, err);
+	return r < 0 ? r : S_ISDIR(e->st.st_mode) ? WALK_DESCEND : WALK_NEXT;
+}
+
+/* the tree at dirfd/name in path order (walk_tree: iterative, any depth) */
+static int hash_tree(struct sha256 *h, int dirfd, const char *name, const char *rel,
+                     struct kiln_err **err)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT) {
+			part_str(h, "absent", rel);
+			return 0;
+		}
+		return kiln_err_errno(err, "cache key: stat '%s'", rel);
+	}
+	int r = hash_entry(h, dirfd, name, rel, &st, err);
+	if (r < 0 || !S_ISDIR(st.st_mode))
+		return r;
 	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return kiln_err_errno(err, "cache key: open '%s'", rel);
-	cleanup_strv char **names = NULL;
-	int r = dir_list_names(fd, rel, &names, err);
-	if (r < 0)
-		return r;
-	strv_foreach (n, names) {
-		cleanup_free char *sub = path_join(rel, n);
-		r = hash_tree(h, fd, n, sub, err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	struct hash_walk w = {.h = h, .rel = rel};
+	struct walk_opts o = {.shadow_fd = -1, .what = rel};
+	return walk_tree(fd, &o, hash_visit, &w, err);
 }
 
 static bool is_flag(const struct df_instr *in, const char *name)
@@ -203,15 +220,10 @@ int cache_key_step(char key[CACHE_KEY_LEN + 1], struct stage *s, const struct df
 				    true; /* whatever the pattern matches is in the whole context */
 				continue;
 			}
-			cleanup_free char *clean = path_clean(src);
-			const char *rel = clean;
-			while (*rel == '/')
-				rel++;
-			if (startswith(rel, "../") || streq(rel, "..")) {
-				sha256_release(&h);
-				return kiln_err_set(
-				    err, "cache key: source '%s' is outside the context", src);
-			}
+			/* cleaned inside the context, as COPY does: "../x" is "x" */
+			cleanup_free char *rooted = xasprintf("/%s", src);
+			cleanup_free char *clean = path_clean(rooted);
+			const char *rel = clean + 1;
 			if (hash_tree(&h, ctx, *rel ? rel : ".", *rel ? rel : ".", err) < 0) {
 				sha256_release(&h);
 				return -1;

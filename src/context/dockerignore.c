@@ -480,6 +480,89 @@ bool dockerignore_has_exceptions(const struct dockerignore *di)
 	return di && di->has_exceptions;
 }
 
+#define RESOLVE_MAX_LINKS 40
+
+/* whether the filtered context holds path, which the lookup found as kind */
+static bool resolve_visible(const struct dockerignore *di, const char *path, int kind)
+{
+	if (!di || !*path || !dockerignore_match(di, path))
+		return true;
+	/* an ignored directory is still there when an exception may bring back something below
+	 * it; as the last component, the walk of its contents applies the rules to each entry */
+	return kind == DOCKERIGNORE_ENT_DIR && dockerignore_may_include_below(di, path);
+}
+
+int dockerignore_resolve(const struct dockerignore *di, const char *rel, bool follow_last,
+                         dockerignore_lookup_fn lookup, void *ud, char **ret)
+{
+	/* done: the resolved path so far; todo: what is still to resolve, a link's target spliced
+	 * in front of it */
+	cleanup_buf struct kiln_buf done = KILN_BUF_INIT;
+	cleanup_buf struct kiln_buf todo = KILN_BUF_INIT;
+	cleanup_buf struct kiln_buf next = KILN_BUF_INIT;
+	kiln_buf_adds(&todo, rel);
+	size_t pos = 0;
+	int links = 0;
+	char target[LIMIT_PATH + 1];
+
+	for (;;) {
+		while (todo.ptr[pos] == '/')
+			pos++;
+		if (!todo.ptr[pos])
+			break;
+		const char *c = todo.ptr + pos;
+		size_t len = strcspn(c, "/");
+		size_t after = pos + len;
+		while (todo.ptr[after] == '/')
+			after++;
+		bool last = !todo.ptr[after];
+		if (len == 1 && c[0] == '.') {
+			pos += len;
+			continue;
+		}
+		if (len == 2 && c[0] == '.' && c[1] == '.') {
+			char *slash = strrchr(done.ptr, '/');
+			kiln_buf_truncate(&done, slash ? (size_t)(slash - done.ptr) : 0);
+			pos += len;
+			continue;
+		}
+		size_t mark = done.len;
+		if (done.len)
+			kiln_buf_addch(&done, '/');
+		kiln_buf_add(&done, c, len);
+		pos += len;
+		if (done.len > LIMIT_PATH)
+			return -ENAMETOOLONG;
+		int kind = lookup(ud, done.ptr, target, sizeof(target));
+		if (kind < 0)
+			return kind;
+		if (kind == DOCKERIGNORE_ENT_MISSING || !resolve_visible(di, done.ptr, kind))
+			return -ENOENT;
+		if (kind == DOCKERIGNORE_ENT_LINK && (!last || follow_last)) {
+			if (++links > RESOLVE_MAX_LINKS)
+				return -ELOOP;
+			target[sizeof(target) - 1] = '\0';
+			if (target[0] == '/')
+				mark = 0;
+			kiln_buf_truncate(&done, mark);
+			kiln_buf_truncate(&next, 0);
+			kiln_buf_adds(&next, target);
+			kiln_buf_addch(&next, '/');
+			kiln_buf_adds(&next, todo.ptr + pos);
+			if (next.len > 16 * LIMIT_PATH)
+				return -ENAMETOOLONG;
+			kiln_buf_truncate(&todo, 0);
+			kiln_buf_add(&todo, next.ptr, next.len);
+			pos = 0;
+			continue;
+		}
+		if (!last && kind != DOCKERIGNORE_ENT_DIR)
+			return -ENOTDIR;
+	}
+	*ret = kiln_buf_detach(&done, NULL);
+	return 0;
+}
+
 /* whether path exists; a missing file or a non-directory on the way is "no" */
 static int probe(const char *path, struct kiln_err **err)
 {

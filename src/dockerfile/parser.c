@@ -835,6 +835,15 @@ int dockerfile_parse(const char *path, const char *data, size_t len, struct dock
 	if (len > LIMIT_DOCKERFILE)
 		return kiln_err_set(err, "%s: file too large (%zu bytes, limit %u)", p.path, len,
 		                    LIMIT_DOCKERFILE);
+	/* a NUL byte would end every C string made from the line: "COPY a<NUL>b" would copy
+	 * 'a'. No file name, variable or command can hold one, so it is refused outright */
+	const char *nul = memchr(data, '\0', len);
+	if (nul) {
+		unsigned line = 1;
+		for (const char *c = data; c < nul; c++)
+			line += *c == '\n';
+		return kiln_err_set(err, "%s:%u: the Dockerfile holds a NUL byte", p.path, line);
+	}
 	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
 		p.pos = 3;
 	if (parse_all(&p, err) < 0)

@@ -6,6 +6,7 @@
 #include "util/buf.h"
 #include "util/limits.h"
 #include "util/log.h"
+#include "util/walk.h"
 #include "util/xalloc.h"
 
 #include <archive.h>
@@ -191,7 +192,34 @@ static char *split_parent(const char *rel, const char **ret_base)
 	return xstrndup(rel, (size_t)(slash - rel));
 }
 
-/* Removes dfd/name and everything under it, except ignored paths (and so their ancestors). */
+struct x_walk {
+	struct extract *x;
+	const char *rel; /* of the directory walked */
+};
+
+static int remove_visit(struct walk_entry *e, void *ud, struct kiln_err **err)
+{
+	struct x_walk *w = ud;
+	struct extract *x = w->x;
+	if (e->post) {
+		/* ENOTEMPTY: an ignored descendant stays, and so does this directory */
+		if (unlinkat(e->dirfd, e->name, AT_REMOVEDIR) < 0 && errno != ENOTEMPTY &&
+		    errno != ENOENT)
+			return x_fail(x, err, errno, "remove existing directory");
+		return WALK_NEXT;
+	}
+	cleanup_free char *child = xasprintf("%s/%s", w->rel, e->path);
+	if (x_ignored(x, child))
+		return WALK_NEXT;
+	if (S_ISDIR(e->st.st_mode))
+		return WALK_DESCEND;
+	if (unlinkat(e->dirfd, e->name, 0) < 0 && errno != ENOENT)
+		return x_fail(x, err, errno, "remove existing path");
+	return WALK_NEXT;
+}
+
+/* Removes dfd/name and everything under it, except ignored paths (and so their ancestors).
+ * Iterative (walk_tree): a layer's tree of any depth. */
 static int remove_tree(struct extract *x, int dfd, const char *name, const char *rel,
                        struct kiln_err **err)
 {
@@ -201,25 +229,12 @@ static int remove_tree(struct extract *x, int dfd, const char *name, const char 
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return x_fail(x, err, errno, "remove existing path");
-	int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_close int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sub < 0)
 		return x_fail(x, err, errno, "open directory to remove");
-	DIR *d = fdopendir(sub);
-	if (!d) {
-		close(sub);
-		return x_fail(x, err, errno, "open directory to remove");
-	}
-	int r = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		cleanup_free char *child = xasprintf("%s/%s", rel, de->d_name);
-		r = remove_tree(x, dirfd(d), de->d_name, child, err);
-		if (r < 0)
-			break;
-	}
-	closedir(d);
+	struct x_walk w = {.x = x, .rel = rel};
+	struct walk_opts o = {.shadow_fd = -1, .what = rel};
+	int r = walk_tree(sub, &o, remove_visit, &w, err);
 	if (r < 0)
 		return r;
 	/* ENOTEMPTY: an ignored descendant stays, and so does this directory */
@@ -568,39 +583,25 @@ static int write_node(struct extract *x, struct archive_entry *e, int dfd, const
 	return 0;
 }
 
+static int clear_visit(struct walk_entry *e, void *ud, struct kiln_err **err)
+{
+	struct x_walk *w = ud;
+	if (e->post)
+		return WALK_NEXT;
+	cleanup_free char *child = *w->rel ? xasprintf("%s/%s", w->rel, e->path) : xstrdup(e->path);
+	if (!pathset_has(&w->x->keep, child)) {
+		int r = remove_tree(w->x, e->dirfd, e->name, child, err);
+		return r < 0 ? r : WALK_NEXT;
+	}
+	return S_ISDIR(e->st.st_mode) ? WALK_DESCEND : WALK_NEXT;
+}
+
 /* Opaque marker in directory rel: everything below it that this layer did not write goes. */
 static int clear_lower(struct extract *x, int dfd, const char *rel, struct kiln_err **err)
 {
-	int sub = dup(dfd);
-	if (sub < 0)
-		return x_fail(x, err, errno, "dup");
-	DIR *d = fdopendir(sub);
-	if (!d) {
-		close(sub);
-		return x_fail(x, err, errno, "open opaque directory");
-	}
-	int r = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		cleanup_free char *child =
-		    *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
-		if (!pathset_has(&x->keep, child)) {
-			r = remove_tree(x, dirfd(d), de->d_name, child, err);
-		} else if (de->d_type == DT_DIR) {
-			cleanup_close int cfd = openat(
-			    dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (cfd < 0)
-				r = x_fail(x, err, errno, "open directory");
-			else
-				r = clear_lower(x, cfd, child, err);
-		}
-		if (r < 0)
-			break;
-	}
-	closedir(d);
-	return r;
+	struct x_walk w = {.x = x, .rel = rel};
+	struct walk_opts o = {.shadow_fd = -1, .what = rel};
+	return walk_tree(dfd, &o, clear_visit, &w, err);
 }
 
 static int apply_opaque(struct extract *x, const char *dir, struct kiln_err **err)

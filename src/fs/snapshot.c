@@ -4,6 +4,7 @@
 
 #include "util/buf.h"
 #include "util/limits.h"
+#include "util/walk.h"
 #include "util/xalloc.h"
 
 #include <dirent.h>
@@ -124,8 +125,6 @@ static uint64_t xattrs_at(int dfd, const char *name)
 	return sum;
 }
 
-static int walk_dir(struct walker *w, int dfd, struct kiln_err **err);
-
 /* the previous entry for the path being walked, or NULL (the cursor only moves forward) */
 static const struct ix_ent *old_entry(struct walker *w)
 {
@@ -144,16 +143,19 @@ static const struct ix_ent *old_entry(struct walker *w)
 	return NULL;
 }
 
-static int walk_entry(struct walker *w, int dfd, const char *name, struct kiln_err **err)
+/* one entry of the root (walk_tree: iterative, any depth, bounded descriptors) */
+static int walk_visit(struct walk_entry *e, void *ud, struct kiln_err **err)
 {
+	(void)err;
+	struct walker *w = ud;
+	if (e->post)
+		return WALK_NEXT;
+	kiln_buf_truncate(&w->path, 0);
+	kiln_buf_addch(&w->path, '/');
+	kiln_buf_adds(&w->path, e->path);
 	if (w->ignored && w->ignored(w->path.ptr, w->ud))
-		return 0;
-	struct stat s;
-	if (fstatat(dfd, name, &s, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT) /* gone since readdir: not there */
-			return 0;
-		return kiln_err_errno(err, "stat '%s'", w->path.ptr);
-	}
+		return WALK_NEXT;
+	const struct stat s = e->st;
 	struct ix_state *st = w->st;
 	XGROW(st->v, st->n + 1, st->cap);
 	st->v[st->n++] = (struct ix_ent){
@@ -172,72 +174,9 @@ static int walk_entry(struct walker *w, int dfd, const char *name, struct kiln_e
 	if (prev && prev->ino == cur->ino && prev->ctime == cur->ctime)
 		cur->xattrs = prev->xattrs;
 	else
-		cur->xattrs = xattrs_at(dfd, name);
+		cur->xattrs = xattrs_at(e->dirfd, e->name);
 	kiln_buf_add(&st->pool, w->path.ptr, w->path.len + 1);
-	if (!S_ISDIR(s.st_mode))
-		return 0;
-	int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (sub < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return kiln_err_errno(err, "open '%s'", w->path.ptr);
-	}
-	return walk_dir(w, sub, err);
-}
-
-static int walk_child(struct walker *w, int dfd, const char *name, struct kiln_err **err)
-{
-	size_t mark = w->path.len;
-	kiln_buf_addch(&w->path, '/');
-	kiln_buf_adds(&w->path, name);
-	int r = walk_entry(w, dfd, name, err);
-	kiln_buf_truncate(&w->path, mark);
-	return r;
-}
-
-/* takes ownership of dfd */
-static int walk_dir(struct walker *w, int dfd, struct kiln_err **err)
-{
-	cleanup_close int fd = dfd;
-	int rd = dup(fd);
-	if (rd < 0)
-		return kiln_err_errno(err, "dup");
-	DIR *d = fdopendir(rd);
-	if (!d) {
-		close(rd);
-		return kiln_err_errno(err, "open directory '%s'", w->path.len ? w->path.ptr : "/");
-	}
-	/* names into one buffer, then sorted pointers: one allocation per directory */
-	cleanup_buf struct kiln_buf names = KILN_BUF_INIT;
-	size_t count = 0;
-	struct dirent *de;
-	errno = 0;
-	while ((de = readdir(d))) {
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		kiln_buf_add(&names, de->d_name, strlen(de->d_name) + 1);
-		count++;
-	}
-	int e = errno;
-	closedir(d);
-	if (e)
-		return kiln_err_errnum(err, e, "read directory '%s'",
-		                       w->path.len ? w->path.ptr : "/");
-	if (!count)
-		return 0;
-	cleanup_free char **v = xreallocarray(NULL, count, sizeof(char *));
-	char *p = names.ptr;
-	for (size_t i = 0; i < count; i++) {
-		v[i] = p;
-		p += strlen(p) + 1;
-	}
-	qsort(v, count, sizeof(char *), name_cmp);
-	for (size_t i = 0; i < count; i++) {
-		int r = walk_child(w, fd, v[i], err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return S_ISDIR(s.st_mode) ? WALK_DESCEND : WALK_NEXT;
 }
 
 static void ix_state_release(struct ix_state *st)
@@ -253,8 +192,8 @@ static int walk_root(int rootfd, bool (*ignored)(const char *path, void *ud), vo
 	struct ix_state st = {.pool = KILN_BUF_INIT};
 	struct walker w = {
 	    .st = &st, .ignored = ignored, .ud = ud, .path = KILN_BUF_INIT, .old = old};
-	int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = fd < 0 ? kiln_err_errno(err, "open root directory") : walk_dir(&w, fd, err);
+	struct walk_opts o = {.shadow_fd = -1, .cmp = name_cmp, .what = "/"};
+	int r = walk_tree(rootfd, &o, walk_visit, &w, err);
 	kiln_buf_release(&w.path);
 	if (r < 0) {
 		ix_state_release(&st);

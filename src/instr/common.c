@@ -3,6 +3,7 @@
 #include "instr.h"
 #include "shell/shell.h"
 #include "util/log.h"
+#include "util/strmap.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -23,31 +24,110 @@ bool instr_is_proxy_arg(const char *name)
 	return false;
 }
 
+json_t *stage_env_array(struct stage *s)
+{
+	json_t *c = image_config_container(s->config);
+	json_t *arr = json_object_get(c, "Env");
+	if (!json_is_array(arr)) {
+		arr = json_array();
+		json_object_set_new(c, "Env", arr);
+	}
+	if (!s->env_ix)
+		s->env_ix = strmap_new();
+	if (arr != s->env_ix_arr || json_array_size(arr) != s->env_ix_n) {
+		strmap_clear(s->env_ix);
+		size_t i;
+		json_t *e;
+		json_array_foreach(arr, i, e)
+		{
+			const char *v = json_string_value(e);
+			if (v) /* the last entry of a name wins */
+				strmap_set(s->env_ix, v, strcspn(v, "="), i);
+		}
+		json_decref(s->env_ix_arr);
+		s->env_ix_arr = json_incref(arr);
+		s->env_ix_n = json_array_size(arr);
+	}
+	return arr;
+}
+
+void stage_vars_release(struct stage *s)
+{
+	s->env_ix = strmap_free(s->env_ix);
+	s->arg_ix = strmap_free(s->arg_ix);
+	json_decref(s->env_ix_arr);
+	s->env_ix_arr = NULL;
+}
+
+/* a --build-arg proxy variable (usable without an ARG line), or NULL */
+static const char *proxy_value(const struct stage *s, const char *name, size_t nl)
+{
+	char key[16];
+	if (nl >= sizeof(key))
+		return NULL;
+	memcpy(key, name, nl);
+	key[nl] = '\0';
+	return instr_is_proxy_arg(key) ? strv_env_get(s->build_args, key) : NULL;
+}
+
+/* an ARG's value, NULL when undeclared or declared without a value */
+static const char *arg_value(const struct stage *s, const char *name, size_t nl)
+{
+	size_t i;
+	if (!s->arg_ix || !strmap_get(s->arg_ix, name, nl, &i))
+		return NULL;
+	const char *eq = strchr(s->args[i], '=');
+	return eq ? eq + 1 : NULL;
+}
+
+/* config Env first, then Docker's predefined proxy ARGs given with --build-arg (never
+ * written to the image), then the declared ARGs */
+const char *stage_var(void *ud, const char *name, size_t nl)
+{
+	struct stage *s = ud;
+	json_t *arr = stage_env_array(s);
+	size_t i;
+	if (strmap_get(s->env_ix, name, nl, &i)) {
+		const char *e = json_string_value(json_array_get(arr, i));
+		if (e)
+			return e[nl] == '=' ? e + nl + 1 : "";
+	}
+	const char *v = proxy_value(s, name, nl);
+	return v ? v : arg_value(s, name, nl);
+}
+
 char **stage_expand_env(struct stage *s)
 {
-	char **env = image_config_env(s->config);
-	/* Docker's predefined proxy ARGs: usable without an ARG line when given with
-	 * --build-arg (and never written to the image) */
-	for (size_t i = 0; i < ARRAY_SIZE(proxy_args); i++) {
-		const char *v = strv_env_get(s->build_args, proxy_args[i]);
-		if (v && !strv_env_get(env, proxy_args[i]))
-			strv_env_set(&env, proxy_args[i], v);
+	json_t *arr = stage_env_array(s);
+	size_t cap = json_array_size(arr) + ARRAY_SIZE(proxy_args) + s->n_args + 1, n = 0;
+	char **env = xcalloc(cap, sizeof(char *));
+	size_t i;
+	json_t *e;
+	json_array_foreach(arr, i, e)
+	{
+		if (json_is_string(e))
+			env[n++] = xstrdup(json_string_value(e));
 	}
-	strv_foreach (a, s->args) {
-		const char *eq = strchr(a, '=');
-		if (!eq)
+	for (i = 0; i < ARRAY_SIZE(proxy_args); i++) {
+		const char *p = proxy_args[i];
+		const char *v = strv_env_get(s->build_args, p);
+		if (v && !strmap_get(s->env_ix, p, strlen(p), &(size_t){0}))
+			env[n++] = xasprintf("%s=%s", p, v);
+	}
+	for (i = 0; i < s->n_args; i++) {
+		const char *a = s->args[i];
+		size_t kl = strcspn(a, "=");
+		if (!a[kl])
 			continue; /* declared without a value: not set */
-		cleanup_free char *k = xstrndup(a, (size_t)(eq - a));
-		if (!strv_env_get(env, k))
-			strv_push(&env, xstrdup(a));
+		if (!strmap_get(s->env_ix, a, kl, &(size_t){0}) && !proxy_value(s, a, kl))
+			env[n++] = xstrdup(a);
 	}
 	return env;
 }
 
 int stage_expand(struct stage *s, const char *word, char **ret, struct kiln_err **err)
 {
-	cleanup_strv char **env = stage_expand_env(s);
-	return shell_expand_word(word, env, s->escape, ret, err);
+	return shell_expand_word_fn(word, stage_var, s, s->escape, ret, err);
 }
 
 int stage_err(struct stage *s, const struct df_instr *in, struct kiln_err **err)

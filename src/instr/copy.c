@@ -11,8 +11,10 @@
 #include "shell/shell.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
+#include "util/limits.h"
 #include "util/log.h"
 #include "util/strv.h"
+#include "util/walk.h"
 #include "util/xalloc.h"
 
 #include <fcntl.h>
@@ -234,6 +236,27 @@ static int glob_expand(int rootfd, const char *prefix, const char *pattern, char
 	return 0;
 }
 
+/* what is at a link-free path in the source root, for dockerignore_resolve */
+static int source_lookup(void *ud, const char *path, char *buf, size_t size)
+{
+	const struct copy_ctx *c = ud;
+	cleanup_close int fd = root_open(c->srcfd, path, O_PATH | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENOTDIR ? DOCKERIGNORE_ENT_MISSING : -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return DOCKERIGNORE_ENT_DIR;
+	if (!S_ISLNK(st.st_mode))
+		return DOCKERIGNORE_ENT_OTHER;
+	ssize_t n = readlinkat(fd, "", buf, size - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return DOCKERIGNORE_ENT_LINK;
+}
+
 static void note_written(struct copy_ctx *c, const char *abs)
 {
 	strv_push(c->written, xstrdup(abs));
@@ -299,29 +322,50 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
                       int ddir, const char *dname, const char *abs, const char *rel,
                       const char *in_src, struct kiln_err **err);
 
+struct copy_walk {
+	struct copy_ctx *c;
+	const char *abs, *rel, *in_src; /* of the directory whose contents are copied */
+};
+
+/* one entry of a copied directory; directories are created here and walked by walk_tree (no
+ * recursion: a context thousands of levels deep needs neither stack nor a descriptor each) */
+static int copy_visit(struct walk_entry *e, void *ud, struct kiln_err **err)
+{
+	struct copy_walk *w = ud;
+	struct copy_ctx *c = w->c;
+	cleanup_free char *cabs = path_join(w->abs, e->path);
+	if (e->post) {
+		if (e->tag)
+			return WALK_NEXT; /* an existing directory is left as it is */
+		note_written(c, cabs);
+		return apply_meta(c, e->shadow_dirfd, e->name, &e->st, false, cabs, err);
+	}
+	cleanup_free char *crel =
+	    w->rel ? (streq(w->rel, ".") ? xstrdup(e->path) : path_join(w->rel, e->path)) : NULL;
+	cleanup_free char *csrc =
+	    w->in_src && *w->in_src ? path_join(w->in_src, e->path) : xstrdup(e->path);
+	if (excluded(c, crel, csrc) && !(S_ISDIR(e->st.st_mode) && descend_anyway(c, crel)))
+		return WALK_NEXT;
+	if (!S_ISDIR(e->st.st_mode)) {
+		int r = copy_entry(c, e->dirfd, e->name, &e->st, e->shadow_dirfd, e->name, cabs,
+		                   crel, csrc, err);
+		return r < 0 ? r : WALK_NEXT;
+	}
+	int r = clear_target(e->shadow_dirfd, e->name, true, cabs, err);
+	if (r < 0)
+		return r;
+	e->tag = r == 1;
+	if (!e->tag && mkdirat(e->shadow_dirfd, e->name, 0700) < 0)
+		return kiln_err_errno(err, "mkdir '%s'", cabs);
+	return WALK_DESCEND;
+}
+
 static int copy_dir_contents(struct copy_ctx *c, int sfd, int dfd, const char *abs, const char *rel,
                              const char *in_src, struct kiln_err **err)
 {
-	cleanup_strv char **names = NULL;
-	int r = dir_list_names(sfd, abs, &names, err);
-	if (r < 0)
-		return r;
-	strv_foreach (name, names) {
-		struct stat cst;
-		if (fstatat(sfd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0)
-			return kiln_err_errno(err, "stat '%s'", name);
-		cleanup_free char *cabs = path_join(abs, name);
-		cleanup_free char *crel =
-		    rel ? (streq(rel, ".") ? xstrdup(name) : path_join(rel, name)) : NULL;
-		cleanup_free char *csrc =
-		    in_src && *in_src ? path_join(in_src, name) : xstrdup(name);
-		if (excluded(c, crel, csrc) && !(S_ISDIR(cst.st_mode) && descend_anyway(c, crel)))
-			continue;
-		r = copy_entry(c, sfd, name, &cst, dfd, name, cabs, crel, csrc, err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	struct copy_walk w = {.c = c, .abs = abs, .rel = rel, .in_src = in_src};
+	struct walk_opts o = {.shadow_fd = dfd, .what = abs};
+	return walk_tree(sfd, &o, copy_visit, &w, err);
 }
 
 static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const struct stat *st,
@@ -788,22 +832,26 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 			return r;
 	}
 	cleanup_strv char **sources = NULL;
-	cleanup_strv char **pivots = NULL; /* per source: the prefix --parents drops */
+	cleanup_strv char **pivots = NULL;   /* per source: the prefix --parents drops */
+	cleanup_strv char **resolved = NULL; /* per source: its path with links resolved */
 	for (size_t i = 0; i + 1 < nw; i++) {
 		if (is_add && is_url(words[i]))
 			continue;
-		cleanup_free char *clean = path_clean(words[i]);
+		/* the source is cleaned inside its root, as BuildKit does: "../x" is "x" and
+		 * "/a/../../b" is "b" (then not found when absent), never the whole root */
+		cleanup_free char *rooted = xasprintf("/%s", words[i]);
+		cleanup_free char *clean = path_clean(rooted);
 		const char *pv = strstr(words[i], "/./");
 		cleanup_free char *pivot_raw =
 		    pv ? xstrndup(words[i], (size_t)(pv - words[i])) : NULL;
 		cleanup_free char *pivot = pivot_raw ? path_clean(pivot_raw) : xstrdup("");
 		if (streq(pivot, ".") || streq(pivot, "/"))
 			pivot[0] = '\0';
-		const char *rel = clean;
-		while (*rel == '/')
-			rel++;
-		if (streq(rel, "..") || startswith(rel, "../"))
-			rel = ""; /* Docker clamps sources to the context root */
+		const char *rel = clean + 1;
+		if (strlen(rel) > LIMIT_PATH) /* and glob_expand recurses once per component */
+			return kiln_err_set(err, "%s:%d: %s source longer than %u bytes",
+			                    s->dockerfile_path, in->start_line,
+			                    is_add ? "ADD" : "COPY", LIMIT_PATH);
 		size_t before = strv_length(sources);
 		bool glob = has_glob(rel);
 		if (glob) {
@@ -813,14 +861,29 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		} else {
 			strv_push(&sources, xstrdup(*rel ? rel : "."));
 		}
-		/* drop what .dockerignore or --exclude leaves out (an explicit name too) */
+		/* drop what .dockerignore or --exclude leaves out (an explicit name too). Links
+		 * are resolved inside the root with the ignore rules applied to every path the
+		 * lookup reaches: what .dockerignore leaves out is not there, whichever way it is
+		 * reached */
 		size_t kept = before;
 		for (size_t k = before; sources && sources[k]; k++) {
-			if (excluded(&c, sources[k], sources[k])) {
+			char *res = NULL;
+			int rr = streq(sources[k], ".")
+			             ? (res = xstrdup(""), 0)
+			             : dockerignore_resolve(c.ignore, sources[k], true,
+			                                    source_lookup, &c, &res);
+			if (rr == -ENOENT || rr == -ENOTDIR ||
+			    (rr >= 0 && c.exclude && dockerignore_match(c.exclude, sources[k]))) {
+				free(res);
 				free(sources[k]);
 				continue;
 			}
+			if (rr < 0)
+				return kiln_err_errnum(err, -rr, "%s:%d: %s failed: '%s' in %s",
+				                       s->dockerfile_path, in->start_line,
+				                       is_add ? "ADD" : "COPY", sources[k], c.what);
 			sources[kept++] = sources[k];
+			strv_push(&resolved, res);
 		}
 		if (sources)
 			sources[kept] = NULL;
@@ -852,7 +915,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 	for (size_t i = 0; i < ns; i++) {
 		const char *src = sources[i];
 		/* top-level sources are followed through symlinks (inside their root), as Docker */
-		cleanup_close int sfd = root_open(c.srcfd, streq(src, ".") ? "" : src, O_PATH);
+		const char *res = resolved[i];
+		cleanup_close int sfd = root_open(c.srcfd, res, O_PATH);
 		struct stat st;
 		if (sfd < 0 || fstat(sfd, &st) < 0) {
 			return kiln_err_errno(err,
@@ -870,7 +934,7 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		cleanup_free char *target =
 		    parents && !streq(kept_path, ".") ? path_join(dest, kept_path) : xstrdup(dest);
 		cleanup_free char *pp = xasprintf("/proc/self/fd/%d", sfd);
-		c.src_top = src;
+		c.src_top = res;
 		if (S_ISDIR(st.st_mode)) {
 			cleanup_close int dfd = -1;
 			r = root_mkdir_p(s->rootfd, target, 0755, c.uid, c.gid, c.written, &dfd,
@@ -882,7 +946,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 				r = kiln_err_errno(err, "open '%s'", src);
 				break;
 			}
-			r = copy_dir_contents(&c, rd, dfd, target, c.ignore ? src : NULL, "", err);
+			r = copy_dir_contents(&c, rd, dfd, target,
+			                      c.ignore ? (*res ? res : ".") : NULL, "", err);
 		} else {
 			const char *base = strrchr(src, '/');
 			base = base ? base + 1 : src;

@@ -16,6 +16,8 @@
 
 #include <stdbool.h>
 
+struct strmap;
+
 struct stage {
 	const struct build_opts *opts;
 	struct blobstore *bs;
@@ -37,10 +39,18 @@ struct stage {
 	int64_t source_date_epoch; /* SOURCE_DATE_EPOCH, 0 when unset */
 
 	char **args; /* declared ARGs visible in this stage: "K=V", or "K" when without value */
-	char **build_args;      /* --build-arg values "K=V" */
-	char **meta_args;       /* ARGs declared before the first FROM, resolved: "K=V" */
-	char **used_build_args; /* names of build args some ARG consumed */
-	bool cmd_set;           /* a CMD appeared in this stage */
+	size_t n_args, cap_args;
+	struct strmap *arg_ix; /* ARG name -> index in args */
+	/* config Env name -> index in env_ix_arr (a reference held), valid while that is the
+	 * config's Env array and has env_ix_n entries: rebuilt otherwise */
+	struct strmap *env_ix;
+	json_t *env_ix_arr;
+	size_t env_ix_n;
+	char **build_args;            /* --build-arg values "K=V" */
+	char **meta_args;             /* ARGs declared before the first FROM, resolved: "K=V" */
+	const struct strmap *meta_ix; /* name -> index in meta_args */
+	char **used_build_args;       /* names of build args some ARG consumed */
+	bool cmd_set;                 /* a CMD appeared in this stage */
 
 	struct fs_index *fsindex; /* NULL until the first RUN needs it */
 	/* inplace isolation: the root is the container's "/" and this list is never touched */
@@ -71,6 +81,12 @@ struct stage {
 
 /* the environment used for expansion: config Env, then declared ARGs not shadowed by ENV */
 char **stage_expand_env(struct stage *s);
+/* one variable of that environment (a shell_lookup_fn; ud is the stage), in O(1) */
+const char *stage_var(void *ud, const char *name, size_t nl);
+/* the config's Env array (created when missing), with s->env_ix in step with it */
+json_t *stage_env_array(struct stage *s);
+/* the stage's forgotten look-up maps (when it is freed) */
+void stage_vars_release(struct stage *s);
 /* HTTP_PROXY and friends, which need no ARG line */
 bool instr_is_proxy_arg(const char *name);
 /* expands one word with stage_expand_env; heap result */
@@ -100,5 +116,7 @@ int instr_workdir(struct stage *s, const struct df_instr *in, struct kiln_err **
 /* ENV ARG LABEL USER EXPOSE VOLUME CMD ENTRYPOINT SHELL STOPSIGNAL HEALTHCHECK ONBUILD
  * MAINTAINER */
 int instr_meta(struct stage *s, const struct df_instr *in, struct kiln_err **err);
+/* a stage built FROM an earlier one starts with that stage's ARGs ("K=V" or "K") */
+void instr_args_inherit(struct stage *s, char *const *parent_args);
 /* true when the instruction needs the unpacked root */
 bool instr_needs_root(const struct df_instr *in);

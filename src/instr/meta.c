@@ -4,6 +4,7 @@
 #include "shell/shell.h"
 #include "util/duration.h"
 #include "util/log.h"
+#include "util/strmap.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -54,23 +55,37 @@ static json_t *command_value(struct stage *s, const struct df_instr *in, size_t 
 
 static int do_env(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 {
-	cleanup_strv char **expand_env = stage_expand_env(s);
-	cleanup_strv char **env = image_config_env(s->config);
 	size_t n = strv_length(in->args);
 	if (n % 2)
 		return fail(s, in, err, "ENV needs key=value pairs");
+	/* every pair is expanded with the environment from before this ENV, then set: the
+	 * Env array and its index change in place, O(1) per pair */
+	cleanup_strv char **kv = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i += 2) {
-		cleanup_free char *k = NULL, *v = NULL;
-		int r = shell_expand_word(in->args[i], expand_env, s->escape, &k, err);
+		int r = shell_expand_word_fn(in->args[i], stage_var, s, s->escape, &kv[i], err);
 		if (r >= 0)
-			r = shell_expand_word(in->args[i + 1], expand_env, s->escape, &v, err);
+			r = shell_expand_word_fn(in->args[i + 1], stage_var, s, s->escape,
+			                         &kv[i + 1], err);
 		if (r < 0)
 			return stage_err(s, in, err);
-		if (!*k)
+		if (!*kv[i])
 			return fail(s, in, err, "ENV names can not be blank");
-		strv_env_set(&env, k, v);
 	}
-	image_config_set_env(s->config, env);
+	json_t *arr = stage_env_array(s);
+	for (size_t i = 0; i < n; i += 2) {
+		cleanup_free char *entry = xasprintf("%s=%s", kv[i], kv[i + 1]);
+		json_t *js = json_string(entry);
+		if (!js)
+			continue; /* not UTF-8: JSON cannot hold it */
+		size_t at;
+		if (strmap_get(s->env_ix, kv[i], strlen(kv[i]), &at)) {
+			json_array_set_new(arr, at, js);
+		} else {
+			json_array_append_new(arr, js);
+			strmap_set(s->env_ix, kv[i], strlen(kv[i]), json_array_size(arr) - 1);
+		}
+		s->env_ix_n = json_array_size(arr);
+	}
 	return 0;
 }
 
@@ -78,19 +93,35 @@ static int do_env(struct stage *s, const struct df_instr *in, struct kiln_err **
 static void set_arg(struct stage *s, const char *name, const char *value)
 {
 	size_t nl = strlen(name);
-	for (size_t i = 0; s->args && s->args[i]; i++) {
-		if (strneq(s->args[i], name, nl) && (s->args[i][nl] == '=' || !s->args[i][nl])) {
-			/* a bare redeclaration keeps the value an earlier ARG (of this stage or of
-			 * the stage it is built from) gave: `ARG A=1` then `ARG A` is still 1 */
-			if (!value)
-				return;
-			char *entry = xasprintf("%s=%s", name, value);
-			free(s->args[i]);
-			s->args[i] = entry;
+	char *entry = value ? xasprintf("%s=%s", name, value) : xstrdup(name);
+	if (!s->arg_ix)
+		s->arg_ix = strmap_new();
+	size_t i;
+	if (strmap_get(s->arg_ix, name, nl, &i)) {
+		/* a bare redeclaration keeps the value an earlier ARG (of this stage or of the
+		 * stage it is built from) gave: `ARG A=1` then `ARG A` is still 1 */
+		if (!value) {
+			free(entry);
 			return;
 		}
+		free(s->args[i]);
+		s->args[i] = entry;
+		return;
 	}
-	strv_push(&s->args, value ? xasprintf("%s=%s", name, value) : xstrdup(name));
+	XGROW(s->args, s->n_args + 2, s->cap_args);
+	strmap_set(s->arg_ix, name, nl, s->n_args);
+	s->args[s->n_args++] = entry;
+	s->args[s->n_args] = NULL;
+}
+
+void instr_args_inherit(struct stage *s, char *const *parent_args)
+{
+	for (size_t i = 0; parent_args && parent_args[i]; i++) {
+		const char *eq = strchr(parent_args[i], '=');
+		cleanup_free char *name =
+		    eq ? xstrndup(parent_args[i], (size_t)(eq - parent_args[i])) : xstrdup(parent_args[i]);
+		set_arg(s, name, eq ? eq + 1 : NULL);
+	}
 }
 
 static const char *build_arg(char *const *list, const char *name)
@@ -124,11 +155,14 @@ static int do_arg(struct stage *s, const struct df_instr *in, struct kiln_err **
 			if (!strv_contains(s->used_build_args, name))
 				strv_push(&s->used_build_args, xstrdup(name));
 		} else if (def) {
-			cleanup_strv char **env = stage_expand_env(s);
-			if (shell_expand_word(def, env, s->escape, &value, err) < 0)
+			if (shell_expand_word_fn(def, stage_var, s, s->escape, &value, err) < 0)
 				return stage_err(s, in, err);
 		} else {
-			const char *meta = build_arg(s->meta_args, name);
+			size_t mi;
+			const char *meta =
+			    s->meta_ix && strmap_get(s->meta_ix, name, strlen(name), &mi)
+			        ? s->meta_args[mi] + strlen(name) + 1
+			        : build_arg(s->meta_args, name);
 			if (meta)
 				value = xstrdup(meta);
 		}
@@ -139,7 +173,6 @@ static int do_arg(struct stage *s, const struct df_instr *in, struct kiln_err **
 
 static int do_label(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 {
-	cleanup_strv char **env = stage_expand_env(s);
 	json_t *c = image_config_container(s->config);
 	json_t *labels = json_object_get(c, "Labels");
 	if (!json_is_object(labels)) {
@@ -151,9 +184,9 @@ static int do_label(struct stage *s, const struct df_instr *in, struct kiln_err 
 		return fail(s, in, err, "LABEL needs key=value pairs");
 	for (size_t i = 0; i < n; i += 2) {
 		cleanup_free char *k = NULL, *v = NULL;
-		int r = shell_expand_word(in->args[i], env, s->escape, &k, err);
+		int r = shell_expand_word_fn(in->args[i], stage_var, s, s->escape, &k, err);
 		if (r >= 0)
-			r = shell_expand_word(in->args[i + 1], env, s->escape, &v, err);
+			r = shell_expand_word_fn(in->args[i + 1], stage_var, s, s->escape, &v, err);
 		if (r < 0)
 			return stage_err(s, in, err);
 		if (!*k)
@@ -200,7 +233,6 @@ static int add_port(struct stage *s, const struct df_instr *in, json_t *ports, c
 static int do_words_into(struct stage *s, const struct df_instr *in, const char *field, bool ports,
                          struct kiln_err **err)
 {
-	cleanup_strv char **env = stage_expand_env(s);
 	json_t *c = image_config_container(s->config);
 	json_t *obj = json_object_get(c, field);
 	if (!json_is_object(obj)) {
@@ -211,10 +243,10 @@ static int do_words_into(struct stage *s, const struct df_instr *in, const char 
 		cleanup_strv char **words = NULL;
 		if (in->json) {
 			char *w = NULL;
-			if (shell_expand_word(a, env, s->escape, &w, err) < 0)
+			if (shell_expand_word_fn(a, stage_var, s, s->escape, &w, err) < 0)
 				return stage_err(s, in, err);
 			strv_push(&words, w);
-		} else if (shell_expand_words(a, env, s->escape, &words, err) < 0) {
+		} else if (shell_expand_words_fn(a, stage_var, s, s->escape, &words, err) < 0) {
 			return stage_err(s, in, err);
 		}
 		strv_foreach (w, words) {

@@ -10,18 +10,30 @@
 #include "util/xalloc.h"
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CP_EOF  INT32_MIN
 #define NO_STOP INT32_MIN
-/* bounds the backtracking of one ${x#p}-style match; Go uses an automaton, we use a budget */
-#define MATCH_BUDGET 20000000L
+/* bounds the backtracking of all the ${x#p}-style matches of one word together (Go uses an
+ * automaton, we use a budget): a word full of patterns cannot hang a build */
+#define MATCH_BUDGET 4000000L
+/* ${a:-${b:-...}} nesting: each level is a few stack frames, and no real Dockerfile nests more
+ * than a handful; BuildKit has no limit (Go stacks grow to 1 GB), this keeps kiln's stack use
+ * bounded (100 levels is well under 1 MiB even with sanitizers) */
+#define SHELL_MAX_DEPTH 100
+/* '*' in a ${x#p} ${x/p/r} pattern: the matcher recurses once per star */
+#define MATCH_MAX_STARS 256
 
 struct lex {
 	const char *s;
 	size_t n, pos;
 	int32_t escape;
-	char *const *env;
+	shell_lookup_fn lookup;
+	void *ud;
+	unsigned depth; /* ${...} nesting */
+	long budget;    /* pattern matching steps left for the word */
 };
 
 /* BuildKit's word splitter: white space ends a word only when it is "splittable" */
@@ -108,24 +120,28 @@ static void words_add_string(struct words *w, const char *s, size_t n)
 }
 
 /* value of name in env, the last entry winning; false when unset */
-static bool env_get(char *const *env, const char *name, size_t nl, const char **ret)
+/* shell_lookup_fn over a "KEY=VALUE" list: the last entry wins */
+static const char *strv_lookup(void *ud, const char *name, size_t nl)
 {
-	bool found = false;
+	char *const *env = ud;
+	const char *found = NULL;
 	for (size_t i = 0; env && env[i]; i++) {
 		const char *e = env[i];
 		if (strncmp(e, name, nl) != 0)
 			continue;
-		if (e[nl] == '=') {
-			*ret = e + nl + 1;
-			found = true;
-		} else if (e[nl] == '\0') {
-			*ret = "";
-			found = true;
-		}
+		if (e[nl] == '=')
+			found = e + nl + 1;
+		else if (e[nl] == '\0')
+			found = "";
 	}
-	if (!found)
-		*ret = "";
 	return found;
+}
+
+static bool env_get(const struct lex *l, const char *name, size_t nl, const char **ret)
+{
+	const char *v = l->lookup(l->ud, name, nl);
+	*ret = v ? v : "";
+	return v != NULL;
 }
 
 static bool is_special_param(int32_t cp)
@@ -252,7 +268,7 @@ static void cps_release(struct cps *c)
 static int compile_pattern(const char *pat, struct tok **ret, size_t *ret_n, struct kiln_err **err)
 {
 	cleanup_free struct tok *t = NULL;
-	size_t n = 0, cap = 0, len = strlen(pat);
+	size_t n = 0, cap = 0, len = strlen(pat), stars = 0;
 
 	for (size_t i = 0; i < len;) {
 		size_t w;
@@ -276,6 +292,9 @@ static int compile_pattern(const char *pat, struct tok **ret, size_t *ret_n, str
 			tk.cp = nx;
 			i += w;
 		}
+		if (tk.kind == TOK_STAR && ++stars > MATCH_MAX_STARS)
+			return kiln_err_set(err, "pattern in substitution has more than %d '*'",
+			                    MATCH_MAX_STARS);
 		XGROW(t, n + 1, cap);
 		t[n++] = tk;
 	}
@@ -291,28 +310,40 @@ struct matcher {
 	size_t nv;
 	bool greedy;
 	long budget;
+	/* bit ti * (nv + 1) + vi: no match of t[ti..] at v[vi..] (a '*' there was tried):
+	 * each such state is explored once, so the work is polynomial; NULL when too large */
+	uint8_t *failed;
 };
+
+#define MATCH_MEMO_BITS (1u << 24)
+
+static void matcher_memo(struct matcher *m)
+{
+	size_t bits;
+	if (size_mul(m->nt + 1, m->nv + 1, &bits) && bits <= MATCH_MEMO_BITS)
+		m->failed = xcalloc(bits / 8 + 1, 1);
+}
 
 /* end index of the preferred match of t[ti..] at v[vi..] (backtracking order = Go's
  * leftmost-first preference), -1 when none, -2 when over budget */
 static long match_at(struct matcher *m, size_t ti, size_t vi)
 {
-	if (--m->budget < 0)
-		return -2;
-	if (ti == m->nt)
-		return (long)vi;
-	const struct tok *tk = &m->t[ti];
-	if (tk->kind == TOK_LIT) {
-		if (vi < m->nv && m->v[vi] == tk->cp)
-			return match_at(m, ti + 1, vi + 1);
-		return -1;
-	}
-	if (tk->kind == TOK_ANY) {
+	/* literals and '?' in a loop: only a '*' recurses, so the depth is the stars' count */
+	for (;; ti++, vi++) {
+		if (--m->budget < 0)
+			return -2;
+		if (ti == m->nt)
+			return (long)vi;
+		const struct tok *tk = &m->t[ti];
+		if (tk->kind == TOK_STAR)
+			break;
 		/* like Go's '.', neither '?' nor '*' matches a newline */
-		if (vi < m->nv && m->v[vi] != '\n')
-			return match_at(m, ti + 1, vi + 1);
-		return -1;
+		if (vi >= m->nv || (tk->kind == TOK_LIT ? m->v[vi] != tk->cp : m->v[vi] == '\n'))
+			return -1;
 	}
+	size_t bit = ti * (m->nv + 1) + vi;
+	if (m->failed && (m->failed[bit / 8] & (1u << (bit % 8))))
+		return -1;
 	size_t max = 0;
 	while (vi + max < m->nv && m->v[vi + max] != '\n')
 		max++;
@@ -321,6 +352,8 @@ static long match_at(struct matcher *m, size_t ti, size_t vi)
 		if (r != -1)
 			return r;
 	}
+	if (m->failed)
+		m->failed[bit / 8] |= (uint8_t)(1u << (bit % 8));
 	return -1;
 }
 
@@ -330,7 +363,7 @@ static int too_complex(const char *pat, struct kiln_err **err)
 }
 
 /* ${x#p} ${x##p} ${x%p} ${x%%p} */
-static int trim_affix(const char *value, const char *pat, bool suffix, bool greedy,
+static int trim_affix(const char *value, const char *pat, bool suffix, bool greedy, long *budget,
                       struct kiln_buf *out, struct kiln_err **err)
 {
 	cleanup_free struct tok *t = NULL;
@@ -351,8 +384,11 @@ static int trim_affix(const char *value, const char *pat, bool suffix, bool gree
 			v.cp[i] = v.cp[v.n - 1 - i], v.cp[v.n - 1 - i] = x;
 		}
 	}
-	struct matcher m = {t, nt, v.cp, v.n, greedy, MATCH_BUDGET};
+	struct matcher m = {t, nt, v.cp, v.n, greedy, *budget, NULL};
+	matcher_memo(&m);
 	long end = match_at(&m, 0, 0);
+	*budget = m.budget;
+	free(m.failed);
 	int r = 0;
 	if (end == -2)
 		r = too_complex(pat, err);
@@ -368,7 +404,7 @@ static int trim_affix(const char *value, const char *pat, bool suffix, bool gree
 
 /* ${x/p/r} ${x//p/r}: leftmost match, greedy '*'; replace-all skips an empty match right
  * after the previous match, as Go's ReplaceAllString. r is inserted literally. */
-static int replace(const char *value, const char *pat, const char *rep, bool all,
+static int replace(const char *value, const char *pat, const char *rep, bool all, long *budget,
                    struct kiln_buf *out, struct kiln_err **err)
 {
 	cleanup_free struct tok *t = NULL;
@@ -380,7 +416,8 @@ static int replace(const char *value, const char *pat, const char *rep, bool all
 	if (compile_pattern(pat, &t, &nt, err) < 0)
 		return -1;
 	cps_init(&v, value, vlen);
-	struct matcher m = {t, nt, v.cp, v.n, true, MATCH_BUDGET};
+	struct matcher m = {t, nt, v.cp, v.n, true, *budget, NULL};
+	matcher_memo(&m);
 	while (pos <= v.n) {
 		long end = -1;
 		size_t start;
@@ -409,6 +446,8 @@ static int replace(const char *value, const char *pat, const char *rep, bool all
 	}
 	r = out_add(out, value + v.off[last], vlen - v.off[last], err);
 out:
+	*budget = m.budget;
+	free(m.failed);
 	cps_release(&v);
 	return r;
 }
@@ -418,7 +457,20 @@ static int missing_brace(struct kiln_err **err)
 	return kiln_err_set(err, "syntax error: missing '}'");
 }
 
+static int process_dollar_at(struct lex *l, struct kiln_buf *out, struct kiln_err **err);
+
 static int process_dollar(struct lex *l, struct kiln_buf *out, struct kiln_err **err)
+{
+	if (l->depth >= SHELL_MAX_DEPTH)
+		return kiln_err_set(err, "substitutions nested more than %d levels deep",
+		                    SHELL_MAX_DEPTH);
+	l->depth++;
+	int r = process_dollar_at(l, out, err);
+	l->depth--;
+	return r;
+}
+
+static int process_dollar_at(struct lex *l, struct kiln_buf *out, struct kiln_err **err)
 {
 	cleanup_buf struct kiln_buf name = KILN_BUF_INIT;
 	cleanup_buf struct kiln_buf word = KILN_BUF_INIT;
@@ -432,7 +484,7 @@ static int process_dollar(struct lex *l, struct kiln_buf *out, struct kiln_err *
 		process_name(l, &name);
 		if (name.len == 0)
 			return out_adds(out, "$", err);
-		env_get(l->env, name.ptr, name.len, &value);
+		env_get(l, name.ptr, name.len, &value);
 		return out_adds(out, value, err);
 	}
 	skip(l);
@@ -442,7 +494,7 @@ static int process_dollar(struct lex *l, struct kiln_buf *out, struct kiln_err *
 	if (cp == '{' || cp == '}' || cp == ':')
 		return kiln_err_set(err, "syntax error: bad substitution");
 	process_name(l, &name);
-	set = env_get(l->env, name.ptr, name.len, &value);
+	set = env_get(l, name.ptr, name.len, &value);
 
 	int32_t op = next(l, &p, &n);
 	if (op == CP_EOF)
@@ -461,14 +513,14 @@ static int process_dollar(struct lex *l, struct kiln_buf *out, struct kiln_err *
 		if (process_stop_on(l, '/', true, &word, NULL, &inner) < 0) {
 			if (peek(l) == CP_EOF)
 				return kiln_err_set(err, "syntax error: missing '/' in ${}");
-			return kiln_err_wrap(err, "%s", kiln_err_msg(inner));
+			return kiln_err_set(err, "%s", kiln_err_msg(inner));
 		}
 		if (process_stop_on(l, '}', true, &rep, NULL, &inner) < 0) {
 			if (peek(l) == CP_EOF)
 				return missing_brace(err);
-			return kiln_err_wrap(err, "%s", kiln_err_msg(inner));
+			return kiln_err_set(err, "%s", kiln_err_msg(inner));
 		}
-		return replace(value, word.ptr, rep.ptr, all, out, err);
+		return replace(value, word.ptr, rep.ptr, all, &l->budget, out, err);
 	}
 	bool known = op == '-' || op == '+' || op == '?' || op == '#' || op == '%';
 	if (!known && !null_is_unset)
@@ -479,7 +531,7 @@ static int process_dollar(struct lex *l, struct kiln_buf *out, struct kiln_err *
 	if (process_stop_on(l, '}', raw, &word, NULL, &inner) < 0) {
 		if (peek(l) == CP_EOF)
 			return missing_brace(err);
-		return kiln_err_wrap(err, "%s", kiln_err_msg(inner));
+		return kiln_err_set(err, "%s", kiln_err_msg(inner));
 	}
 	bool empty_or_unset = !set || (null_is_unset && value[0] == '\0');
 	switch (op) {
@@ -499,7 +551,8 @@ static int process_dollar(struct lex *l, struct kiln_buf *out, struct kiln_err *
 	case '%': {
 		/* a doubled operator (## %%) asks for the longest match */
 		bool greedy = word.ptr[0] == (char)op;
-		return trim_affix(value, word.ptr + greedy, op == '%', greedy, out, err);
+		return trim_affix(value, word.ptr + greedy, op == '%', greedy, &l->budget, out,
+		                  err);
 	}
 	default:
 		if (op == CP_EOF)
@@ -559,12 +612,17 @@ static int process_stop_on(struct lex *l, int32_t stop, bool raw_escapes, struct
 	return 0;
 }
 
-static int expand(const char *word, char *const *env, char escape, char **ret_word,
+static int expand(const char *word, shell_lookup_fn lookup, void *ud, char escape, char **ret_word,
                   char ***ret_words, struct kiln_err **err)
 {
 	cleanup_buf struct kiln_buf out = KILN_BUF_INIT;
 	struct words w = {.word = KILN_BUF_INIT};
-	struct lex l = {.s = word, .n = strlen(word), .escape = (unsigned char)escape, .env = env};
+	struct lex l = {.s = word,
+	                .n = strlen(word),
+	                .escape = (unsigned char)escape,
+	                .lookup = lookup,
+	                .ud = ud,
+	                .budget = MATCH_BUDGET};
 	int r;
 
 	if (escape != '\\' && escape != '`')
@@ -586,11 +644,23 @@ static int expand(const char *word, char *const *env, char escape, char **ret_wo
 int shell_expand_word(const char *word, char *const *env, char escape, char **ret,
                       struct kiln_err **err)
 {
-	return expand(word, env, escape, ret, NULL, err);
+	return expand(word, strv_lookup, (void *)env, escape, ret, NULL, err);
 }
 
 int shell_expand_words(const char *word, char *const *env, char escape, char ***ret,
                        struct kiln_err **err)
 {
-	return expand(word, env, escape, NULL, ret, err);
+	return expand(word, strv_lookup, (void *)env, escape, NULL, ret, err);
+}
+
+int shell_expand_word_fn(const char *word, shell_lookup_fn lookup, void *ud, char escape,
+                         char **ret, struct kiln_err **err)
+{
+	return expand(word, lookup, ud, escape, ret, NULL, err);
+}
+
+int shell_expand_words_fn(const char *word, shell_lookup_fn lookup, void *ud, char escape,
+                          char ***ret, struct kiln_err **err)
+{
+	return expand(word, lookup, ud, escape, NULL, ret, err);
 }

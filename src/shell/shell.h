@@ -10,6 +10,8 @@
 
 #include "util/err.h"
 
+#include <stddef.h>
+
 /* one word, no splitting (BuildKit ProcessWord): WORKDIR $x, ENV a=$b, ... */
 int shell_expand_word(const char *word, char *const *env, char escape, char **ret,
                       struct kiln_err **err);
@@ -18,3 +20,12 @@ int shell_expand_word(const char *word, char *const *env, char escape, char **re
  * escaped white space character; empty words are dropped. *ret is NULL-terminated. */
 int shell_expand_words(const char *word, char *const *env, char escape, char ***ret,
                        struct kiln_err **err);
+
+/* the value of the variable name (nl bytes, not NUL-terminated), or NULL when it is unset */
+typedef const char *(*shell_lookup_fn)(void *ud, const char *name, size_t nl);
+/* the same two, with variables from a look-up function instead of a list (the caller keeps
+ * a map: each reference costs O(1) however many variables there are) */
+int shell_expand_word_fn(const char *word, shell_lookup_fn lookup, void *ud, char escape,
+                         char **ret, struct kiln_err **err);
+int shell_expand_words_fn(const char *word, shell_lookup_fn lookup, void *ud, char escape,
+                          char ***ret, struct kiln_err **err);

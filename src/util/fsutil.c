@@ -1,5 +1,6 @@
 /* fsutil.c — file helpers shared by every module. */
 #include "fsutil.h"
+#include "walk.h"
 #include "buf.h"
 #include "xalloc.h"
 
@@ -124,24 +125,15 @@ int mkdir_p(const char *path, mode_t mode, struct kiln_err **err)
 	return 0;
 }
 
-static int rm_children(int dfd, const char *what, struct kiln_err **err)
+/* the walk's visits for rm_rf_at: files as they come, directories once emptied */
+static int rm_visit(struct walk_entry *e, void *ud, struct kiln_err **err)
 {
-	DIR *d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return kiln_err_errno(err, "opendir '%s'", what);
-	}
-	int r = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		r = rm_rf_at(dirfd(d), de->d_name, err);
-		if (r < 0)
-			break;
-	}
-	closedir(d);
-	return r;
+	(void)ud;
+	if (!e->post && S_ISDIR(e->st.st_mode))
+		return WALK_DESCEND;
+	if (unlinkat(e->dirfd, e->name, e->post ? AT_REMOVEDIR : 0) < 0 && errno != ENOENT)
+		return kiln_err_errno(err, "remove '%s'", e->path);
+	return WALK_NEXT;
 }
 
 int rm_rf_at(int dirfd, const char *name, struct kiln_err **err)
@@ -150,10 +142,12 @@ int rm_rf_at(int dirfd, const char *name, struct kiln_err **err)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return kiln_err_errno(err, "remove '%s'", name);
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return kiln_err_errno(err, "open '%s'", name);
-	int r = rm_children(fd, name, err);
+	/* iterative: a tree of any depth, a bounded number of descriptors */
+	struct walk_opts o = {.shadow_fd = -1, .what = name};
+	int r = walk_tree(fd, &o, rm_visit, NULL, err);
 	if (r < 0)
 		return r;
 	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)

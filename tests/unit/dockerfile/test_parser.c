@@ -400,6 +400,27 @@ TEST(parse_errors_name_path_and_line)
 	}
 }
 
+TEST(nul_byte_is_refused_with_its_line)
+{
+	/* a NUL byte anywhere (a word, a heredoc body, a comment) would truncate what follows */
+	static const struct {
+		const char text[48];
+		size_t len;
+		const char *msg;
+	} cases[] = {
+	    {"FROM a\nCOPY a\0b /c\n", 19, "Dockerfile:2: the Dockerfile holds a NUL byte"},
+	    {"FROM a\nRUN <<EOF\nx\nEOF\0y\nEOF\n", 29,
+	     "Dockerfile:4: the Dockerfile holds a NUL byte"},
+	    {"# c\0\nFROM a\n", 12, "Dockerfile:1: the Dockerfile holds a NUL byte"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		cleanup_dockerfile struct dockerfile *df = NULL;
+		cleanup_err struct kiln_err *err = NULL;
+		ASSERT_FAIL(dockerfile_parse("Dockerfile", cases[i].text, cases[i].len, &df, &err));
+		ASSERT_STREQ(kiln_err_msg(err), cases[i].msg);
+	}
+}
+
 TEST(size_cap)
 {
 	cleanup_dockerfile struct dockerfile *df = NULL;

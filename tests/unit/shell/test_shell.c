@@ -292,3 +292,64 @@ TEST(word_limit)
 	free(TAKE_PTR(got));
 	ASSERT_FAIL(shell_expand_word("$V$V$V$V$V", env, '\\', &got, &err));
 }
+
+/* ${a:-${a:-...}} 20,000 deep: an error, not a stack overflow; 100 levels still expand */
+TEST(nesting_depth_limit)
+{
+	const char *const envs[] = {NULL};
+	cleanup_strv char **env = mkenv(envs);
+	size_t depth = 20000;
+	cleanup_buf struct kiln_buf w = KILN_BUF_INIT;
+	for (size_t i = 0; i < depth; i++)
+		kiln_buf_adds(&w, i % 2 ? "\"${a:-" : "${a:-");
+	kiln_buf_adds(&w, "x");
+	for (size_t i = depth; i-- > 0;)
+		kiln_buf_adds(&w, i % 2 ? "}\"" : "}");
+	cleanup_free char *got = NULL;
+	cleanup_err struct kiln_err *err = NULL;
+	ASSERT_FAIL(shell_expand_word(w.ptr, env, '\\', &got, &err));
+	ASSERT_STREQ(kiln_err_msg(err), "substitutions nested more than 100 levels deep");
+	cleanup_strv char **words = NULL;
+	cleanup_err struct kiln_err *err2 = NULL;
+	ASSERT_FAIL(shell_expand_words(w.ptr, env, '\\', &words, &err2));
+
+	kiln_buf_truncate(&w, 0);
+	for (size_t i = 0; i < 100; i++)
+		kiln_buf_adds(&w, "${a:-");
+	kiln_buf_adds(&w, "x");
+	for (size_t i = 0; i < 100; i++)
+		kiln_buf_adds(&w, "}");
+	cleanup_err struct kiln_err *err3 = NULL;
+	ASSERT_OK(shell_expand_word(w.ptr, env, '\\', &got, &err3), err3);
+	ASSERT_STREQ(got, "x");
+}
+
+/* a pattern of a million literal runes matches without a million-deep recursion */
+TEST(long_pattern_is_not_deep)
+{
+	size_t n = LIMIT_WORD / 2;
+	cleanup_free char *v = xmalloc(n + 3);
+	memcpy(v, "V=", 2);
+	memset(v + 2, 'a', n);
+	v[n + 2] = '\0';
+	const char *const envs[] = {v, NULL};
+	cleanup_strv char **env = mkenv(envs);
+	cleanup_buf struct kiln_buf w = KILN_BUF_INIT;
+	kiln_buf_adds(&w, "${V#");
+	for (size_t i = 0; i < n - 1; i++)
+		kiln_buf_addch(&w, i % 2 ? '?' : 'a');
+	kiln_buf_adds(&w, "}");
+	cleanup_free char *got = NULL;
+	cleanup_err struct kiln_err *err = NULL;
+	ASSERT_OK(shell_expand_word(w.ptr, env, '\\', &got, &err), err);
+	ASSERT_STREQ(got, "a");
+	/* too many stars is "too complex", not a deep recursion */
+	kiln_buf_truncate(&w, 0);
+	kiln_buf_adds(&w, "${V#");
+	for (size_t i = 0; i < 300; i++)
+		kiln_buf_adds(&w, "*a");
+	kiln_buf_adds(&w, "}");
+	free(TAKE_PTR(got));
+	cleanup_err struct kiln_err *err2 = NULL;
+	ASSERT_FAIL(shell_expand_word(w.ptr, env, '\\', &got, &err2));
+}
