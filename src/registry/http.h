@@ -130,6 +130,16 @@ int http_ca_bundle(const char *default_bundle, const char *const *ca_files, bool
 /* appends every file with a PEM certificate in the ':'-separated directories */
 void http_add_pem_dirs(struct kiln_buf *b, const char *dirs);
 
+/* Stall detection for every request (registry and downloads): connecting may take
+ * min(window, 30 s); then fewer than HTTP_LOW_SPEED bytes/s over the window (no first byte
+ * included) is an error. The window is HTTP_STALL_SECONDS, or KILN_HTTP_STALL_TIMEOUT seconds. */
+#define HTTP_STALL_SECONDS 60L
+#define HTTP_LOW_SPEED     1024L
+void http_stall_opts(CURL *e);
+
+/* sets CURLOPT_PROXY for a request to url: url_proxy_for()'s answer, or none */
+void http_apply_proxy(CURL *e, const char *url);
+
 int http_run(struct registry *r, struct http_job **jobs, size_t n, size_t max_inflight,
              struct kiln_err **err);
 /* one request, synchronously; the caller reads x->status */

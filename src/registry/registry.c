@@ -9,6 +9,7 @@
 #include "util/limits.h"
 #include "util/log.h"
 #include "util/strv.h"
+#include "util/url.h"
 #include "util/xalloc.h"
 
 #include <string.h>
@@ -85,6 +86,7 @@ static int fetch_manifest(struct registry *r, struct http_host *h, const char *r
 	               xasprintf("%s/v2/%s/manifests/%s", h->base, repo, reference), scope);
 	strv_push(&x.headers, xstrdup(manifest_accept));
 	x.resp_max = LIMIT_MANIFEST;
+	x.follow = true; /* Authorization is dropped if it leads to another origin */
 	if (http_request(&x, err) < 0)
 		return -1;
 	if (x.status != 200)
@@ -448,12 +450,6 @@ static char *location_url(const struct http_xfer *x)
 	return xasprintf("%s%s%s", x->h->base, loc[0] == '/' ? "" : "/", loc);
 }
 
-static bool same_origin(const char *url, const char *base)
-{
-	size_t bl = strlen(base);
-	return strneq(url, base, bl) && url[bl] == '/';
-}
-
 /* the upload URL from a Location header, with ?digest= added */
 static char *upload_url(const struct http_xfer *x, const char *digest)
 {
@@ -477,7 +473,7 @@ static int push_next_chunk(struct push_job *p, struct kiln_err **err)
 		return -1;
 	char *url = location_url(x);
 	http_xfer_set_url(x, url);
-	x->cross_origin = !same_origin(url, x->h->base);
+	x->cross_origin = !url_same_origin(url, x->h->base);
 	p->chunk = MIN(x->r->opts.chunk_size, p->size - p->off);
 	x->method = "PATCH";
 	x->body_fd = p->fd;
@@ -500,7 +496,7 @@ static int push_put(struct push_job *p, bool with_body, struct kiln_err **err)
 		return -1;
 	char *url = upload_url(x, p->digest);
 	http_xfer_set_url(x, url);
-	x->cross_origin = !same_origin(url, x->h->base);
+	x->cross_origin = !url_same_origin(url, x->h->base);
 	x->method = "PUT";
 	x->body_fd = with_body ? p->fd : -1;
 	x->body_start = 0;
@@ -686,7 +682,7 @@ int registry_check_push(struct registry *r, const struct image_ref *ref, struct 
 	/* cancel the upload we only started to test the permission; failure does not matter */
 	char *loc = location_url(&x);
 	http_xfer_set_url(&x, loc);
-	x.cross_origin = !same_origin(loc, h->base);
+	x.cross_origin = !url_same_origin(loc, h->base);
 	x.method = "DELETE";
 	cleanup_err struct kiln_err *e = NULL;
 	if (http_request(&x, &e) < 0)
