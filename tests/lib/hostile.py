@@ -21,9 +21,13 @@ Modes:
                     1/--rate seconds
   proxy             an HTTP proxy that records the request target (absolute URL or CONNECT)
                     and answers 502 without connecting anywhere
-  registry          a one-image registry: /v2/ 200, the manifest of any repository with a
-                    config and one layer declared --layer-size bytes, the config, and a layer
-                    blob that never ends (--rate bytes/s, 0 = as fast as possible)
+  registry          a one-image registry: /v2/, the manifest of any repository (a config and
+                    one small layer holding /hello), the config and the layer. --ask-auth:
+                    every request without Authorization gets 401 (Basic, or Bearer with
+                    --realm URL). --redirect manifests,blobs: those requests get --status to
+                    --to URL + path, or with --same-origin to its own /r + path.
+                    --endless-layer: the layer is declared --layer-size bytes and its GET
+                    never ends (--rate bytes/s, 0 = as fast as possible; --max-bytes)
 
 Standard library only. Stop it with SIGTERM.
 """
@@ -50,25 +54,44 @@ def log(line):
             f.write(line + "\n")
 
 
+def make_layer():
+    """a gzip tar holding /hello (content "hostile\n") and its uncompressed digest"""
+    import gzip
+    import io
+    import tarfile
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
+        data = b"hostile\n"
+        ti = tarfile.TarInfo("hello")
+        ti.size = len(data)
+        ti.mode = 0o644
+        t.addfile(ti, io.BytesIO(data))
+    tar = raw.getvalue()
+    gz = gzip.compress(tar, mtime=0)
+    return gz, "sha256:" + hashlib.sha256(tar).hexdigest()
+
+
+LAYER, DIFF_ID = make_layer()
 CONFIG = json.dumps({
     "architecture": "amd64",
     "os": "linux",
     "config": {"Env": ["PATH=/bin"]},
-    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]},
+    "rootfs": {"type": "layers", "diff_ids": [DIFF_ID]},
     "history": [{"created_by": "hostile"}],
 }).encode()
 CONFIG_DIGEST = "sha256:" + hashlib.sha256(CONFIG).hexdigest()
-LAYER_DIGEST = "sha256:" + "ab" * 32
+LAYER_DIGEST = "sha256:" + hashlib.sha256(LAYER).hexdigest()
 
 
 def manifest():
+    size = ARGS.layer_size if ARGS.endless_layer else len(LAYER)
     return json.dumps({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                    "digest": CONFIG_DIGEST, "size": len(CONFIG)},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": LAYER_DIGEST, "size": ARGS.layer_size}],
+                    "digest": LAYER_DIGEST, "size": size}],
     }).encode()
 
 
@@ -133,7 +156,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             while True:
                 self.wfile.write(b"x")
                 self.wfile.flush()
-                time.sleep(1.0 / ARGS.rate)
+                time.sleep(1.0 / (ARGS.rate or 2.0))
         elif m == "proxy":
             self.reply(502, b"hostile proxy does not forward\n")
         elif m == "registry":
@@ -143,8 +166,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def registry(self):
         p = self.path.split("?")[0]
+        if p.startswith("/r/"):
+            p = p[2:]
+        elif ARGS.same_origin or ARGS.redirect:
+            kinds = ARGS.redirect.split(",") if ARGS.redirect else []
+            if any(("/%s/" % k) in p for k in kinds):
+                if ARGS.ask_auth and not self.headers.get("Authorization"):
+                    self.ask_auth()
+                    return
+                scheme = "https" if ARGS.cert else "http"
+                to = ARGS.to.rstrip("/") if ARGS.to else "%s://127.0.0.1:%d/r" % (
+                    scheme, self.server.server_address[1])
+                self.reply(ARGS.status, b"", [("Location", to + self.path)])
+                return
+        if ARGS.ask_auth and p != "/v2/" and not self.headers.get("Authorization"):
+            self.ask_auth()
+            return
         if p == "/v2/":
-            self.reply(200, b"{}", [("Content-Type", "application/json")])
+            if ARGS.ask_auth and not self.headers.get("Authorization"):
+                self.ask_auth()
+            else:
+                self.reply(200, b"{}", [("Content-Type", "application/json")])
         elif "/manifests/" in p:
             body = manifest()
             self.reply(200, body, [
@@ -152,6 +194,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 ("Docker-Content-Digest", "sha256:" + hashlib.sha256(body).hexdigest())])
         elif p.endswith("/blobs/" + CONFIG_DIGEST):
             self.reply(200, CONFIG, [("Content-Type", "application/octet-stream")])
+        elif p.endswith("/blobs/" + LAYER_DIGEST) and not ARGS.endless_layer:
+            self.reply(200, LAYER, [("Content-Type", "application/octet-stream")])
         elif p.endswith("/blobs/" + LAYER_DIGEST):
             # far more than declared, without a length: only the declared size can stop it
             self.send_response(200)
@@ -172,6 +216,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         else:
             self.reply(404, b'{"errors":[{"code":"NOT_FOUND"}]}')
+
+    def ask_auth(self):
+        if ARGS.realm:
+            self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', [(
+                "WWW-Authenticate",
+                'Bearer realm="%s",service="hostile"' % ARGS.realm)])
+        else:
+            self.ask_basic()
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
@@ -199,8 +251,11 @@ def main():
     ap.add_argument("--same-origin", action="store_true")
     ap.add_argument("--ask-auth", action="store_true")
     ap.add_argument("--file")
-    ap.add_argument("--rate", type=float, default=2.0)
+    ap.add_argument("--rate", type=float)
     ap.add_argument("--layer-size", type=int, default=1000)
+    ap.add_argument("--endless-layer", action="store_true")
+    ap.add_argument("--redirect", default="")
+    ap.add_argument("--realm")
     ap.add_argument("--max-bytes", type=int, default=1 << 30)
     ARGS = ap.parse_args()
     srv = Server(("127.0.0.1", 0), Handler)
