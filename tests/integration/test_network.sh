@@ -42,6 +42,11 @@ hostile() { # hostile <name> <mode> [args...]: starts tests/lib/hostile.py; sets
 	PORT=$(cat "$W/$name.port")
 }
 
+maybe_run() { # t_run, limited to functions matching $NET_ONLY when it is set (for debugging)
+	[ -z "${NET_ONLY:-}" ] || [[ "$2" == *$NET_ONLY* ]] || return 0
+	t_run "$@"
+}
+
 kdir() { KDIR=$(mktemp -d "$W/k.XXXXXX"); }
 
 run_kiln() { # run_kiln <args...>: runs kiln in a fresh $KDIR; output in $OUT, status in $RC
@@ -197,10 +202,48 @@ https_context_redirect_drops_credentials() {
 	! grep -q "$SECRET" "$KDIR/log" || fail "the secret is in kiln's output"
 }
 
-t_run "git: a redirect to another origin gets no GIT_TOKEN, GIT_USERNAME/PASSWORD or URL password" git_redirect_drops_credentials
-t_run "registry: a manifest or blob redirect to another origin gets no credentials" registry_redirects_drop_credentials
-t_run "registry: same-origin manifest and blob redirects still authenticate" registry_same_origin_redirects_authenticate
-t_run "registry: a token realm redirecting to another origin gets no credentials" token_realm_redirect_drops_credentials
-t_run "ADD <url>: a redirect to another origin gets no URL credentials, the same origin does" add_url_redirect_drops_credentials
-t_run "https:// context: a redirect to another origin gets no URL credentials, the same origin does" https_context_redirect_drops_credentials
+# ---- stalls: a server that never answers, or trickles 2 bytes/s ----
+
+stalled_downloads_fail_in_bounded_time() {
+	local mode start took
+	mkdir -p "$W/stallctx"
+	for mode in hang trickle; do
+		hostile "stall-$mode" "$mode"
+		printf 'FROM scratch\nADD http://127.0.0.1:%s/file /file\n' "$PORT" >"$W/stallctx/Dockerfile"
+		start=$(date +%s)
+		KILN_HTTP_STALL_TIMEOUT=3 run_kiln --no-push --context "$W/stallctx"
+		took=$(($(date +%s) - start))
+		[ "$RC" -ne 0 ] && [ "$RC" -ne 124 ] || fail "$mode: ADD did not fail by itself (rc $RC)"
+		[ "$took" -le 20 ] || fail "$mode: took ${took}s"
+		assert_contains "$OUT" "GET http://127.0.0.1:$PORT/file: Operation too slow" "$mode error"
+		# an https:// context from the same server
+		start=$(date +%s)
+		KILN_HTTP_STALL_TIMEOUT=3 run_kiln --no-push --context "https://127.0.0.1:$PORT/ctx.tar.gz"
+		took=$(($(date +%s) - start))
+		[ "$RC" -ne 0 ] && [ "$RC" -ne 124 ] && [ "$took" -le 20 ] ||
+			fail "$mode: https context (rc $RC, ${took}s)"
+	done
+}
+
+stalled_registry_fails_in_bounded_time() {
+	local start took
+	hostile stall-reg hang
+	start=$(date +%s)
+	mkdir -p "$W/ctx"
+	printf 'FROM 127.0.0.1:%s/img:1\nENV A=1\n' "$PORT" >"$W/ctx/Dockerfile"
+	KILN_HTTP_STALL_TIMEOUT=3 run_kiln --insecure-pull --no-push --context "$W/ctx"
+	took=$(($(date +%s) - start))
+	[ "$RC" -ne 0 ] && [ "$RC" -ne 124 ] || fail "the pull did not fail by itself (rc $RC)"
+	[ "$took" -le 20 ] || fail "took ${took}s"
+	assert_contains "$OUT" "Operation too slow" "error"
+}
+
+maybe_run "git: a redirect to another origin gets no GIT_TOKEN, GIT_USERNAME/PASSWORD or URL password" git_redirect_drops_credentials
+maybe_run "registry: a manifest or blob redirect to another origin gets no credentials" registry_redirects_drop_credentials
+maybe_run "registry: same-origin manifest and blob redirects still authenticate" registry_same_origin_redirects_authenticate
+maybe_run "registry: a token realm redirecting to another origin gets no credentials" token_realm_redirect_drops_credentials
+maybe_run "ADD <url>: a redirect to another origin gets no URL credentials, the same origin does" add_url_redirect_drops_credentials
+maybe_run "https:// context: a redirect to another origin gets no URL credentials, the same origin does" https_context_redirect_drops_credentials
+maybe_run "ADD <url> and https:// contexts: a server that never answers or trickles fails in bounded time" stalled_downloads_fail_in_bounded_time
+maybe_run "registry: a server that never answers fails in bounded time" stalled_registry_fails_in_bounded_time
 t_done
