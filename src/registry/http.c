@@ -443,6 +443,7 @@ struct registry *registry_free(struct registry *r)
 		free(r->sources[i].repository);
 	}
 	free(r->sources);
+	free(r->sizes);
 	strv_free(r->ca_files);
 	free(r->user_agent);
 	free(r);
@@ -864,6 +865,14 @@ static size_t xfer_write(char *p, size_t size, size_t n, void *ud)
 	long status = 0;
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (x->bw && status >= 200 && status < 300) {
+		if (x->blob_limit && blob_writer_size(x->bw) + len > x->blob_limit) {
+			/* a registry that keeps sending must not fill the disk */
+			kiln_err_set(&x->cb_err,
+			             "blob %s is larger than the %llu bytes its manifest declares",
+			             x->blob_digest ? x->blob_digest : "",
+			             (unsigned long long)x->blob_limit);
+			return 0;
+		}
 		if (blob_writer_write(x->bw, p, len, &x->cb_err) < 0)
 			return 0;
 		return len;

@@ -45,6 +45,11 @@ struct pull_source {
 	char *repository; /* the repository there (a mapping prefix included) */
 };
 
+struct blob_size {
+	char digest[DIGEST_STRING_LEN + 1];
+	uint64_t size;
+};
+
 struct registry {
 	struct registry_opts opts; /* string lists deep-copied */
 	char **ca_files;
@@ -59,6 +64,9 @@ struct registry {
 	struct registry_stats stats;
 	struct pull_source *sources;
 	size_t n_sources;
+	/* the size each blob has in the manifests this client pulled: a download stops there */
+	struct blob_size *sizes;
+	size_t n_sizes, cap_sizes;
 };
 
 /* one HTTP exchange, repeated as needed for auth, redirects and retries */
@@ -87,6 +95,8 @@ struct http_xfer {
 	bool resp_overflow;
 	struct blobstore *bs; /* when set, a 2xx body streams into a blob writer */
 	struct blob_writer *bw;
+	const char *blob_digest; /* the blob it is, for messages */
+	uint64_t blob_limit;     /* > 0: the size its manifest declares; a longer body fails */
 	char *location, *www_auth, *content_type, *docker_digest;
 	struct kiln_err *cb_err;
 	char errbuf[CURL_ERROR_SIZE];

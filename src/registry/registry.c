@@ -316,6 +316,8 @@ static int manifest_fn(struct registry *r, const char *registry, const char *rep
 	return manifest_at(r, registry, repo, ref, c->platform, &c->res, err);
 }
 
+static void sizes_from_manifest(struct registry *r, const char *body, size_t len);
+
 int registry_get_manifest(struct registry *r, const struct image_ref *ref, const char *platform,
                           char **ret_body, size_t *ret_len, char **ret_media_type,
                           char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err)
@@ -325,6 +327,8 @@ int registry_get_manifest(struct registry *r, const struct image_ref *ref, const
 		manifest_res_release(&c.res);
 		return -1;
 	}
+	if (is_manifest_type(c.res.media_type))
+		sizes_from_manifest(r, c.res.body, c.res.len);
 	*ret_len = c.res.len;
 	*ret_body = TAKE_PTR(c.res.body);
 	*ret_media_type = TAKE_PTR(c.res.media_type);
@@ -333,6 +337,49 @@ int registry_get_manifest(struct registry *r, const struct image_ref *ref, const
 }
 
 /* ---- blob downloads ---- */
+
+static void size_record(struct registry *r, const char *digest, json_int_t size)
+{
+	if (!digest || !digest_valid(digest) || size < 0)
+		return;
+	for (size_t i = 0; i < r->n_sizes; i++)
+		if (streq(r->sizes[i].digest, digest)) {
+			/* two manifests disagree: the larger bound, the digest decides */
+			r->sizes[i].size = MAX(r->sizes[i].size, (uint64_t)size);
+			return;
+		}
+	XGROW(r->sizes, r->n_sizes + 1, r->cap_sizes);
+	struct blob_size *b = &r->sizes[r->n_sizes++];
+	memcpy(b->digest, digest, sizeof(b->digest));
+	b->size = (uint64_t)size;
+}
+
+/* remembers the sizes an image manifest declares for its config and layers */
+static void sizes_from_manifest(struct registry *r, const char *body, size_t len)
+{
+	json_error_t je;
+	cleanup_json json_t *j = json_loadb(body, len, 0, &je);
+	json_t *cfg = json_object_get(j, "config");
+	json_t *cs = json_object_get(cfg, "size");
+	if (json_is_integer(cs))
+		size_record(r, kjson_str(cfg, "digest"), json_integer_value(cs));
+	size_t i;
+	json_t *l;
+	json_array_foreach(json_object_get(j, "layers"), i, l)
+	{
+		json_t *ls = json_object_get(l, "size");
+		if (json_is_integer(ls))
+			size_record(r, kjson_str(l, "digest"), json_integer_value(ls));
+	}
+}
+
+static uint64_t size_declared(const struct registry *r, const char *digest)
+{
+	for (size_t i = 0; i < r->n_sizes; i++)
+		if (streq(r->sizes[i].digest, digest))
+			return r->sizes[i].size;
+	return 0;
+}
 
 struct fetch_job {
 	struct http_job job;
@@ -389,6 +436,8 @@ static int blobs_fn(struct registry *r, const char *registry, const char *repo,
 		               xasprintf("%s/v2/%s/blobs/%s", h->base, repo, c->digests[i]), scope);
 		f->job.x.follow = true;
 		f->job.x.bs = c->bs;
+		f->job.x.blob_digest = f->digest;
+		f->job.x.blob_limit = size_declared(r, f->digest);
 		jobs[nj++] = &f->job;
 	}
 	int ret = http_run(r, jobs, nj, MAX_INFLIGHT, err);

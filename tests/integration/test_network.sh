@@ -202,6 +202,52 @@ https_context_redirect_drops_credentials() {
 	! grep -q "$SECRET" "$KDIR/log" || fail "the secret is in kiln's output"
 }
 
+# ---- blob downloads bounded by the declared size; no temporary file left ----
+
+tmp_blobs() { find "$KDIR/blobs" -name '.tmp-*' 2>/dev/null; }
+
+oversized_blob_stops_at_declared_size() {
+	hostile endless registry --endless-layer --layer-size 1000 --max-bytes $((2 << 30))
+	local reg=$LOG
+	mkdir -p "$W/ctx"
+	printf 'FROM 127.0.0.1:%s/img:1\nENV A=1\n' "$PORT" >"$W/ctx/Dockerfile"
+	run_kiln --insecure-pull --no-push --context "$W/ctx" --tar-path "$W/out.tar"
+	[ "$RC" -ne 0 ] && [ "$RC" -ne 124 ] || fail "the pull did not fail (rc $RC)"
+	assert_contains "$OUT" "is larger than the 1000 bytes its manifest declares" error
+	assert_contains "$OUT" "blob sha256:" error
+	[ -z "$(tmp_blobs)" ] || fail "temporary blob left: $(tmp_blobs)"
+	sleep 1
+	cat "$reg"
+	local sent
+	sent=$(sed -n 's/^layer: sent \([0-9]*\) bytes/\1/p' "$reg" | head -1)
+	[ -n "$sent" ] && [ "$sent" -lt $((256 << 20)) ] || fail "kiln read ${sent:-?} bytes"
+}
+
+sigterm_mid_download_leaves_no_temp_file() {
+	local sig
+	for sig in TERM INT; do
+		hostile "slow-$sig" registry --endless-layer --layer-size $((1 << 40)) --rate 1000000
+		mkdir -p "$W/ctx"
+		printf 'FROM 127.0.0.1:%s/img:1\nENV A=1\n' "$PORT" >"$W/ctx/Dockerfile"
+		kdir
+		# (a background job of a script starts with SIGINT ignored: give it back)
+		env --default-signal=INT "$KILN" --kaniko-dir "$KDIR" --insecure-pull --no-push \
+			--context "$W/ctx" --tar-path "$W/out.tar" >"$KDIR/log" 2>&1 &
+		local pid=$! i
+		for i in $(seq 1 100); do
+			[ -n "$(tmp_blobs)" ] && break
+			sleep 0.1
+		done
+		[ -n "$(tmp_blobs)" ] || { kill -KILL "$pid"; cat "$KDIR/log"; fail "no download in progress"; }
+		kill -"$sig" "$pid"
+		local rc=0
+		wait "$pid" || rc=$?
+		cat "$KDIR/log"
+		[ "$rc" -ne 0 ] || fail "kiln exited 0 after SIG$sig"
+		[ -z "$(tmp_blobs)" ] || fail "SIG$sig left $(tmp_blobs)"
+	done
+}
+
 # ---- stalls: a server that never answers, or trickles 2 bytes/s ----
 
 stalled_downloads_fail_in_bounded_time() {
@@ -244,6 +290,8 @@ maybe_run "registry: same-origin manifest and blob redirects still authenticate"
 maybe_run "registry: a token realm redirecting to another origin gets no credentials" token_realm_redirect_drops_credentials
 maybe_run "ADD <url>: a redirect to another origin gets no URL credentials, the same origin does" add_url_redirect_drops_credentials
 maybe_run "https:// context: a redirect to another origin gets no URL credentials, the same origin does" https_context_redirect_drops_credentials
+maybe_run "registry: a blob longer than its manifest says stops there, no temporary file left" oversized_blob_stops_at_declared_size
+maybe_run "registry: SIGTERM or SIGINT mid-download leaves no temporary blob" sigterm_mid_download_leaves_no_temp_file
 maybe_run "ADD <url> and https:// contexts: a server that never answers or trickles fails in bounded time" stalled_downloads_fail_in_bounded_time
 maybe_run "registry: a server that never answers fails in bounded time" stalled_registry_fails_in_bounded_time
 t_done
