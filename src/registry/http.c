@@ -343,6 +343,8 @@ void http_apply_proxy(CURL *e, const char *url)
 	 * curl's reading of the environment; "" turns curl's off */
 	cleanup_free char *proxy = url_proxy_for(url);
 	curl_easy_setopt(e, CURLOPT_PROXY, proxy ? proxy : "");
+	/* "" keeps curl from applying its own reading of NO_PROXY on top of ours */
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "");
 }
 
 /* ---- client ---- */

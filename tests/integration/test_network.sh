@@ -49,10 +49,12 @@ maybe_run() { # t_run, limited to functions matching $NET_ONLY when it is set (f
 
 kdir() { KDIR=$(mktemp -d "$W/k.XXXXXX"); }
 
-run_kiln() { # run_kiln <args...>: runs kiln in a fresh $KDIR; output in $OUT, status in $RC
+RUN_ENV=()
+run_kiln() { # run_kiln <args...>: runs kiln (environment changes: RUN_ENV) in a fresh $KDIR;
+	# output in $OUT, status in $RC
 	kdir
 	RC=0
-	timeout 120 "$KILN" --kaniko-dir "$KDIR" --log-format text "$@" >"$KDIR/log" 2>&1 || RC=$?
+	timeout 120 env ${RUN_ENV[@]+"${RUN_ENV[@]}"} "$KILN" --kaniko-dir "$KDIR" --log-format text "$@" >"$KDIR/log" 2>&1 || RC=$?
 	OUT=$(cat "$KDIR/log")
 	echo "$OUT"
 }
@@ -248,6 +250,75 @@ sigterm_mid_download_leaves_no_temp_file() {
 	done
 }
 
+# ---- proxies: never for loopback, NO_PROXY as Go reads it ----
+
+with_proxy() { # with_proxy <proxy-url> [NAME=value...]: RUN_ENV with every proxy variable
+	local p=$1
+	shift
+	RUN_ENV=(-u NO_PROXY -u no_proxy HTTP_PROXY="$p" http_proxy="$p" HTTPS_PROXY="$p"
+		https_proxy="$p" "$@")
+}
+
+loopback_is_never_proxied() {
+	hostile proxy-lo proxy
+	local proxy=http://127.0.0.1:$PORT plog=$LOG
+	hostile serve-lo serve --file "$W/files/added"
+	mkdir -p "$W/proxyctx"
+	printf 'FROM %s\nADD http://127.0.0.1:%s/added /added\nADD http://localhost:%s/added /added2\n' \
+		"$BUSYBOX_IMAGE" "$PORT" "$PORT" >"$W/proxyctx/Dockerfile"
+	with_proxy "$proxy"
+	run_kiln --insecure --insecure-pull --context "$W/proxyctx" \
+		--destination "$KILN_TEST_REGISTRY/network/proxied:1"
+	cat "$plog"
+	[ "$RC" -eq 0 ] || fail "the build failed"
+	[ ! -s "$plog" ] || fail "loopback traffic went through the proxy"
+	# git over loopback too
+	hostile git-lo record
+	with_proxy "$proxy" GIT_PULL_METHOD=http
+	run_kiln --no-push --context "git://127.0.0.1:$PORT/repo.git"
+	[ "$RC" -ne 0 ] || fail "the clone succeeded"
+	grep -q '^GET /repo.git/info/refs' "$LOG" || fail "git did not reach the loopback server"
+	[ ! -s "$plog" ] || fail "git went through the proxy"
+}
+
+no_proxy_is_honoured() {
+	hostile proxy-np proxy
+	local proxy=http://127.0.0.1:$PORT plog=$LOG
+	local host=kiln-proxy-test.invalid url
+	url=http://$host:4242/added
+	mkdir -p "$W/npctx"
+	printf 'FROM scratch\nADD %s /added\n' "$url" >"$W/npctx/Dockerfile"
+	# a name that is not loopback goes through the proxy (which answers 502)
+	with_proxy "$proxy"
+	run_kiln --no-push --context "$W/npctx"
+	[ "$RC" -ne 0 ] || fail "the ADD succeeded"
+	grep -q "proxy=$url" "$plog" || fail "the request did not go through the proxy"
+	local np n
+	for np in "$host" ".invalid" "*.invalid" "invalid" "$host:4242" "*" "10.0.0.0/8, $host"; do
+		n=$(wc -l <"$plog")
+		with_proxy "$proxy" NO_PROXY="$np"
+		run_kiln --no-push --context "$W/npctx"
+		[ "$RC" -ne 0 ] || fail "the ADD succeeded"
+		[ "$(wc -l <"$plog")" -eq "$n" ] || fail "NO_PROXY='$np' was not honoured"
+	done
+	for np in "other.invalid" "proxy-test.invalid" "$host:4243" ".$host" "127.0.0.0/8"; do
+		n=$(wc -l <"$plog")
+		with_proxy "$proxy" no_proxy="$np"
+		run_kiln --no-push --context "$W/npctx"
+		[ "$(wc -l <"$plog")" -gt "$n" ] || fail "NO_PROXY='$np' bypassed the proxy"
+	done
+	# the registry client decides the same way
+	printf 'FROM %s:4242/img:1\n' "$host" >"$W/npctx/Dockerfile"
+	with_proxy "$proxy"
+	run_kiln --no-push --insecure-pull --context "$W/npctx"
+	[ "$RC" -ne 0 ] || fail "the pull succeeded"
+	grep -q "proxy=http://$host:4242/v2/" "$plog" || fail "the registry request did not use the proxy"
+	n=$(wc -l <"$plog")
+	with_proxy "$proxy" no_proxy=.invalid
+	run_kiln --no-push --insecure-pull --context "$W/npctx"
+	[ "$(wc -l <"$plog")" -eq "$n" ] || fail "the registry client ignored NO_PROXY"
+}
+
 # ---- stalls: a server that never answers, or trickles 2 bytes/s ----
 
 stalled_downloads_fail_in_bounded_time() {
@@ -292,6 +363,8 @@ maybe_run "ADD <url>: a redirect to another origin gets no URL credentials, the 
 maybe_run "https:// context: a redirect to another origin gets no URL credentials, the same origin does" https_context_redirect_drops_credentials
 maybe_run "registry: a blob longer than its manifest says stops there, no temporary file left" oversized_blob_stops_at_declared_size
 maybe_run "registry: SIGTERM or SIGINT mid-download leaves no temporary blob" sigterm_mid_download_leaves_no_temp_file
+maybe_run "proxies: loopback (registry, ADD <url>, git) never goes through HTTP(S)_PROXY" loopback_is_never_proxied
+maybe_run "proxies: NO_PROXY names, .domains, *, host:port and CIDRs as Go reads them" no_proxy_is_honoured
 maybe_run "ADD <url> and https:// contexts: a server that never answers or trickles fails in bounded time" stalled_downloads_fail_in_bounded_time
 maybe_run "registry: a server that never answers fails in bounded time" stalled_registry_fails_in_bounded_time
 t_done
