@@ -2,7 +2,7 @@
 # fuzz.sh — builds the libFuzzer targets of tests/fuzz with clang (ASan+UBSan) and runs them.
 #
 #   scripts/fuzz.sh [--merge] [target...]     targets: dockerfile shell dockerignore ignorelinks
-#                                             heredoc (default all)
+#                                             heredoc manifest challenge ref (default all)
 #
 # SECONDS_PER_TARGET (default 60) bounds each run; FUZZ_OUT (default /tmp/kiln-fuzz) holds the
 # binaries, the working corpora and any crash files. Each run starts from tests/fuzz/corpus/<name>/
@@ -21,7 +21,7 @@ if [ "${1:-}" = "--merge" ]; then
 	merge=1
 	shift
 fi
-targets=${*:-dockerfile shell dockerignore ignorelinks heredoc}
+targets=${*:-dockerfile shell dockerignore ignorelinks heredoc manifest challenge ref}
 
 util="buf.c err.c strv.c xalloc.c fsutil.c log.c utf8.c walk.c"
 sources() {
@@ -34,6 +34,10 @@ sources() {
 		for f in shell.c unicode.c uninames.c; do printf '%s ' "$root/src/shell/$f"; done ;;
 	shell) for f in shell.c unicode.c uninames.c; do printf '%s ' "$root/src/shell/$f"; done ;;
 	dockerignore | ignorelinks) printf '%s ' "$root/src/context/dockerignore.c" ;;
+	manifest) printf '%s ' "$root/src/image/image.c" "$root/src/util/json.c" \
+			"$root/src/util/sha256.c" -ljansson -lcrypto ;;
+	challenge) printf '%s ' "$root/src/auth/challenge.c" ;;
+	ref) printf '%s ' "$root/src/registry/ref.c" "$root/src/util/sha256.c" -lcrypto ;;
 	*) echo "fuzz.sh: unknown target '$1'" >&2; exit 2 ;;
 	esac
 }

@@ -8,6 +8,7 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/strv.h"
+#include "util/url.h"
 #include "util/xalloc.h"
 
 #include <ctype.h>
@@ -207,14 +208,22 @@ struct clone {
 	bool insecure;
 	unsigned cred_calls;
 	bool auth_missing, auth_failed;
+	char *foreign; /* the origin a redirect led to that asked for credentials */
 };
 
 static int cred_cb(git_credential **out, const char *url, const char *username_from_url,
                    unsigned int allowed, void *payload)
 {
 	struct clone *c = payload;
-	(void)url;
 	(void)username_from_url;
+	/* credentials go only to the origin they were given for: a redirect to another scheme,
+	 * host or port that asks for them gets none (Go's client, so kaniko, drops them too) */
+	if (c->have_creds && !url_same_origin(url, c->shown)) {
+		free(c->foreign);
+		c->foreign = url_origin(url);
+		git_error_set_str(GIT_ERROR_HTTP, "credentials refused to another origin");
+		return GIT_EUSER;
+	}
 	if (!c->have_creds || !(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT)) {
 		c->auth_missing = true;
 		git_error_set_str(GIT_ERROR_HTTP, "authentication required");
@@ -267,6 +276,12 @@ static void redact_in(struct kiln_buf *b, const char *s, const char *secret)
 /* one line: "git clone '<url>': <what>: <libgit2's message>", never a credential */
 static int git_fail(struct clone *c, int code, const char *what, struct kiln_err **err)
 {
+	if (c->foreign)
+		return kiln_err_set(err,
+		                    "git clone '%s': redirected to '%s', which asks for "
+		                    "credentials; they are sent only to the origin of the "
+		                    "repository URL",
+		                    c->shown, c->foreign);
 	if (c->auth_failed)
 		return kiln_err_set(err,
 		                    "git clone '%s': authentication failed (check GIT_TOKEN or "
@@ -548,7 +563,11 @@ static int clone_into(const struct context_git_spec *s, const struct context_git
 {
 	git_proxy_options proxy;
 	git_proxy_options_init(&proxy, GIT_PROXY_OPTIONS_VERSION);
-	proxy.type = GIT_PROXY_AUTO;
+	/* the registry client's decision (Go's rules: never loopback, NO_PROXY with CIDRs and
+	 * domains), not libgit2's reading of the environment */
+	cleanup_free char *proxy_url = url_proxy_for(c->shown);
+	proxy.type = proxy_url ? GIT_PROXY_SPECIFIED : GIT_PROXY_NONE;
+	proxy.url = proxy_url;
 
 	_cleanup_(remote_refs_release) struct remote_refs refs = {0};
 	int r = list_remote(c, &proxy, &refs, err);
@@ -674,5 +693,6 @@ int context_git_clone(const char *rest, const struct context_opts *o, const char
 		r = clone_into(&s, &go, &c, dir, err);
 	}
 	git_libgit2_shutdown();
+	free(c.foreign);
 	return r;
 }

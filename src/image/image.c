@@ -1,5 +1,6 @@
 /* image.c — manifest and config documents. */
 #include "image.h"
+#include "index.h"
 #include "util/limits.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
@@ -231,4 +232,64 @@ char *image_time_now(bool reproducible, int64_t source_date_epoch)
 	char buf[40];
 	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return xstrdup(buf);
+}
+
+/* variants an entry without one stands for */
+static const char *default_variant(const char *arch)
+{
+	if (streq(arch, "arm64"))
+		return "v8";
+	if (streq(arch, "arm"))
+		return "v7";
+	return "";
+}
+
+/* the digest of the manifest for platform in an index */
+int image_index_select(const char *body, size_t len, const char *platform,
+                       char ret[DIGEST_STRING_LEN + 1], struct kiln_err **err)
+{
+	cleanup_free char *p = xstrdup(platform);
+	char *arch = strchr(p, '/');
+	if (!arch || !arch[1])
+		return kiln_err_set(err, "invalid platform '%s': expected os/arch[/variant]",
+		                    platform);
+	*arch++ = 0;
+	char *variant = strchr(arch, '/');
+	if (variant)
+		*variant++ = 0;
+	const char *want_variant = variant && *variant ? variant : default_variant(arch);
+
+	cleanup_json json_t *j = NULL;
+	if (kjson_parse(body, len, "manifest index", &j, err) < 0)
+		return -1;
+	json_t *ms = json_object_get(j, "manifests");
+	if (!json_is_array(ms))
+		return kiln_err_set(err, "index has no 'manifests' array");
+	const char *fallback = NULL;
+	size_t i;
+	json_t *m;
+	json_array_foreach(ms, i, m)
+	{
+		json_t *pl = json_object_get(m, "platform");
+		const char *os = kjson_str(pl, "os"), *ar = kjson_str(pl, "architecture");
+		const char *d = kjson_str(m, "digest");
+		if (!os || !ar || !d || !streq(os, p) || !streq(ar, arch))
+			continue;
+		const char *v = kjson_str(pl, "variant");
+		if (!v || !*v)
+			v = default_variant(ar);
+		if (streq(v, want_variant)) {
+			fallback = d;
+			break;
+		}
+		/* "linux/arm64" without a variant takes any arm64 entry when no exact one exists */
+		if (!variant && !fallback)
+			fallback = d;
+	}
+	if (!fallback)
+		return kiln_err_set(err, "no manifest for platform '%s' in the index", platform);
+	if (!digest_valid(fallback))
+		return kiln_err_set(err, "invalid digest '%s' in the index", fallback);
+	memcpy(ret, fallback, DIGEST_STRING_LEN + 1);
+	return 0;
 }

@@ -13,8 +13,11 @@ struct download_info {
 	time_t last_modified; /* 0 when the server sent none */
 };
 
-/* GETs url (http or https, redirects followed, proxies from the environment) into fd; a
- * status >= 400 is an error naming the URL without its query. TLS trusts what the registry
+/* GETs url (http or https) into fd. Redirects are followed (at most 10); "user:password@" in
+ * url is sent as Basic auth to url's origin only, never after a redirect to another origin.
+ * Proxies as url_proxy_for() decides; stall detection as http_stall_opts() (a server that does
+ * not answer or trickles fails in bounded time). A final status >= 300 is an error naming the
+ * URL without its userinfo and query. TLS trusts what the registry
  * client trusts (http_ca_bundle): the system bundle or SSL_CERT_FILE, SSL_CERT_DIR, and ca_files
  * (e.g. $KANIKO_DIR/ssl/certs/ca-certificates.crt; NULL for none). */
 int download_url(const char *url, int fd, const char *user_agent, const char *const *ca_files,

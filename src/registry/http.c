@@ -8,6 +8,7 @@
 #include "util/limits.h"
 #include "util/log.h"
 #include "util/strv.h"
+#include "util/url.h"
 #include "util/xalloc.h"
 
 #include <dirent.h>
@@ -306,17 +307,44 @@ static void apply_tls(CURL *e, const struct http_host *h)
 	}
 }
 
+void http_stall_opts(CURL *e)
+{
+	long secs = HTTP_STALL_SECONDS;
+	const char *env = getenv("KILN_HTTP_STALL_TIMEOUT");
+	if (env && *env) {
+		char *end = NULL;
+		long v = strtol(env, &end, 10);
+		if (end && !*end && v > 0 && v <= 86400)
+			secs = v;
+		else
+			log_warn("KILN_HTTP_STALL_TIMEOUT='%s' is not a number of seconds; using %ld",
+			         env, secs);
+	}
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, MIN(secs, 30L));
+	/* a server that never answers, or answers slower than HTTP_LOW_SPEED bytes/s over the
+	 * window (a trickle just above 1 byte/s included), fails the request */
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)HTTP_LOW_SPEED);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, secs);
+}
+
 static void common_opts(struct registry *r, CURL *e)
 {
 	curl_easy_setopt(e, CURLOPT_SHARE, r->share);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, r->user_agent);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
-	/* abort transfers that stall: under 1 byte/s for 60 s */
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
+	http_stall_opts(e);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+}
+
+void http_apply_proxy(CURL *e, const char *url)
+{
+	/* our own decision (Go's rules: never loopback, NO_PROXY with CIDRs and domains), never
+	 * curl's reading of the environment; "" turns curl's off */
+	cleanup_free char *proxy = url_proxy_for(url);
+	curl_easy_setopt(e, CURLOPT_PROXY, proxy ? proxy : "");
+	/* "" keeps curl from applying its own reading of NO_PROXY on top of ours */
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "");
 }
 
 /* ---- client ---- */
@@ -417,6 +445,7 @@ struct registry *registry_free(struct registry *r)
 		free(r->sources[i].repository);
 	}
 	free(r->sources);
+	free(r->sizes);
 	strv_free(r->ca_files);
 	free(r->user_agent);
 	free(r);
@@ -486,7 +515,12 @@ static int simple_request(struct registry *r, struct http_host *h, const char *m
                           const char *url, const char *post, const struct auth_creds *basic,
                           struct simple_resp *resp, long *ret_status, struct kiln_err **err)
 {
+	const char *first = url;
+	/* redirects are followed here, not by curl: the credentials go to url's origin only */
+	cleanup_free char *cur = xstrdup(url);
+	int redirects = 0;
 	for (int attempt = 0;; attempt++) {
+		url = cur;
 		CURL *e = r->easy;
 		curl_easy_reset(e);
 		common_opts(r, e);
@@ -494,8 +528,12 @@ static int simple_request(struct registry *r, struct http_host *h, const char *m
 		char errbuf[CURL_ERROR_SIZE] = "";
 		curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 		curl_easy_setopt(e, CURLOPT_URL, url);
+		http_apply_proxy(e, url);
 		if (post) {
 			curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
+		}
+		if (basic && basic->username && redirects && !url_same_origin(cur, first)) {
+			basic = NULL;
 		}
 		if (basic && basic->username) {
 			curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -533,6 +571,18 @@ static int simple_request(struct registry *r, struct http_host *h, const char *m
 		if (rc != CURLE_OK)
 			return curl_err(method, url, rc, errbuf, err);
 		log_trace("%s %s: %ld", method, u, status);
+		char *target = NULL;
+		if (!post && status >= 300 && status < 400 && status != 304 &&
+		    curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &target) == CURLE_OK && target &&
+		    (startswith(target, "https://") || startswith(target, "http://"))) {
+			if (++redirects > MAX_REDIRECTS)
+				return kiln_err_set(err, "%s %s: too many redirects", method, u);
+			char *next = xstrdup(target);
+			free(cur);
+			cur = next;
+			attempt = -1;
+			continue;
+		}
 		*ret_status = status;
 		return 0;
 	}
@@ -817,6 +867,14 @@ static size_t xfer_write(char *p, size_t size, size_t n, void *ud)
 	long status = 0;
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (x->bw && status >= 200 && status < 300) {
+		if (x->blob_limit && blob_writer_size(x->bw) + len > x->blob_limit) {
+			/* a registry that keeps sending must not fill the disk */
+			kiln_err_set(&x->cb_err,
+			             "blob %s is larger than the %llu bytes its manifest declares",
+			             x->blob_digest ? x->blob_digest : "",
+			             (unsigned long long)x->blob_limit);
+			return 0;
+		}
 		if (blob_writer_write(x->bw, p, len, &x->cb_err) < 0)
 			return 0;
 		return len;
@@ -918,6 +976,7 @@ static int xfer_prepare(struct http_xfer *x, struct kiln_err **err)
 		return -1;
 
 	curl_easy_setopt(e, CURLOPT_URL, x->url);
+	http_apply_proxy(e, x->url);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, xfer_write);
@@ -1044,9 +1103,7 @@ static int xfer_finish(struct http_xfer *x, CURLcode rc, struct kiln_err **err)
 			return kiln_err_set(err, "%s %s: too many redirects", x->method, u);
 		if (!startswith(target, "https://") && !startswith(target, "http://"))
 			return kiln_err_set(err, "%s %s: redirect to a non-http URL", x->method, u);
-		size_t bl = strlen(x->h->base);
-		bool same_origin =
-		    strneq(target, x->h->base, bl) && (target[bl] == '/' || !target[bl]);
+		bool same_origin = url_same_origin(target, x->h->base);
 		free(x->url);
 		x->url = xstrdup(target);
 		/* Authorization never follows a redirect to another origin */

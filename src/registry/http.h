@@ -45,6 +45,11 @@ struct pull_source {
 	char *repository; /* the repository there (a mapping prefix included) */
 };
 
+struct blob_size {
+	char digest[DIGEST_STRING_LEN + 1];
+	uint64_t size;
+};
+
 struct registry {
 	struct registry_opts opts; /* string lists deep-copied */
 	char **ca_files;
@@ -59,6 +64,9 @@ struct registry {
 	struct registry_stats stats;
 	struct pull_source *sources;
 	size_t n_sources;
+	/* the size each blob has in the manifests this client pulled: a download stops there */
+	struct blob_size *sizes;
+	size_t n_sizes, cap_sizes;
 };
 
 /* one HTTP exchange, repeated as needed for auth, redirects and retries */
@@ -87,6 +95,8 @@ struct http_xfer {
 	bool resp_overflow;
 	struct blobstore *bs; /* when set, a 2xx body streams into a blob writer */
 	struct blob_writer *bw;
+	const char *blob_digest; /* the blob it is, for messages */
+	uint64_t blob_limit;     /* > 0: the size its manifest declares; a longer body fails */
 	char *location, *www_auth, *content_type, *docker_digest;
 	struct kiln_err *cb_err;
 	char errbuf[CURL_ERROR_SIZE];
@@ -129,6 +139,16 @@ int http_ca_bundle(const char *default_bundle, const char *const *ca_files, bool
                    struct kiln_buf *b, struct kiln_err **err);
 /* appends every file with a PEM certificate in the ':'-separated directories */
 void http_add_pem_dirs(struct kiln_buf *b, const char *dirs);
+
+/* Stall detection for every request (registry and downloads): connecting may take
+ * min(window, 30 s); then fewer than HTTP_LOW_SPEED bytes/s over the window (no first byte
+ * included) is an error. The window is HTTP_STALL_SECONDS, or KILN_HTTP_STALL_TIMEOUT seconds. */
+#define HTTP_STALL_SECONDS 60L
+#define HTTP_LOW_SPEED     1024L
+void http_stall_opts(CURL *e);
+
+/* sets CURLOPT_PROXY for a request to url: url_proxy_for()'s answer, or none */
+void http_apply_proxy(CURL *e, const char *url);
 
 int http_run(struct registry *r, struct http_job **jobs, size_t n, size_t max_inflight,
              struct kiln_err **err);

@@ -3,10 +3,13 @@
  * kaniko's push-permission check. HTTP details live in http.c. */
 #include "http.h"
 
+#include "image/index.h"
+
 #include "util/json.h"
 #include "util/limits.h"
 #include "util/log.h"
 #include "util/strv.h"
+#include "util/url.h"
 #include "util/xalloc.h"
 
 #include <string.h>
@@ -83,6 +86,7 @@ static int fetch_manifest(struct registry *r, struct http_host *h, const char *r
 	               xasprintf("%s/v2/%s/manifests/%s", h->base, repo, reference), scope);
 	strv_push(&x.headers, xstrdup(manifest_accept));
 	x.resp_max = LIMIT_MANIFEST;
+	x.follow = true; /* Authorization is dropped if it leads to another origin */
 	if (http_request(&x, err) < 0)
 		return -1;
 	if (x.status != 200)
@@ -131,66 +135,6 @@ static const char *default_platform(void)
 #endif
 }
 
-/* variants an entry without one stands for */
-static const char *default_variant(const char *arch)
-{
-	if (streq(arch, "arm64"))
-		return "v8";
-	if (streq(arch, "arm"))
-		return "v7";
-	return "";
-}
-
-/* the digest of the manifest for platform in an index */
-static int select_platform(const char *body, size_t len, const char *platform,
-                           char ret[DIGEST_STRING_LEN + 1], struct kiln_err **err)
-{
-	cleanup_free char *p = xstrdup(platform);
-	char *arch = strchr(p, '/');
-	if (!arch || !arch[1])
-		return kiln_err_set(err, "invalid platform '%s': expected os/arch[/variant]",
-		                    platform);
-	*arch++ = 0;
-	char *variant = strchr(arch, '/');
-	if (variant)
-		*variant++ = 0;
-	const char *want_variant = variant && *variant ? variant : default_variant(arch);
-
-	cleanup_json json_t *j = NULL;
-	if (kjson_parse(body, len, "manifest index", &j, err) < 0)
-		return -1;
-	json_t *ms = json_object_get(j, "manifests");
-	if (!json_is_array(ms))
-		return kiln_err_set(err, "index has no 'manifests' array");
-	const char *fallback = NULL;
-	size_t i;
-	json_t *m;
-	json_array_foreach(ms, i, m)
-	{
-		json_t *pl = json_object_get(m, "platform");
-		const char *os = kjson_str(pl, "os"), *ar = kjson_str(pl, "architecture");
-		const char *d = kjson_str(m, "digest");
-		if (!os || !ar || !d || !streq(os, p) || !streq(ar, arch))
-			continue;
-		const char *v = kjson_str(pl, "variant");
-		if (!v || !*v)
-			v = default_variant(ar);
-		if (streq(v, want_variant)) {
-			fallback = d;
-			break;
-		}
-		/* "linux/arm64" without a variant takes any arm64 entry when no exact one exists */
-		if (!variant && !fallback)
-			fallback = d;
-	}
-	if (!fallback)
-		return kiln_err_set(err, "no manifest for platform '%s' in the index", platform);
-	if (!digest_valid(fallback))
-		return kiln_err_set(err, "invalid digest '%s' in the index", fallback);
-	memcpy(ret, fallback, DIGEST_STRING_LEN + 1);
-	return 0;
-}
-
 /* the manifest of repo:reference on one registry, an index resolved for platform */
 static int manifest_at(struct registry *r, const char *registry, const char *repo,
                        const struct image_ref *ref, const char *platform, struct manifest_res *ret,
@@ -207,7 +151,7 @@ static int manifest_at(struct registry *r, const char *registry, const char *rep
 		char child[DIGEST_STRING_LEN + 1];
 		if (!platform)
 			platform = default_platform();
-		if (select_platform(m.body, m.len, platform, child, err) < 0)
+		if (image_index_select(m.body, m.len, platform, child, err) < 0)
 			return -1;
 		log_debug("Selected %s for platform %s from the index of %s/%s", child, platform,
 		          registry, repo);
@@ -372,6 +316,8 @@ static int manifest_fn(struct registry *r, const char *registry, const char *rep
 	return manifest_at(r, registry, repo, ref, c->platform, &c->res, err);
 }
 
+static void sizes_from_manifest(struct registry *r, const char *body, size_t len);
+
 int registry_get_manifest(struct registry *r, const struct image_ref *ref, const char *platform,
                           char **ret_body, size_t *ret_len, char **ret_media_type,
                           char ret_digest[DIGEST_STRING_LEN + 1], struct kiln_err **err)
@@ -381,6 +327,8 @@ int registry_get_manifest(struct registry *r, const struct image_ref *ref, const
 		manifest_res_release(&c.res);
 		return -1;
 	}
+	if (is_manifest_type(c.res.media_type))
+		sizes_from_manifest(r, c.res.body, c.res.len);
 	*ret_len = c.res.len;
 	*ret_body = TAKE_PTR(c.res.body);
 	*ret_media_type = TAKE_PTR(c.res.media_type);
@@ -389,6 +337,49 @@ int registry_get_manifest(struct registry *r, const struct image_ref *ref, const
 }
 
 /* ---- blob downloads ---- */
+
+static void size_record(struct registry *r, const char *digest, json_int_t size)
+{
+	if (!digest || !digest_valid(digest) || size < 0)
+		return;
+	for (size_t i = 0; i < r->n_sizes; i++)
+		if (streq(r->sizes[i].digest, digest)) {
+			/* two manifests disagree: the larger bound, the digest decides */
+			r->sizes[i].size = MAX(r->sizes[i].size, (uint64_t)size);
+			return;
+		}
+	XGROW(r->sizes, r->n_sizes + 1, r->cap_sizes);
+	struct blob_size *b = &r->sizes[r->n_sizes++];
+	memcpy(b->digest, digest, sizeof(b->digest));
+	b->size = (uint64_t)size;
+}
+
+/* remembers the sizes an image manifest declares for its config and layers */
+static void sizes_from_manifest(struct registry *r, const char *body, size_t len)
+{
+	json_error_t je;
+	cleanup_json json_t *j = json_loadb(body, len, 0, &je);
+	json_t *cfg = json_object_get(j, "config");
+	json_t *cs = json_object_get(cfg, "size");
+	if (json_is_integer(cs))
+		size_record(r, kjson_str(cfg, "digest"), json_integer_value(cs));
+	size_t i;
+	json_t *l;
+	json_array_foreach(json_object_get(j, "layers"), i, l)
+	{
+		json_t *ls = json_object_get(l, "size");
+		if (json_is_integer(ls))
+			size_record(r, kjson_str(l, "digest"), json_integer_value(ls));
+	}
+}
+
+static uint64_t size_declared(const struct registry *r, const char *digest)
+{
+	for (size_t i = 0; i < r->n_sizes; i++)
+		if (streq(r->sizes[i].digest, digest))
+			return r->sizes[i].size;
+	return 0;
+}
 
 struct fetch_job {
 	struct http_job job;
@@ -445,6 +436,8 @@ static int blobs_fn(struct registry *r, const char *registry, const char *repo,
 		               xasprintf("%s/v2/%s/blobs/%s", h->base, repo, c->digests[i]), scope);
 		f->job.x.follow = true;
 		f->job.x.bs = c->bs;
+		f->job.x.blob_digest = f->digest;
+		f->job.x.blob_limit = size_declared(r, f->digest);
 		jobs[nj++] = &f->job;
 	}
 	int ret = http_run(r, jobs, nj, MAX_INFLIGHT, err);
@@ -506,12 +499,6 @@ static char *location_url(const struct http_xfer *x)
 	return xasprintf("%s%s%s", x->h->base, loc[0] == '/' ? "" : "/", loc);
 }
 
-static bool same_origin(const char *url, const char *base)
-{
-	size_t bl = strlen(base);
-	return strneq(url, base, bl) && url[bl] == '/';
-}
-
 /* the upload URL from a Location header, with ?digest= added */
 static char *upload_url(const struct http_xfer *x, const char *digest)
 {
@@ -535,7 +522,7 @@ static int push_next_chunk(struct push_job *p, struct kiln_err **err)
 		return -1;
 	char *url = location_url(x);
 	http_xfer_set_url(x, url);
-	x->cross_origin = !same_origin(url, x->h->base);
+	x->cross_origin = !url_same_origin(url, x->h->base);
 	p->chunk = MIN(x->r->opts.chunk_size, p->size - p->off);
 	x->method = "PATCH";
 	x->body_fd = p->fd;
@@ -558,7 +545,7 @@ static int push_put(struct push_job *p, bool with_body, struct kiln_err **err)
 		return -1;
 	char *url = upload_url(x, p->digest);
 	http_xfer_set_url(x, url);
-	x->cross_origin = !same_origin(url, x->h->base);
+	x->cross_origin = !url_same_origin(url, x->h->base);
 	x->method = "PUT";
 	x->body_fd = with_body ? p->fd : -1;
 	x->body_start = 0;
@@ -744,7 +731,7 @@ int registry_check_push(struct registry *r, const struct image_ref *ref, struct 
 	/* cancel the upload we only started to test the permission; failure does not matter */
 	char *loc = location_url(&x);
 	http_xfer_set_url(&x, loc);
-	x.cross_origin = !same_origin(loc, h->base);
+	x.cross_origin = !url_same_origin(loc, h->base);
 	x.method = "DELETE";
 	cleanup_err struct kiln_err *e = NULL;
 	if (http_request(&x, &e) < 0)

@@ -82,7 +82,10 @@ int registry_get_manifest(struct registry *r, const struct image_ref *ref, const
 /* download blobs into the blob store (from where ref's manifest was found, see above; for an image
  * whose manifest this client never fetched, through the same mappings), concurrently (curl multi,
  * up to 4 in flight), streaming through blob_writer (which verifies the digest); blobs already in
- * the store are skipped; a digest mismatch is an error and nothing is stored */
+ * the store are skipped; a digest mismatch is an error and nothing is stored. A blob that an
+ * image manifest fetched by this client declares (registry_get_manifest) is cut off at that size:
+ * more bytes are an error naming the blob, and the temporary file is removed (also when kiln
+ * is stopped by SIGTERM, SIGINT or SIGHUP: util/tmpclean.h) */
 int registry_fetch_blobs(struct registry *r, const struct image_ref *ref,
                          const char *const *digests, size_t n, struct blobstore *bs,
                          struct kiln_err **err);

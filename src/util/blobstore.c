@@ -1,6 +1,7 @@
 /* blobstore.c — content-addressed blob files with atomic, digest-checked commits. */
 #include "blobstore.h"
 #include "fsutil.h"
+#include "tmpclean.h"
 #include "xalloc.h"
 
 #include <fcntl.h>
@@ -18,6 +19,7 @@ struct blob_writer {
 	struct blobstore *bs;
 	int fd;
 	char tmpname[64];
+	int tmpslot; /* tmpclean registration: removed on SIGTERM/SIGINT/SIGHUP */
 	struct sha256 hash;
 	uint64_t size;
 	bool committed;
@@ -108,8 +110,10 @@ int blob_writer_new(struct blobstore *bs, struct blob_writer **ret, struct kiln_
 		snprintf(w->tmpname, sizeof(w->tmpname), ".tmp-%016llx", (unsigned long long)rnd);
 		w->fd =
 		    openat(bs->dirfd, w->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (w->fd >= 0)
+		if (w->fd >= 0) {
+			w->tmpslot = tmpclean_register(bs->dirfd, w->tmpname);
 			break;
+		}
 		if (errno != EEXIST || attempt > 16) {
 			int r = kiln_err_errno(err, "create temporary blob in '%s'", bs->dir);
 			free(w);
@@ -149,6 +153,8 @@ int blob_writer_commit(struct blob_writer *w, const char *expected,
 	if (renameat(w->bs->dirfd, w->tmpname, w->bs->dirfd, digest_hex(digest)) < 0)
 		return kiln_err_errno(err, "store blob %s", digest);
 	w->committed = true;
+	tmpclean_forget(w->tmpslot);
+	w->tmpslot = -1;
 	if (ret_digest)
 		memcpy(ret_digest, digest, sizeof(digest));
 	if (ret_size)
@@ -164,6 +170,7 @@ struct blob_writer *blob_writer_free(struct blob_writer *w)
 		close(w->fd);
 	if (!w->committed)
 		unlinkat(w->bs->dirfd, w->tmpname, 0);
+	tmpclean_forget(w->tmpslot);
 	sha256_release(&w->hash);
 	free(w);
 	return NULL;
