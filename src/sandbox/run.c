@@ -365,8 +365,9 @@ static void inject_prepare(int rootfd, bool namespaces, struct injected *in)
 		in->etc_before[1] = st.st_mtim;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(inject_files); i++) {
-		int fd = forkguard_openat(in->etcfd, inject_files[i],
-		                          O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+		int fd =
+		    forkguard_openat(in->etcfd, inject_files[i],
+		                     O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd >= 0) {
 			in->file[i] = true;
 			forkguard_close(fd);
