@@ -352,8 +352,8 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 	}
 	struct extract_opts eo = {
 	    .no_chown = geteuid() != 0,
-	    .ignored = inplace ? ignore_list_match : NULL,
-	    .ud = inplace ? b->ignore : NULL,
+	    .ignored = b->ignore ? ignore_list_match : NULL,
+	    .ud = b->ignore,
 	};
 	for (size_t i = 0; i < s->n_layers; i++) {
 		cleanup_close int fd = -1;
@@ -500,8 +500,8 @@ static int cache_extract_one(struct builder *b, struct stage *s, const struct im
 		return r;
 	struct extract_opts eo = {
 	    .no_chown = geteuid() != 0,
-	    .ignored = b->inplace ? ignore_list_match : NULL,
-	    .ud = b->inplace ? b->ignore : NULL,
+	    .ignored = b->ignore ? ignore_list_match : NULL,
+	    .ud = b->ignore,
 	};
 	r = fs_extract_layer(s->rootfd, fd, l->digest, &eo, err);
 	s->index_stale = true;
@@ -750,6 +750,8 @@ static int choose_isolation(struct builder *b, struct kiln_err **err)
 	}
 	if (!b->inplace) {
 		log_debug("Isolation: chroot (mount and PID namespaces available)");
+		/* --ignore-path means what it means in place: not extracted, not snapshotted */
+		b->ignore = ignore_list_user(b->o->ignore_paths);
 		return choose_stage_storage(b, err);
 	}
 	if (!sandbox_in_container(NULL)) {
@@ -1375,6 +1377,8 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 			return r;
 	}
 	cleanup_free char *stages = path_join(o->kaniko_dir, "stages");
+	if (b.stages_tmpfs)
+		return sandbox_private_tmpfs_remove(stages, err);
 	return rm_rf(stages, err);
 }
 

@@ -47,5 +47,239 @@ DOCKERFILE
 	[ "$failed" -eq 0 ] || fail "$failed of $n builds of three concurrent stages failed"
 }
 
+# --- the executor images under runc ---------------------------------------------------------
+# test_executor_image.sh builds them from this tree (it runs first in the suite); run alone,
+# this file builds them the same way. KILN_EXECUTOR_SRC names another tree to build them from.
+EXECUTOR=$KILN_TEST_REGISTRY/kiln/executor:latest
+DEBUG=$KILN_TEST_REGISTRY/kiln/executor:debug
+executor_images() {
+	if [ -z "${KILN_EXECUTOR_SRC:-}" ] &&
+		skopeo inspect --tls-verify=false --raw "docker://$EXECUTOR" >/dev/null 2>&1 &&
+		skopeo inspect --tls-verify=false --raw "docker://$DEBUG" >/dev/null 2>&1; then
+		return 0
+	fi
+	local t
+	for t in executor debug; do
+		kiln_build --context "${KILN_EXECUTOR_SRC:-$KILN_TOP}" --dockerfile deploy/Dockerfile \
+			--target "$t" --build-arg BASE="$DEBIAN_IMAGE" \
+			--destination "$KILN_TEST_REGISTRY/kiln/executor:$([ $t = executor ] && echo latest || echo debug)" \
+			>"$W/image-$t.log" 2>&1 || { tail -n 20 "$W/image-$t.log"; return 1; }
+	done
+}
+executor_images >"$W/images.log" 2>&1 || IMAGES_FAILED=1
+images_ok() {
+	[ -z "${IMAGES_FAILED:-}" ] || { cat "$W/images.log"; fail "building the executor images failed"; }
+}
+
+# --- 2. --cleanup in the default mode ---------------------------------------------------------
+cleanup_files() {
+	mkdir -p "$W/cleanup"
+	cat >"$W/cleanup/Dockerfile" <<DOCKERFILE
+FROM $BUSYBOX_IMAGE AS build
+RUN echo built > /built
+FROM $BUSYBOX_IMAGE
+COPY --from=build /built /built
+RUN cat /built
+DOCKERFILE
+}
+
+# the host, auto → chroot with the stage roots in kiln's private tmpfs
+cleanup_default_mode() {
+	cleanup_files
+	local kdir=$W/cleanup/k rc=0
+	"$KILN" --kaniko-dir "$kdir" --insecure --insecure-pull --log-format text \
+		--context "$W/cleanup" --cleanup --destination "$KILN_TEST_REGISTRY/runner/cleanup:host" \
+		>"$W/cleanup/host.log" 2>&1 || rc=$?
+	cat "$W/cleanup/host.log"
+	assert_eq "$rc" 0 "exit status with --cleanup"
+	assert_contains "$(cat "$W/cleanup/host.log")" "Stage roots in memory" "kiln's log (default mode)"
+	skopeo inspect --tls-verify=false --raw "docker://$KILN_TEST_REGISTRY/runner/cleanup:host" >/dev/null ||
+		fail "nothing pushed"
+	[ ! -e "$kdir/stages" ] || fail "\$KANIKO_DIR/stages left behind: $(ls -A "$kdir/stages")"
+	# a second build in the same directory works
+	"$KILN" --kaniko-dir "$kdir" --insecure --insecure-pull --log-format text \
+		--context "$W/cleanup" --cleanup --no-push >"$W/cleanup/host2.log" 2>&1 ||
+		{ cat "$W/cleanup/host2.log"; fail "second build with --cleanup failed"; }
+}
+
+# the executor image under runc (Docker's default capabilities: inplace), as a Kubernetes Job
+cleanup_executor_image() {
+	images_ok
+	cleanup_files
+	local b=$W/cleanup/runc
+	runc_bundle "$DEBUG" "$b" --src-tls-verify=false
+	runc_bind "$b" "$W/cleanup" /workspace
+	runc_exec "$b" sh -c "/kaniko/executor --context=/workspace --insecure --insecure-pull \
+		--cleanup --destination=$KILN_TEST_REGISTRY/runner/cleanup:runc && ls -A /kaniko/stages 2>&1; \
+		echo status=\$?" >"$b.log" 2>&1 || { cat "$b.log"; fail "the job failed"; }
+	cat "$b.log"
+	assert_contains "$(cat "$b.log")" "Pushed $KILN_TEST_REGISTRY/runner/cleanup@sha256:" "kiln's log"
+	assert_contains "$(cat "$b.log")" "No such file or directory" "/kaniko/stages after --cleanup"
+}
+
+# --- 3. output files: bind mounts, devices, symlinks, failures after the push ----------------
+outputs_files() {
+	mkdir -p "$W/out"
+	cat >"$W/out/Dockerfile" <<DOCKERFILE
+FROM $BUSYBOX_IMAGE
+RUN echo out > /out
+DOCKERFILE
+}
+
+# a Tekton step: the executor image (no shell), a host file bind-mounted at
+# /dev/termination-log, the digest written there
+tekton_termination_log() {
+	images_ok
+	outputs_files
+	local b=$W/out/tekton
+	: >"$W/out/termination-log"
+	runc_bundle "$EXECUTOR" "$b" --src-tls-verify=false
+	rm -f "$b/rootfs/.dockerenv"
+	mkdir -p "$W/out/sa"
+	: >"$W/out/sa/token"
+	runc_bind "$b" "$W/out/sa" /var/run/secrets/kubernetes.io/serviceaccount ro
+	runc_bind "$b" "$W/out" /workspace
+	runc_bind "$b" "$W/out/termination-log" /dev/termination-log
+	runc_exec "$b" /kaniko/executor --context=/workspace --insecure --insecure-pull \
+		--destination="$KILN_TEST_REGISTRY/runner/tekton:1" --digest-file=/dev/termination-log \
+		>"$b.log" 2>&1 || { cat "$b.log"; fail "the step failed"; }
+	cat "$b.log"
+	local digest
+	digest=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' \
+		"docker://$KILN_TEST_REGISTRY/runner/tekton:1")
+	assert_eq "$(cat "$W/out/termination-log")" "$digest" "the host's termination-log file"
+}
+
+# --digest-file=/dev/stderr: the digest goes to stderr, /dev/stderr stays a symlink
+digest_file_stderr() {
+	images_ok
+	outputs_files
+	local b=$W/out/stderr
+	runc_bundle "$DEBUG" "$b" --src-tls-verify=false
+	runc_bind "$b" "$W/out" /workspace
+	runc_exec "$b" sh -c "/kaniko/executor --context=/workspace --insecure --insecure-pull \
+		--destination=$KILN_TEST_REGISTRY/runner/stderr:1 --digest-file=/dev/stderr \
+		2>/workspace/stderr.txt; echo status=\$?; ls -l /dev/stderr" >"$b.log" 2>&1 ||
+		{ cat "$b.log"; fail "the job failed"; }
+	cat "$b.log"
+	assert_contains "$(cat "$b.log")" "status=0" "kiln's exit status"
+	assert_contains "$(cat "$b.log")" "/dev/stderr -> /proc/self/fd/2" "/dev/stderr after the build"
+	local digest
+	digest=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' \
+		"docker://$KILN_TEST_REGISTRY/runner/stderr:1")
+	assert_contains "$(cat "$W/out/stderr.txt")" "$digest" "kiln's stderr"
+	# the log before the digest is still there: stderr was written, not truncated
+	assert_contains "$(cat "$W/out/stderr.txt")" "Pushing image to" "kiln's stderr"
+}
+
+# a file kiln cannot write: the image is pushed, then the build fails naming the file
+unwritable_output_files() {
+	outputs_files
+	mkdir -p "$W/out/ro"
+	local rc=0
+	"$KILN" --kaniko-dir "$W/out/k" --insecure --insecure-pull --log-format text \
+		--context "$W/out" --destination "$KILN_TEST_REGISTRY/runner/unwritable:1" \
+		--digest-file="$W/out/ro" --image-name-with-digest-file=/etc/hostname/names \
+		--tar-path=/proc/version >"$W/out/unwritable.log" 2>&1 || rc=$?
+	cat "$W/out/unwritable.log"
+	[ "$rc" -ne 0 ] || fail "exit status 0 with an unwritable --digest-file"
+	skopeo inspect --tls-verify=false --raw "docker://$KILN_TEST_REGISTRY/runner/unwritable:1" \
+		>/dev/null || fail "the image was not pushed"
+	local log
+	log=$(cat "$W/out/unwritable.log")
+	assert_contains "$log" "--digest-file: '$W/out/ro'" "the error"
+	assert_contains "$log" "/etc/hostname/names" "the error"
+	assert_contains "$log" "/proc/version" "the error"
+	assert_contains "$log" "Pushed $KILN_TEST_REGISTRY/runner/unwritable@sha256:" "kiln's log"
+	[ -f /etc/hostname ] || fail "/etc/hostname replaced"
+}
+
+# a symlinked digest file: the link stays, its target gets the digest; a fifo is written in place
+digest_file_symlink_and_fifo() {
+	outputs_files
+	rm -f "$W/out/link" "$W/out/real" "$W/out/fifo"
+	ln -s real "$W/out/link"
+	mkfifo "$W/out/fifo"
+	cat "$W/out/fifo" >"$W/out/fifo.txt" &
+	local reader=$!
+	"$KILN" --kaniko-dir "$W/out/k2" --insecure-pull --log-format text --context "$W/out" \
+		--no-push --digest-file="$W/out/link" --image-name-tag-with-digest-file="$W/out/fifo" \
+		--destination "$KILN_TEST_REGISTRY/runner/link:1" >"$W/out/link.log" 2>&1 ||
+		{ kill "$reader"; cat "$W/out/link.log"; fail "build failed"; }
+	wait "$reader"
+	[ -L "$W/out/link" ] || fail "the symlink was replaced"
+	assert_contains "$(cat "$W/out/real")" "sha256:" "the symlink's target"
+	[ -p "$W/out/fifo" ] || fail "the fifo was replaced"
+	assert_contains "$(cat "$W/out/fifo.txt")" "$KILN_TEST_REGISTRY/runner/link:1@sha256:" "read from the fifo"
+}
+
+# --- 4. --ignore-path means the same in every mode --------------------------------------------
+ignore_files() {
+	mkdir -p "$W/ign"
+	# the base has /opt/ignored/base: not extracted, so RUN does not see it
+	cat >"$W/ign/Dockerfile.base" <<DOCKERFILE
+FROM $BUSYBOX_IMAGE
+RUN mkdir -p /opt/ignored && echo base > /opt/ignored/base
+DOCKERFILE
+	cat >"$W/ign/Dockerfile" <<DOCKERFILE
+FROM $KILN_TEST_REGISTRY/runner/ignore-base:1
+RUN if [ -e /opt/ignored/base ]; then echo extracted > /saw; else echo skipped > /saw; fi
+RUN mkdir -p /opt/ignored/new && echo new > /opt/ignored/new/file && echo kept > /kept
+DOCKERFILE
+	"$KILN" --kaniko-dir "$W/ign/kb" --insecure --insecure-pull --log-format text \
+		--context "$W/ign" --dockerfile Dockerfile.base \
+		--destination "$KILN_TEST_REGISTRY/runner/ignore-base:1" >"$W/ign/base.log" 2>&1 ||
+		{ cat "$W/ign/base.log"; return 1; }
+}
+
+# the image's own layers (the base's excluded) hold /kept and /saw but nothing under
+# /opt/ignored
+check_ignored_image() { # check_ignored_image <ref>
+	local ref=$1 base_layers d
+	base_layers=$(image_raw "$KILN_TEST_REGISTRY/runner/ignore-base:1" | jq -r '.layers[].digest')
+	unpack_image "$ref" "$W/ign/img"
+	assert_eq "$(cat "$W/ign/img/rootfs/saw")" skipped "/opt/ignored/base seen by RUN"
+	assert_eq "$(cat "$W/ign/img/rootfs/kept")" kept /kept
+	for d in $(image_raw "$ref" | jq -r '.layers[].digest'); do
+		grep -qx "$d" <<<"$base_layers" && continue
+		skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$W/ign/dir" >/dev/null
+		if tar -tzf "$W/ign/dir/${d#sha256:}" | grep -q 'opt/ignored/'; then
+			fail "layer $d holds $(tar -tzf "$W/ign/dir/${d#sha256:}" | grep 'opt/ignored/' | head -n 3)"
+		fi
+		rm -rf "$W/ign/dir"
+	done
+}
+
+ignore_path_chroot() {
+	ignore_files
+	"$KILN" --kaniko-dir "$W/ign/k" --insecure --insecure-pull --log-format text \
+		--context "$W/ign" --ignore-path=/opt/ignored \
+		--destination "$KILN_TEST_REGISTRY/runner/ignore:chroot" >"$W/ign/chroot.log" 2>&1 ||
+		{ cat "$W/ign/chroot.log"; fail "build failed"; }
+	assert_not_contains "$(cat "$W/ign/chroot.log")" "Isolation: inplace" "kiln's log"
+	check_ignored_image "$KILN_TEST_REGISTRY/runner/ignore:chroot"
+}
+
+ignore_path_inplace() {
+	images_ok
+	ignore_files
+	local b=$W/ign/runc
+	runc_bundle "$EXECUTOR" "$b" --src-tls-verify=false
+	runc_bind "$b" "$W/ign" /workspace
+	runc_exec "$b" /kaniko/executor --context=/workspace --insecure --insecure-pull \
+		--ignore-path=/opt/ignored --destination="$KILN_TEST_REGISTRY/runner/ignore:inplace" \
+		>"$b.log" 2>&1 || { cat "$b.log"; fail "the build failed"; }
+	assert_contains "$(cat "$b.log")" "Isolation: inplace" "kiln's log"
+	check_ignored_image "$KILN_TEST_REGISTRY/runner/ignore:inplace"
+}
+
 t_run "three concurrent stages, 20 builds in the default mode: no Text file busy" concurrent_stages_never_etxtbsy
+t_run "--cleanup in the default mode (stage roots in the private tmpfs): exit 0, pushed" cleanup_default_mode
+t_run "--cleanup in the debug image under runc" cleanup_executor_image
+t_run "Tekton step: --digest-file=/dev/termination-log bind-mounted from the host" tekton_termination_log
+t_run "--digest-file=/dev/stderr writes to stderr, /dev/stderr stays a symlink" digest_file_stderr
+t_run "unwritable output files: image pushed, then an error naming each file" unwritable_output_files
+t_run "--digest-file through a symlink, --image-name-tag-with-digest-file into a fifo" digest_file_symlink_and_fifo
+t_run "--ignore-path in chroot mode: not extracted, not in a layer" ignore_path_chroot
+t_run "--ignore-path in place (executor image under runc): not extracted, not in a layer" ignore_path_inplace
 t_done
