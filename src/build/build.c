@@ -166,9 +166,15 @@ static void platform_args(char ***v, const char *prefix, const char *platform)
 		if (variant)
 			*variant++ = '\0';
 	}
+	/* BuildKit formats the normalised platform, where arm64's default variant is implied */
+	if (arch && variant && streq(arch, "arm64") && streq(variant, "v8"))
+		variant = NULL;
+	cleanup_free char *formatted = variant ? xasprintf("%s/%s/%s", p, arch, variant)
+	                               : arch  ? xasprintf("%s/%s", p, arch)
+	                                       : xstrdup(p);
 	cleanup_free char *k = NULL;
 	k = xasprintf("%sPLATFORM", prefix);
-	strv_env_set(v, k, platform);
+	strv_env_set(v, k, formatted);
 	free(k);
 	k = xasprintf("%sOS", prefix);
 	strv_env_set(v, k, p);
@@ -294,6 +300,16 @@ static int stage_from_registry(struct builder *b, struct stage *s, const char *i
 	r = image_config_parse(cfg, cfg_len, &s->config, err);
 	if (r < 0)
 		return kiln_err_wrap(err, "image '%s'", image);
+	/* a single-platform base of another platform: the image is what was asked for (kaniko
+	 * writes --custom-platform into every config), with BuildKit's warning */
+	const char *want = b->o->custom_platform;
+	if (want && *want && !image_config_has_platform(s->config, want)) {
+		cleanup_free char *was = NULL;
+		image_config_set_platform(s->config, want, &was);
+		log_warn("Base image %s was pulled with platform \"%s\", expected \"%s\" for "
+		         "current build",
+		         image, was, want);
+	}
 	if (image_config_n_layers(s->config) != m->n_layers)
 		return kiln_err_set(err, "image '%s': config lists %zu layers, manifest %zu", image,
 		                    image_config_n_layers(s->config), m->n_layers);

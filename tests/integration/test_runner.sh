@@ -200,13 +200,14 @@ digest_file_symlink_and_fifo() {
 	rm -f "$W/out/link" "$W/out/real" "$W/out/fifo"
 	ln -s real "$W/out/link"
 	mkfifo "$W/out/fifo"
-	cat "$W/out/fifo" >"$W/out/fifo.txt" &
+	# a reader that gives up after 120 s (a kiln that replaces the fifo never opens it)
+	timeout 120 cat "$W/out/fifo" >"$W/out/fifo.txt" &
 	local reader=$!
 	"$KILN" --kaniko-dir "$W/out/k2" --insecure-pull --log-format text --context "$W/out" \
 		--no-push --digest-file="$W/out/link" --image-name-tag-with-digest-file="$W/out/fifo" \
 		--destination "$KILN_TEST_REGISTRY/runner/link:1" >"$W/out/link.log" 2>&1 ||
 		{ kill "$reader"; cat "$W/out/link.log"; fail "build failed"; }
-	wait "$reader"
+	wait "$reader" || fail "nothing was written into the fifo"
 	[ -L "$W/out/link" ] || fail "the symlink was replaced"
 	assert_contains "$(cat "$W/out/real")" "sha256:" "the symlink's target"
 	[ -p "$W/out/fifo" ] || fail "the fifo was replaced"
@@ -273,6 +274,130 @@ ignore_path_inplace() {
 	check_ignored_image "$KILN_TEST_REGISTRY/runner/ignore:inplace"
 }
 
+# --- 5. --custom-platform ------------------------------------------------------------------
+custom_platform_invalid() {
+	mkdir -p "$W/plat"
+	printf 'FROM %s\n' "$BUSYBOX_IMAGE" >"$W/plat/Dockerfile"
+	local rc=0 v
+	for v in foo linux/amd64,linux/arm64 linux//amd64; do
+		rc=0
+		"$KILN" --kaniko-dir "$W/plat/k" --context "$W/plat" --no-push --custom-platform "$v" \
+			>"$W/plat/bad.log" 2>&1 || rc=$?
+		cat "$W/plat/bad.log"
+		assert_eq "$rc" 1 "exit status for --custom-platform $v"
+		assert_contains "$(cat "$W/plat/bad.log")" "Invalid platform \"$v\"" "error for $v"
+	done
+	assert_contains "$(cat "$W/plat/bad.log")" "platform specifier component" "error"
+	"$KILN" --kaniko-dir "$W/plat/k" --context "$W/plat" --no-push \
+		--custom-platform linux/amd64,linux/arm64 >"$W/plat/list.log" 2>&1 || true
+	assert_contains "$(cat "$W/plat/list.log")" "a list of platforms is not supported" "error"
+}
+
+# busybox here is a single-platform linux/amd64 image: the config says what was asked for
+custom_platform_other_arch() {
+	mkdir -p "$W/plat"
+	cat >"$W/plat/Dockerfile" <<DOCKERFILE
+FROM $BUSYBOX_IMAGE
+ARG TARGETARCH
+ARG TARGETPLATFORM
+RUN echo "\$TARGETPLATFORM \$TARGETARCH" > /target
+DOCKERFILE
+	"$KILN" --kaniko-dir "$W/plat/k2" --insecure --insecure-pull --log-format text \
+		--context "$W/plat" --custom-platform linux/aarch64 \
+		--destination "$KILN_TEST_REGISTRY/runner/platform:arm64" >"$W/plat/arm.log" 2>&1 ||
+		{ cat "$W/plat/arm.log"; fail "build failed"; }
+	cat "$W/plat/arm.log"
+	assert_contains "$(cat "$W/plat/arm.log")" \
+		"was pulled with platform \"linux/amd64\", expected \"linux/arm64/v8\"" warning
+	local cfg
+	cfg=$(image_config "$KILN_TEST_REGISTRY/runner/platform:arm64")
+	assert_eq "$(jq -r '.os + "/" + .architecture + "/" + (.variant // "")' <<<"$cfg")" \
+		linux/arm64/v8 "config platform"
+	unpack_image "$KILN_TEST_REGISTRY/runner/platform:arm64" "$W/plat/img"
+	assert_eq "$(cat "$W/plat/img/rootfs/target")" "linux/arm64 arm64" "TARGETPLATFORM TARGETARCH (BuildKit's form)"
+}
+
+# --- 7. a bounded blob store -------------------------------------------------------------------
+blobs_mib() { # the store's size in MiB (rounded up)
+	local bytes
+	bytes=$(find "$1/blobs/sha256" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+	echo $(((bytes + 1048575) / 1048576))
+}
+
+blob_store_bounded() {
+	mkdir -p "$W/blobs/deb" "$W/blobs/bb1" "$W/blobs/bb2"
+	printf 'FROM %s\nRUN echo deb > /deb\n' "$DEBIAN_IMAGE" >"$W/blobs/deb/Dockerfile"
+	printf 'FROM %s\nRUN echo one > /one\n' "$BUSYBOX_IMAGE" >"$W/blobs/bb1/Dockerfile"
+	printf 'FROM %s\nRUN head -c 3000000 /dev/urandom > /two\n' "$BUSYBOX_IMAGE" >"$W/blobs/bb2/Dockerfile"
+	local kdir=$W/blobs/k d n=0
+	# unbounded, the store holds everything the three builds pulled and built
+	for d in deb bb1 bb2; do
+		"$KILN" --kaniko-dir "$kdir-unbounded" --insecure --insecure-pull --log-format text \
+			--context "$W/blobs/$d" --blob-store-size=unlimited \
+			--destination "$KILN_TEST_REGISTRY/runner/blobs-$d:1" >"$W/blobs/u-$d.log" 2>&1 ||
+			{ cat "$W/blobs/u-$d.log"; fail "unbounded build $d failed"; }
+	done
+	local unbounded
+	unbounded=$(blobs_mib "$kdir-unbounded")
+	echo "unbounded store after three builds: $unbounded MiB"
+	[ "$unbounded" -gt 12 ] || fail "the unbounded store is only $unbounded MiB: no test"
+	# bounded at 8 MiB (flag, then the environment variable): under it after every build
+	for d in deb bb1 bb2 deb bb1; do
+		n=$((n + 1))
+		local rc=0
+		if [ $((n % 2)) = 0 ]; then
+			KILN_BLOB_STORE_SIZE=8M "$KILN" --kaniko-dir "$kdir" --insecure --insecure-pull \
+				--log-format text --context "$W/blobs/$d" \
+				--destination "$KILN_TEST_REGISTRY/runner/blobs-$d:$n" >"$W/blobs/$n.log" 2>&1 || rc=$?
+		else
+			"$KILN" --kaniko-dir "$kdir" --insecure --insecure-pull --log-format text \
+				--context "$W/blobs/$d" --blob-store-size=8M \
+				--destination "$KILN_TEST_REGISTRY/runner/blobs-$d:$n" >"$W/blobs/$n.log" 2>&1 || rc=$?
+		fi
+		[ "$rc" = 0 ] || { cat "$W/blobs/$n.log"; fail "build $n ($d) failed"; }
+		local size
+		size=$(blobs_mib "$kdir")
+		echo "after build $n ($d): $size MiB"
+		[ "$size" -le 8 ] || fail "the store holds $size MiB after build $n, over the 8 MiB bound"
+	done
+	assert_contains "$(cat "$W/blobs/5.log")" "Blob store: removed" "kiln's log"
+	# the last build's base layer was used last: it is kept
+	local base_layer
+	base_layer=$(image_raw "$BUSYBOX_IMAGE" | jq -r '.layers[0].digest')
+	[ -f "$kdir/blobs/sha256/${base_layer#sha256:}" ] || fail "the most recently used base layer was evicted"
+	# --cleanup empties it
+	"$KILN" --kaniko-dir "$kdir" --insecure --insecure-pull --log-format text --cleanup \
+		--context "$W/blobs/bb1" --destination "$KILN_TEST_REGISTRY/runner/blobs-bb1:c" \
+		>"$W/blobs/c.log" 2>&1 || { cat "$W/blobs/c.log"; fail "--cleanup build failed"; }
+	assert_eq "$(find "$kdir/blobs/sha256" -type f | wc -l)" 0 "blobs left after --cleanup"
+}
+
+# two kiln processes share a store: the one that finishes first removes nothing while the
+# other runs, and the other still pushes every layer
+blob_store_shared() {
+	mkdir -p "$W/blobs/slow" "$W/blobs/fast"
+	printf 'FROM %s\nRUN sleep 6 && head -c 2000000 /dev/urandom > /slow\n' "$BUSYBOX_IMAGE" >"$W/blobs/slow/Dockerfile"
+	printf 'FROM %s\nRUN echo fast > /fast\n' "$BUSYBOX_IMAGE" >"$W/blobs/fast/Dockerfile"
+	local kdir=$W/blobs/shared rc=0
+	"$KILN" --kaniko-dir "$kdir" --insecure --insecure-pull --log-format text \
+		--context "$W/blobs/slow" --blob-store-size=0 \
+		--destination "$KILN_TEST_REGISTRY/runner/blobs-slow:1" >"$W/blobs/slow.log" 2>&1 &
+	local slow=$!
+	sleep 2
+	"$KILN" --kaniko-dir "$kdir" --insecure --insecure-pull --log-format text -v debug \
+		--context "$W/blobs/fast" --blob-store-size=0 \
+		--destination "$KILN_TEST_REGISTRY/runner/blobs-fast:1" >"$W/blobs/fast.log" 2>&1 ||
+		{ cat "$W/blobs/fast.log"; fail "the fast build failed"; }
+	kill -0 "$slow" 2>/dev/null || fail "the slow build ended before the fast one: no test"
+	assert_contains "$(cat "$W/blobs/fast.log")" "another kiln is using" "the fast build's log"
+	wait "$slow" || rc=$?
+	[ "$rc" = 0 ] || { cat "$W/blobs/slow.log"; fail "the slow build failed"; }
+	unpack_image "$KILN_TEST_REGISTRY/runner/blobs-slow:1" "$W/blobs/slow-img"
+	assert_eq "$(wc -c <"$W/blobs/slow-img/rootfs/slow")" 2000000 "/slow in the pushed image"
+	# the last one out trims
+	assert_eq "$(find "$kdir/blobs/sha256" -type f | wc -l)" 0 "blobs left with a 0 bound"
+}
+
 t_run "three concurrent stages, 20 builds in the default mode: no Text file busy" concurrent_stages_never_etxtbsy
 t_run "--cleanup in the default mode (stage roots in the private tmpfs): exit 0, pushed" cleanup_default_mode
 t_run "--cleanup in the debug image under runc" cleanup_executor_image
@@ -282,4 +407,8 @@ t_run "unwritable output files: image pushed, then an error naming each file" un
 t_run "--digest-file through a symlink, --image-name-tag-with-digest-file into a fifo" digest_file_symlink_and_fifo
 t_run "--ignore-path in chroot mode: not extracted, not in a layer" ignore_path_chroot
 t_run "--ignore-path in place (executor image under runc): not extracted, not in a layer" ignore_path_inplace
+t_run "--custom-platform: foo, a list, an empty component: Invalid platform" custom_platform_invalid
+t_run "--custom-platform linux/aarch64 over an amd64-only base: arm64 config and a warning" custom_platform_other_arch
+t_run "--blob-store-size / KILN_BLOB_STORE_SIZE: store under the bound, LRU kept, --cleanup empties" blob_store_bounded
+t_run "a store shared by two kiln processes: nothing removed under a running build" blob_store_shared
 t_done
