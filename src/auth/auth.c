@@ -3,6 +3,7 @@
 #include "auth.h"
 
 #include "util/buf.h"
+#include "util/forkguard.h"
 #include "util/fsutil.h"
 #include "util/json.h"
 #include "util/limits.h"
@@ -194,7 +195,8 @@ static int run_helper(const char *helper, const char *server, struct auth_creds 
 	cleanup_close int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	char *const argv[] = {name, (char *)"get", NULL};
 
-	pid_t pid = fork();
+	const int keep[] = {in_r, out_w, devnull};
+	pid_t pid = forkguard_fork(keep, devnull >= 0 ? 3 : 2);
 	if (pid < 0)
 		return kiln_err_errno(err, "fork '%s'", name);
 	if (pid == 0) {

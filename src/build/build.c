@@ -179,9 +179,15 @@ static void platform_args(char ***v, const char *prefix, const char *platform)
 		if (variant)
 			*variant++ = '\0';
 	}
+	/* BuildKit formats the normalised platform, where arm64's default variant is implied */
+	if (arch && variant && streq(arch, "arm64") && streq(variant, "v8"))
+		variant = NULL;
+	cleanup_free char *formatted = variant ? xasprintf("%s/%s/%s", p, arch, variant)
+	                               : arch  ? xasprintf("%s/%s", p, arch)
+	                                       : xstrdup(p);
 	cleanup_free char *k = NULL;
 	k = xasprintf("%sPLATFORM", prefix);
-	strv_env_set(v, k, platform);
+	strv_env_set(v, k, formatted);
 	free(k);
 	k = xasprintf("%sOS", prefix);
 	strv_env_set(v, k, p);
@@ -339,6 +345,16 @@ static int stage_from_registry(struct builder *b, struct stage *s, const char *i
 	r = image_config_parse(cfg, cfg_len, &s->config, err);
 	if (r < 0)
 		return kiln_err_wrap(err, "image '%s'", image);
+	/* a single-platform base of another platform: the image is what was asked for (kaniko
+	 * writes --custom-platform into every config), with BuildKit's warning */
+	const char *want = b->o->custom_platform;
+	if (want && *want && !image_config_has_platform(s->config, want)) {
+		cleanup_free char *was = NULL;
+		image_config_set_platform(s->config, want, &was);
+		log_warn("Base image %s was pulled with platform \"%s\", expected \"%s\" for "
+		         "current build",
+		         image, was, want);
+	}
 	if (image_config_n_layers(s->config) != m->n_layers)
 		return kiln_err_set(err, "image '%s': config lists %zu layers, manifest %zu", image,
 		                    image_config_n_layers(s->config), m->n_layers);
@@ -397,8 +413,8 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 	}
 	struct extract_opts eo = {
 	    .no_chown = geteuid() != 0,
-	    .ignored = inplace ? ignore_list_match : NULL,
-	    .ud = inplace ? b->ignore : NULL,
+	    .ignored = b->ignore ? ignore_list_match : NULL,
+	    .ud = b->ignore,
 	};
 	for (size_t i = 0; i < s->n_layers; i++) {
 		cleanup_close int fd = -1;
@@ -579,8 +595,8 @@ static int cache_extract_one(struct builder *b, struct stage *s, const struct im
 		return r;
 	struct extract_opts eo = {
 	    .no_chown = geteuid() != 0,
-	    .ignored = b->inplace ? ignore_list_match : NULL,
-	    .ud = b->inplace ? b->ignore : NULL,
+	    .ignored = b->ignore ? ignore_list_match : NULL,
+	    .ud = b->ignore,
 	};
 	r = fs_extract_layer(s->rootfd, fd, l->digest, &eo, err);
 	s->index_stale = true;
@@ -836,6 +852,8 @@ static int choose_isolation(struct builder *b, struct kiln_err **err)
 	}
 	if (!b->inplace) {
 		log_debug("Isolation: chroot (mount and PID namespaces available)");
+		/* --ignore-path means what it means in place: not extracted, not snapshotted */
+		b->ignore = ignore_list_user(b->o->ignore_paths);
 		return choose_stage_storage(b, err);
 	}
 	if (!sandbox_in_container(NULL)) {
@@ -1496,6 +1514,8 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 			return r;
 	}
 	cleanup_free char *stages = path_join(o->kaniko_dir, "stages");
+	if (b.stages_tmpfs)
+		return sandbox_private_tmpfs_remove(stages, err);
 	return rm_rf(stages, err);
 }
 

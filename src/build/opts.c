@@ -36,6 +36,7 @@ static char *host_platform(void)
 void build_opts_init(struct build_opts *o)
 {
 	const char *kdir = getenv("KANIKO_DIR");
+	const char *bsize = getenv("KILN_BLOB_STORE_SIZE");
 
 	*o = (struct build_opts){
 	    .verbosity = xstrdup("info"),
@@ -55,6 +56,7 @@ void build_opts_init(struct build_opts *o)
 	    .kaniko_dir = xstrdup(kdir && *kdir ? kdir : "/kaniko"),
 	    .isolation = xstrdup("auto"),
 	    .stage_storage = xstrdup("auto"),
+	    .blob_store_size = xstrdup(bsize && *bsize ? bsize : "5G"),
 	};
 }
 
@@ -94,6 +96,7 @@ void build_opts_release(struct build_opts *o)
 	free(o->kaniko_dir);
 	free(o->isolation);
 	free(o->stage_storage);
+	free(o->blob_store_size);
 	strv_free(o->insecure_registries);
 	strv_free(o->skip_tls_verify_registries);
 	kv_free(o->registry_certificates, o->n_registry_certificates);

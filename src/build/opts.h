@@ -71,6 +71,8 @@ struct build_opts {
 	char *isolation; /* kiln: "auto" | "chroot" | "inplace" */
 	/* kiln: where chroot-mode stage roots live: "auto" | "disk" | "tmpfs" | "tmpfs:<size>" */
 	char *stage_storage;
+	/* kiln: bound of $KANIKO_DIR/blobs, "5G" (or $KILN_BLOB_STORE_SIZE), "unlimited" */
+	char *blob_store_size;
 
 	/* registry access */
 	bool insecure;

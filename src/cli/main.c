@@ -14,6 +14,7 @@
 #include "util/xalloc.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,32 @@ static int debug_parse(const char *file)
 	fwrite(out.ptr, 1, out.len, stdout);
 	dockerfile_free(df);
 	return 0;
+}
+
+/* After the build and its pushes, nothing of this build needs the blob store any more: it is
+ * brought under --blob-store-size (emptied after a successful --cleanup build), unless
+ * another kiln process is using it (util/blobstore.h). A failure here fails nothing. */
+static void trim_blob_store(const struct build_opts *o, struct blobstore *bs, bool ok)
+{
+	uint64_t limit = UINT64_MAX;
+	if (cli_parse_store_size(o->blob_store_size, &limit) < 0)
+		return; /* validated before the build */
+	if (o->cleanup && ok)
+		limit = 0;
+	if (limit == UINT64_MAX)
+		return;
+	struct blobstore_trim_stats st;
+	cleanup_err struct kiln_err *e = NULL;
+	if (blobstore_trim(bs, limit, &st, &e) < 0) {
+		log_warn("Blob store not trimmed: %s", kiln_err_msg(e));
+		return;
+	}
+	if (st.skipped)
+		log_debug("Blob store not trimmed: another kiln is using %s", blobstore_dir(bs));
+	else if (st.removed)
+		log_info("Blob store: removed %" PRIu64 " least recently used blobs (%" PRIu64
+		         " MiB), %" PRIu64 " MiB kept in %s",
+		         st.removed, st.freed >> 20, st.kept >> 20, blobstore_dir(bs));
 }
 
 static int build(struct build_opts *o, struct kiln_err **err)
@@ -96,6 +123,7 @@ static int build(struct build_opts *o, struct kiln_err **err)
 	if (r >= 0)
 		r = output_all(o, bs, reg, &res, err);
 	build_result_release(&res);
+	trim_blob_store(o, bs, r >= 0);
 	return r;
 }
 

@@ -1,6 +1,7 @@
 /* options.c — the executor's option table and a cobra/pflag-compatible parser over it. One table
  * drives parsing, the unimplemented-flag check and the help text, so they cannot disagree. */
 #include "cli/options.h"
+#include "image/image.h"
 #include "sandbox/sandbox.h"
 
 #include "util/buf.h"
@@ -27,6 +28,7 @@ enum opt_type {
 	T_COMPRESSION, /* "gzip" | "zstd" */
 	T_ISOLATION,   /* kiln: "auto" | "chroot" | "inplace" */
 	T_STORAGE,     /* kiln: "auto" | "disk" | "tmpfs" | "tmpfs:<size>" */
+	T_SIZE,        /* kiln: "5G", "512M", bytes, "unlimited" */
 };
 
 /* where a flag's value lives */
@@ -188,6 +190,11 @@ static const struct opt opts_table[] = {
     {"stage-storage", 0, T_STORAGE, O(stage_storage), "auto", IMPL,
      "Where chroot-mode stage roots live: auto (tmpfs when at least 4 GiB of memory is "
      "free, sized to half of it, else disk), disk ($KANIKO_DIR/stages), tmpfs or tmpfs:SIZE"},
+    {"blob-store-size", 0, T_SIZE, O(blob_store_size), "5G", IMPL,
+     "Bound of the blob store in $KANIKO_DIR/blobs (base and built layers kept between "
+     "builds): after a build the least recently used blobs no other running build holds are "
+     "removed down to SIZE (e.g. 5G, 512M, unlimited; env KILN_BLOB_STORE_SIZE); --cleanup "
+     "empties it"},
 
     /* registry access */
     {"insecure", 0, T_BOOL, O(insecure), NULL, IMPL, "Push to insecure registry using plain HTTP"},
@@ -575,6 +582,15 @@ static int opt_set(const struct opt *o, const char *value, struct build_opts *op
 		else
 			why = xstrdup("must be one of \"auto\", \"chroot\" or \"inplace\"");
 		break;
+	case T_SIZE: {
+		uint64_t size = 0;
+		if (cli_parse_store_size(value, &size) == 0)
+			set_string(field, value);
+		else
+			why = xstrdup("must be a size such as 5G, 512M or 1073741824, or "
+			              "\"unlimited\"");
+		break;
+	}
 	case T_STORAGE: {
 		uint64_t size = 0;
 		if (streq(value, "auto") || streq(value, "disk") || streq(value, "tmpfs") ||
@@ -696,19 +712,32 @@ static int unknown_command(const char *word, struct kiln_err **err)
 /* ---- validations (kaniko's PersistentPreRunE order) ------------------------------------ */
 
 /* v1.ParsePlatform accepts os[/arch[/variant]][:osversion] */
-static int check_platform(const char *p, struct kiln_err **err)
+int cli_parse_store_size(const char *s, uint64_t *ret)
 {
-	size_t start = strspn(p, " \t\n\r\v\f");
-	size_t len = strcspn(p + start, ":");
-	size_t slashes = 0;
-	for (size_t i = start; i < start + len; i++)
-		slashes += p[i] == '/';
-	if (slashes > 2) {
-		cleanup_free char *q = go_quote(p);
-		kiln_err_set(err, "Invalid platform %s: too many slashes in platform spec: %s", q,
-		             p);
+	if (streq(s, "unlimited")) {
+		*ret = UINT64_MAX;
+		return 0;
+	}
+	if (streq(s, "0")) {
+		*ret = 0;
+		return 0;
+	}
+	return sandbox_parse_size(s, ret);
+}
+
+/* kaniko validates --custom-platform with containerd's parser and stops with "Invalid
+ * platform"; the normalised form ("linux/arm64/v8") is what the build uses */
+static int check_platform(char **p, struct kiln_err **err)
+{
+	cleanup_err struct kiln_err *why = NULL;
+	cleanup_free char *norm = NULL;
+	if (image_platform_normalize(*p, &norm, &why) < 0) {
+		cleanup_free char *q = go_quote(*p);
+		kiln_err_set(err, "Invalid platform %s: %s", q, kiln_err_msg(why));
 		return CLI_ERR_FATAL;
 	}
+	free(*p);
+	*p = TAKE_PTR(norm);
 	return 0;
 }
 
@@ -768,9 +797,16 @@ static int validate(struct build_opts *o, struct parse_state *st, struct cli_par
 		o->custom_platform = TAKE_PTR(host.custom_platform);
 		build_opts_release(&host);
 	}
-	int r = check_platform(o->custom_platform, err);
+	int r = check_platform(&o->custom_platform, err);
 	if (r < 0)
 		return r;
+	uint64_t bs_size = 0;
+	if (cli_parse_store_size(o->blob_store_size, &bs_size) < 0) /* from the environment */
+		return kiln_err_set(
+		    err,
+		    "invalid KILN_BLOB_STORE_SIZE \"%s\": must be a size such as 5G, "
+		    "512M or 1073741824, or \"unlimited\"",
+		    o->blob_store_size);
 
 	/* 4: bare --build-arg KEY takes its value from our environment */
 	for (char **a = o->build_args; a && *a; a++) {
@@ -1021,6 +1057,7 @@ static const char *type_word(enum opt_type t)
 	case T_STRING:
 	case T_ISOLATION:
 	case T_STORAGE:
+	case T_SIZE:
 		return "string";
 	case T_BOOL:
 		return "";

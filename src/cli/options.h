@@ -9,6 +9,7 @@
 #include "util/err.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum cli_action {
@@ -66,3 +67,7 @@ struct cli_option_info {
 size_t cli_option_count(void);
 /* i < cli_option_count(), in table order (not sorted) */
 void cli_option_get(size_t i, struct cli_option_info *ret);
+
+/* --blob-store-size / KILN_BLOB_STORE_SIZE: "5G", "512M", bytes, "0" or "unlimited"
+ * (UINT64_MAX); -EINVAL otherwise */
+int cli_parse_store_size(const char *s, uint64_t *ret);

@@ -4,6 +4,7 @@
 #include "chase.h"
 
 #include "util/buf.h"
+#include "util/forkguard.h"
 #include "util/limits.h"
 #include "util/log.h"
 #include "util/walk.h"
@@ -418,8 +419,9 @@ static int clear_path(struct extract *x, int dfd, const char *name, const char *
 static int write_regular(struct extract *x, struct archive *a, struct archive_entry *e, int dfd,
                          const char *name, struct kiln_err **err)
 {
-	cleanup_close int fd =
-	    openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* guarded: no RUN child forked meanwhile by another stage may inherit it (ETXTBSY) */
+	cleanup_guarded_close int fd =
+	    forkguard_openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return x_fail(x, err, errno, "create file");
 	const void *buf;

@@ -234,14 +234,225 @@ char *image_time_now(bool reproducible, int64_t source_date_epoch)
 	return xstrdup(buf);
 }
 
-/* variants an entry without one stands for */
-static const char *default_variant(const char *arch)
+/* --- platform --- */
+
+static bool platform_component_ok(const char *c)
 {
-	if (streq(arch, "arm64"))
-		return "v8";
-	if (streq(arch, "arm"))
-		return "v7";
-	return "";
+	if (!*c)
+		return false;
+	for (; *c; c++) {
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static void lower(char *s)
+{
+	for (; *s; s++) {
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+	}
+}
+
+static const char *const known_os[] = {
+    "aix",   "android", "darwin", "dragonfly", "freebsd", "hurd",    "illumos", "ios", "js",
+    "linux", "nacl",    "netbsd", "openbsd",   "plan9",   "solaris", "windows", "zos", "wasip1",
+};
+static const char *const known_arch[] = {
+    "386",     "amd64", "amd64p32", "arm",    "armbe",    "arm64", "arm64be",
+    "loong64", "mips",  "mipsle",   "mips64", "mips64le", "ppc",   "ppc64",
+    "ppc64le", "riscv", "riscv64",  "s390",   "s390x",    "sparc", "sparc64",
+    "wasm",    "i386",  "x86_64",   "x86-64", "aarch64",  "armhf", "armel",
+};
+
+static bool in_list(const char *s, const char *const *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (streq(s, l[i]))
+			return true;
+	}
+	return false;
+}
+
+/* containerd's normalisation of an architecture and its variant (both lower case already) */
+static void normalize_arch(char **arch, char **variant)
+{
+	const char *a = *arch, *v = *variant ? *variant : "";
+	const char *na = a, *nv = v;
+	if (streq(a, "i386")) {
+		na = "386";
+		nv = "";
+	} else if (streq(a, "x86_64") || streq(a, "x86-64") || streq(a, "amd64")) {
+		na = "amd64";
+		if (streq(v, "v1"))
+			nv = "";
+	} else if (streq(a, "aarch64") || streq(a, "arm64")) {
+		na = "arm64";
+		if (streq(v, "8") || streq(v, "v8") || streq(v, "v8.0"))
+			nv = "";
+		else if (streq(v, "9") || streq(v, "9.0") || streq(v, "v9.0"))
+			nv = "v9";
+	} else if (streq(a, "armhf")) {
+		na = "arm";
+		nv = "v7";
+	} else if (streq(a, "armel")) {
+		na = "arm";
+		nv = "v6";
+	} else if (streq(a, "arm")) {
+		if (!*v || streq(v, "7"))
+			nv = "v7";
+		else if (streq(v, "5") || streq(v, "6") || streq(v, "8"))
+			nv = v[0] == '5' ? "v5" : v[0] == '6' ? "v6" : "v8";
+	}
+	char *a2 = xstrdup(na), *v2 = xstrdup(nv);
+	free(*arch);
+	free(*variant);
+	*arch = a2;
+	*variant = v2;
+}
+
+static const char *host_arch(void)
+{
+#if defined(__x86_64__)
+	return "amd64";
+#elif defined(__aarch64__)
+	return "arm64";
+#elif defined(__arm__)
+	return "arm";
+#elif defined(__i386__)
+	return "386";
+#elif defined(__s390x__)
+	return "s390x";
+#elif defined(__powerpc64__)
+	return "ppc64le";
+#elif defined(__riscv)
+	return "riscv64";
+#else
+	return "amd64";
+#endif
+}
+
+int image_platform_normalize(const char *spec, char **ret, struct kiln_err **err)
+{
+	if (strchr(spec, ','))
+		return kiln_err_set(err, "a list of platforms is not supported yet: build once per "
+		                         "platform (one --custom-platform each)");
+	const char *colon = strchr(spec, ':');
+	cleanup_free char *plat = colon ? xstrndup(spec, (size_t)(colon - spec)) : xstrdup(spec);
+	cleanup_strv char **parts = NULL;
+	size_t n = 0;
+	for (const char *p = plat;; n++) {
+		const char *slash = strchr(p, '/');
+		strv_push(&parts, slash ? xstrndup(p, (size_t)(slash - p)) : xstrdup(p));
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	n++;
+	if (n > 3)
+		return kiln_err_set(err, "too many slashes in platform spec: %s", spec);
+	for (size_t i = 0; i < n; i++) {
+		if (!platform_component_ok(parts[i]))
+			return kiln_err_set(err,
+			                    "\"%s\" is an invalid component of \"%s\": platform "
+			                    "specifier component "
+			                    "must match \"^[A-Za-z0-9_.-]+$\": invalid argument",
+			                    parts[i], spec);
+		lower(parts[i]);
+	}
+	cleanup_free char *os = NULL, *arch = NULL, *variant = NULL;
+	if (n == 1) {
+		if (in_list(parts[0], known_os, ARRAY_SIZE(known_os))) {
+			os = xstrdup(parts[0]);
+			arch = xstrdup(host_arch());
+		} else if (in_list(parts[0], known_arch, ARRAY_SIZE(known_arch))) {
+			os = xstrdup("linux");
+			arch = xstrdup(parts[0]);
+		} else {
+			return kiln_err_set(
+			    err,
+			    "\"%s\": unknown operating system or architecture: invalid argument",
+			    spec);
+		}
+	} else {
+		os = xstrdup(streq(parts[0], "macos") ? "darwin" : parts[0]);
+		arch = xstrdup(parts[1]);
+		if (n == 3)
+			variant = xstrdup(parts[2]);
+	}
+	normalize_arch(&arch, &variant);
+	if (streq(arch, "arm64") && !*variant) {
+		free(variant);
+		variant = xstrdup("v8");
+	}
+	cleanup_free char *out =
+	    *variant ? xasprintf("%s/%s/%s", os, arch, variant) : xasprintf("%s/%s", os, arch);
+	if (colon) {
+		char *with = xasprintf("%s%s", out, colon);
+		free(out);
+		out = with;
+	}
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
+/* splits "os/arch[/variant][:osversion]" (already normalised) */
+static void platform_split(const char *platform, char **os, char **arch, char **variant)
+{
+	char *p = xstrndup(platform, strcspn(platform, ":"));
+	char *a = strchr(p, '/');
+	char *v = NULL;
+	if (a) {
+		*a++ = '\0';
+		v = strchr(a, '/');
+		if (v)
+			*v++ = '\0';
+	}
+	*os = xstrdup(p);
+	*arch = xstrdup(a ? a : "");
+	*variant = xstrdup(v ? v : "");
+	free(p);
+}
+
+static const char *arch_default_variant(const char *arch)
+{
+	return streq(arch, "arm64") ? "v8" : streq(arch, "arm") ? "v7" : "";
+}
+
+bool image_config_has_platform(json_t *cfg, const char *platform)
+{
+	cleanup_free char *os = NULL, *arch = NULL, *variant = NULL;
+	platform_split(platform, &os, &arch, &variant);
+	const char *cos = json_string_value(json_object_get(cfg, "os"));
+	const char *carch = json_string_value(json_object_get(cfg, "architecture"));
+	const char *cvar = json_string_value(json_object_get(cfg, "variant"));
+	if (!cos || !carch || !streq(cos, os) || !streq(carch, arch))
+		return false;
+	const char *want = *variant ? variant : arch_default_variant(arch);
+	const char *have = cvar && *cvar ? cvar : arch_default_variant(carch);
+	return streq(want, have);
+}
+
+void image_config_set_platform(json_t *cfg, const char *platform, char **ret_was)
+{
+	if (ret_was) {
+		const char *cos = json_string_value(json_object_get(cfg, "os"));
+		const char *carch = json_string_value(json_object_get(cfg, "architecture"));
+		const char *cvar = json_string_value(json_object_get(cfg, "variant"));
+		*ret_was = cvar && *cvar
+		               ? xasprintf("%s/%s/%s", cos ? cos : "?", carch ? carch : "?", cvar)
+		               : xasprintf("%s/%s", cos ? cos : "?", carch ? carch : "?");
+	}
+	cleanup_free char *os = NULL, *arch = NULL, *variant = NULL;
+	platform_split(platform, &os, &arch, &variant);
+	json_object_set_new(cfg, "os", json_string(os));
+	json_object_set_new(cfg, "architecture", json_string(arch));
+	if (*variant)
+		json_object_set_new(cfg, "variant", json_string(variant));
+	else
+		json_object_del(cfg, "variant");
 }
 
 /* the digest of the manifest for platform in an index */
@@ -257,7 +468,7 @@ int image_index_select(const char *body, size_t len, const char *platform,
 	char *variant = strchr(arch, '/');
 	if (variant)
 		*variant++ = 0;
-	const char *want_variant = variant && *variant ? variant : default_variant(arch);
+	const char *want_variant = variant && *variant ? variant : arch_default_variant(arch);
 
 	cleanup_json json_t *j = NULL;
 	if (kjson_parse(body, len, "manifest index", &j, err) < 0)
@@ -277,7 +488,7 @@ int image_index_select(const char *body, size_t len, const char *platform,
 			continue;
 		const char *v = kjson_str(pl, "variant");
 		if (!v || !*v)
-			v = default_variant(ar);
+			v = arch_default_variant(ar);
 		if (streq(v, want_variant)) {
 			fallback = d;
 			break;

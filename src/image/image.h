@@ -50,6 +50,22 @@ char *manifest_build(enum image_format format, const char *config_digest, uint64
 const char *manifest_media_type(enum image_format format);
 const char *layer_media_type(enum image_format format, bool zstd);
 
+/* --- platform --- */
+
+/* "os/arch[/variant]" (an optional ":osversion" after it, as containerd allows for Windows)
+ * checked and normalised as containerd's platforms.Parse does: components of [A-Za-z0-9_.-],
+ * lower case; x86_64 -> amd64, aarch64 -> arm64 (variant v8), armhf -> arm/v7, i386 -> 386;
+ * a lone OS gets the host's architecture, a lone architecture the OS linux. A list
+ * ("linux/amd64,linux/arm64") is refused. The error text is containerd's, for kaniko's
+ * "Invalid platform" message. */
+int image_platform_normalize(const char *spec, char **ret, struct kiln_err **err);
+/* whether the config's os/architecture/variant are platform's (variant: an absent one
+ * matches the architecture's default) */
+bool image_config_has_platform(json_t *cfg, const char *platform);
+/* the config's os, architecture and variant from platform; *ret_was the old ones ("os/arch")
+ * when ret_was is not NULL */
+void image_config_set_platform(json_t *cfg, const char *platform, char **ret_was);
+
 /* --- config --- */
 
 /* an empty config for FROM scratch: os/architecture from platform ("linux/amd64") and

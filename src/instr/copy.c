@@ -10,6 +10,7 @@
 #include "context/dockerignore.h"
 #include "shell/shell.h"
 #include "util/buf.h"
+#include "util/forkguard.h"
 #include "util/fsutil.h"
 #include "util/limits.h"
 #include "util/log.h"
@@ -445,8 +446,8 @@ static int copy_entry(struct copy_ctx *c, int sdir, const char *sname, const str
 		cleanup_close int from = openat(sdir, sname, O_RDONLY | O_CLOEXEC);
 		if (from < 0)
 			return kiln_err_errno(err, "open '%s'", sname);
-		cleanup_close int to =
-		    openat(ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		cleanup_guarded_close int to = forkguard_openat(
+		    ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (to < 0)
 			return kiln_err_errno(err, "create '%s'", abs);
 		r = copy_file_data(from, to, st->st_size, abs, err);
@@ -499,7 +500,9 @@ static int create_dest_file(struct copy_ctx *c, const char *abs, mode_t mode, in
 	r = clear_target(pfd, name, false, abs, err);
 	if (r < 0)
 		return r;
-	int fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	/* the caller closes it with forkguard_close (cleanup_guarded_close) */
+	int fd =
+	    forkguard_openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return kiln_err_errno(err, "create '%s'", abs);
 	*ret_fd = fd;
@@ -524,7 +527,8 @@ static int copy_heredocs(struct copy_ctx *c, const char *dest, bool dest_dir, st
 		} else {
 			content = TAKE_PTR(body);
 		}
-		cleanup_close int pfd = -1, fd = -1;
+		cleanup_close int pfd = -1;
+		cleanup_guarded_close int fd = -1;
 		cleanup_free char *name = NULL;
 		int r = create_dest_file(c, abs, 0644, &pfd, &name, &fd, err);
 		if (r < 0)
@@ -647,7 +651,8 @@ static int add_url(struct copy_ctx *c, const char *url, const char *dest, bool d
 		                    "a destination file name",
 		                    url);
 	cleanup_free char *abs = dest_dir ? path_join(dest, base) : xstrdup(dest);
-	cleanup_close int pfd = -1, fd = -1;
+	cleanup_close int pfd = -1;
+	cleanup_guarded_close int fd = -1;
 	cleanup_free char *name = NULL;
 	int r = create_dest_file(c, abs, 0600, &pfd, &name, &fd, err);
 	if (r < 0)
@@ -985,10 +990,10 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 				r = clear_target(pfd, name, false, abs, err);
 				if (r >= 0) {
 					cleanup_close int from_fd = open(pp, O_RDONLY | O_CLOEXEC);
-					cleanup_close int to = openat(pfd, name,
-					                              O_WRONLY | O_CREAT | O_EXCL |
-					                                  O_NOFOLLOW | O_CLOEXEC,
-					                              0600);
+					cleanup_guarded_close int to = forkguard_openat(
+					    pfd, name,
+					    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+					    0600);
 					if (from_fd < 0 || to < 0)
 						r = kiln_err_errno(err, "copy '%s' to '%s'", src,
 						                   abs);

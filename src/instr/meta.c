@@ -259,7 +259,7 @@ static int do_words_into(struct stage *s, const struct df_instr *in, const char 
 			} else {
 				json_object_set_new(obj, w, json_object());
 				/* kaniko: in place, what lands below a VOLUME is never snapshotted */
-				if (s->ignore) {
+				if (s->ignore && s->inplace) {
 					log_info("Adding volume %s to ignorelist", w);
 					ignore_list_add_children(s->ignore, w);
 				}

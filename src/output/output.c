@@ -15,15 +15,13 @@
 
 static int write_small(const char *path, const char *data, struct kiln_err **err)
 {
-	cleanup_free char *dir = xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		int r = mkdir_p(dir, 0700, err);
-		if (r < 0)
-			return r;
-	}
-	return write_file_atomic(path, data, strlen(data), 0644, err);
+	_cleanup_(output_file_release) struct output_file f = {.fd = -1};
+	int r = output_file_open(path, &f, err);
+	if (r < 0)
+		return r;
+	if (write_all(f.fd, data, strlen(data)) < 0)
+		return kiln_err_errno(err, "write '%s'", path);
+	return output_file_commit(&f, err);
 }
 
 /* "<registry>/<repo>@sha256:..." or with ":<tag>" per destination */
@@ -222,6 +220,19 @@ int output_check_push(const struct build_opts *o, struct registry *reg, struct k
 	return 0;
 }
 
+/* keeps the first output file failure for the end (later ones are logged) */
+static void defer_file_error(struct kiln_err **first, struct kiln_err **err, const char *flag)
+{
+	kiln_err_wrap(err, "%s", flag);
+	if (!*first) {
+		*first = TAKE_PTR(*err);
+		return;
+	}
+	log_error("%s", kiln_err_msg(*err));
+	kiln_err_free(*err);
+	*err = NULL;
+}
+
 int output_all(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
                const struct build_result *res, struct kiln_err **err)
 {
@@ -236,10 +247,13 @@ int output_all(const struct build_opts *o, struct blobstore *bs, struct registry
 		if (r < 0)
 			return r;
 	}
+	/* An output file that cannot be written is an error, but only once the image is safely
+	 * pushed: a CI job then fails, naming the file, without losing the build. */
+	cleanup_err struct kiln_err *file_err = NULL;
 	if (o->digest_file && *o->digest_file) {
 		r = write_small(o->digest_file, res->manifest_digest, err);
 		if (r < 0)
-			return r;
+			defer_file_error(&file_err, err, "--digest-file");
 	}
 	if (o->oci_layout_path && *o->oci_layout_path) {
 		r = output_write_oci_layout(o->oci_layout_path, bs, res, err);
@@ -253,13 +267,13 @@ int output_all(const struct build_opts *o, struct blobstore *bs, struct registry
 		r = name_digest_file(o, o->image_name_with_digest_file, tagged,
 		                     res->manifest_digest, err);
 		if (r < 0)
-			return r;
+			defer_file_error(&file_err, err, "--image-name-with-digest-file");
 	}
 	if (o->image_name_tag_with_digest_file && *o->image_name_tag_with_digest_file) {
 		r = name_digest_file(o, o->image_name_tag_with_digest_file, true,
 		                     res->manifest_digest, err);
 		if (r < 0)
-			return r;
+			defer_file_error(&file_err, err, "--image-name-tag-with-digest-file");
 	}
 	if (o->tar_path && *o->tar_path) {
 		cleanup_strv char **tags = NULL;
@@ -272,16 +286,16 @@ int output_all(const struct build_opts *o, struct blobstore *bs, struct registry
 			strv_push(&tags, xstrdup("unset-repo/unset-image-name:latest"));
 		r = output_write_tarball(o->tar_path, bs, res, tags, err);
 		if (r < 0)
-			return r;
+			defer_file_error(&file_err, err, "--tar-path");
 	}
 	if (o->no_push) {
 		log_info("Skipping push to container registry due to --no-push flag");
-		return 0;
+	} else {
+		r = push_all(o, bs, reg, res, err);
+		if (r < 0)
+			return r;
 	}
-	r = push_all(o, bs, reg, res, err);
-	if (r < 0)
-		return r;
-	const char *bo = getenv("BUILDER_OUTPUT");
+	const char *bo = o->no_push ? NULL : getenv("BUILDER_OUTPUT");
 	if (bo && *bo) {
 		cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
 		strv_foreach (d, o->destinations) {
@@ -293,7 +307,11 @@ int output_all(const struct build_opts *o, struct blobstore *bs, struct registry
 		cleanup_free char *path = path_join(bo, "images");
 		r = write_small(path, b.ptr, err);
 		if (r < 0)
-			return r;
+			defer_file_error(&file_err, err, "$BUILDER_OUTPUT");
+	}
+	if (file_err) {
+		*err = TAKE_PTR(file_err);
+		return -1;
 	}
 	return 0;
 }

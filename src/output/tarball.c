@@ -71,10 +71,13 @@ static int add_blob(struct archive *a, struct blobstore *bs, const char *name, c
 int output_write_tarball(const char *path, struct blobstore *bs, const struct build_result *res,
                          char *const *repo_tags, struct kiln_err **err)
 {
-	cleanup_free char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	_cleanup_(output_file_release) struct output_file f = {.fd = -1};
+	int r0 = output_file_open(path, &f, err);
+	if (r0 < 0)
+		return r0;
 	struct archive *a = archive_write_new();
 	archive_write_set_format_pax_restricted(a);
-	if (archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
+	if (archive_write_open_fd(a, f.fd) != ARCHIVE_OK) {
 		int r = kiln_err_set(err, "create '%s': %s", path, archive_error_string(a));
 		archive_write_free(a);
 		return r;
@@ -101,10 +104,8 @@ int output_write_tarball(const char *path, struct blobstore *bs, const struct bu
 	if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
 		r = ar_fail(a, path, err);
 	archive_write_free(a);
-	if (r >= 0 && rename(tmp, path) < 0)
-		r = kiln_err_errno(err, "rename '%s'", path);
-	if (r < 0)
-		unlink(tmp);
+	if (r >= 0)
+		r = output_file_commit(&f, err);
 	return r;
 }
 

@@ -46,6 +46,16 @@ void ignore_list_add_children(struct ignore_list *l, const char *path)
 	strv_push(&l->children, path_clean(path));
 }
 
+struct ignore_list *ignore_list_user(char *const *ignore_paths)
+{
+	if (!ignore_paths || !*ignore_paths)
+		return NULL;
+	struct ignore_list *l = xcalloc(1, sizeof(*l));
+	strv_foreach (p, ignore_paths)
+		add_subtree(l, p);
+	return l;
+}
+
 int ignore_list_new(const char *kaniko_dir, bool ignore_var_run, char *const *ignore_paths,
                     const char *mountinfo, struct ignore_list **ret, struct kiln_err **err)
 {

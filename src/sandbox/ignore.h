@@ -13,6 +13,9 @@ struct ignore_list;
  * point in mountinfo (a path to /proc/self/mountinfo, or NULL for it) except "/" */
 int ignore_list_new(const char *kaniko_dir, bool ignore_var_run, char *const *ignore_paths,
                     const char *mountinfo, struct ignore_list **ret, struct kiln_err **err);
+/* the chroot mode's list: only the --ignore-path entries (the stage root is kiln's own, with
+ * no mounts or $KANIKO_DIR in it); NULL when there are none */
+struct ignore_list *ignore_list_user(char *const *ignore_paths);
 struct ignore_list *ignore_list_free(struct ignore_list *l);
 /* adds a path whose children are ignored but not the path itself (VOLUME) */
 void ignore_list_add_children(struct ignore_list *l, const char *path);

@@ -6,6 +6,7 @@
  * the parent over a CLOEXEC pipe as {step, errno}. */
 #include "sandbox.h"
 #include "root.h"
+#include "util/forkguard.h"
 #include "util/log.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
@@ -364,11 +365,12 @@ static void inject_prepare(int rootfd, bool namespaces, struct injected *in)
 		in->etc_before[1] = st.st_mtim;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(inject_files); i++) {
-		int fd = openat(in->etcfd, inject_files[i],
-		                O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+		int fd =
+		    forkguard_openat(in->etcfd, inject_files[i],
+		                     O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd >= 0) {
 			in->file[i] = true;
-			close(fd);
+			forkguard_close(fd);
 		}
 	}
 	if (fstat(in->etcfd, &st) == 0)
@@ -423,7 +425,7 @@ static char **exec_candidates(const char *argv0, char *const *env)
 void sandbox_probe(struct sandbox_caps *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	pid_t pid = fork();
+	pid_t pid = forkguard_fork(NULL, 0);
 	if (pid == 0) {
 		int bits = 0;
 		if (unshare(CLONE_NEWNS | CLONE_NEWPID) == 0 &&
@@ -496,7 +498,11 @@ int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_e
 	inject_prepare(rootfd, ns, &in);
 	fflush(stdout);
 	fflush(stderr);
-	pid_t pid = fork();
+	/* the child keeps only what it needs: the outer child lives as long as the command, and
+	 * any other descriptor it held (another stage's file being written) would make that
+	 * stage's exec fail with "Text file busy" (util/forkguard.h) */
+	const int keep[] = {pipefd[1], nullfd, rootfd};
+	pid_t pid = forkguard_fork(keep, ARRAY_SIZE(keep));
 	if (pid < 0) {
 		int e = errno;
 		close(pipefd[0]);
@@ -504,10 +510,8 @@ int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_e
 		inject_cleanup(rootfd, &in);
 		return kiln_err_errnum(err, e, "fork");
 	}
-	if (pid == 0) {
-		close(pipefd[0]);
+	if (pid == 0)
 		run_outer(&plan);
-	}
 	close(pipefd[1]);
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0) {

@@ -64,5 +64,8 @@ uint64_t sandbox_memory_headroom(void);
  * kernel's default, half of RAM) on dir (created). The tmpfs goes away with the namespace, when kiln exits. */
 int sandbox_private_tmpfs(const char *dir, uint64_t size, struct kiln_err **err);
 
+/* unmounts the tmpfs of sandbox_private_tmpfs from dir and removes dir (--cleanup) */
+int sandbox_private_tmpfs_remove(const char *dir, struct kiln_err **err);
+
 /* whether the filesystem of dir has less than 5% of its space left */
 bool sandbox_tmpfs_full(const char *dir);

@@ -156,6 +156,14 @@ int sandbox_private_tmpfs(const char *dir, uint64_t size, struct kiln_err **err)
 	return 0;
 }
 
+int sandbox_private_tmpfs_remove(const char *dir, struct kiln_err **err)
+{
+	/* the mount is in kiln's own namespace: nothing else can be using it */
+	if (umount2(dir, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+		return kiln_err_errno(err, "unmount the stage roots' tmpfs '%s'", dir);
+	return rm_rf(dir, err);
+}
+
 bool sandbox_tmpfs_full(const char *dir)
 {
 	struct statvfs st;

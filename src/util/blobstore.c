@@ -4,14 +4,18 @@
 #include "tmpclean.h"
 #include "xalloc.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 struct blobstore {
 	int dirfd;
+	int lockfd; /* <dir>/blobs/lock, held shared while the store is open */
 	char *dir;
 };
 
@@ -31,11 +35,21 @@ int blobstore_open(const char *dir, struct blobstore **ret, struct kiln_err **er
 	int r = mkdir_p(d, 0755, err);
 	if (r < 0)
 		return r;
+	cleanup_free char *lp = path_join(dir, "blobs/lock");
+	cleanup_close int lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lockfd < 0)
+		return kiln_err_errno(err, "open '%s'", lp);
+	/* waits only while another process trims the store */
+	while (flock(lockfd, LOCK_SH) < 0) {
+		if (errno != EINTR)
+			return kiln_err_errno(err, "lock '%s'", lp);
+	}
 	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return kiln_err_errno(err, "open '%s'", d);
 	struct blobstore *bs = xcalloc(1, sizeof(*bs));
 	bs->dirfd = fd;
+	bs->lockfd = TAKE_FD(lockfd);
 	bs->dir = TAKE_PTR(d);
 	*ret = bs;
 	return 0;
@@ -46,6 +60,8 @@ struct blobstore *blobstore_free(struct blobstore *bs)
 	if (bs) {
 		if (bs->dirfd >= 0)
 			close(bs->dirfd);
+		if (bs->lockfd >= 0)
+			close(bs->lockfd);
 		free(bs->dir);
 		free(bs);
 	}
@@ -82,6 +98,7 @@ int blobstore_open_read(struct blobstore *bs, const char *digest, int *ret_fd,
 	int fd = openat(bs->dirfd, digest_hex(digest), O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return kiln_err_errno(err, "open blob %s", digest);
+	futimens(fd, NULL); /* used now: last in line for eviction */
 	*ret_fd = fd;
 	return 0;
 }
@@ -89,9 +106,11 @@ int blobstore_open_read(struct blobstore *bs, const char *digest, int *ret_fd,
 int blobstore_read(struct blobstore *bs, const char *digest, size_t max, char **ret,
                    size_t *ret_len, struct kiln_err **err)
 {
-	if (!digest_valid(digest))
-		return kiln_err_set(err, "invalid digest '%s'", digest);
-	return read_file_at(bs->dirfd, digest_hex(digest), max, ret, ret_len, err);
+	cleanup_close int fd = -1;
+	int r = blobstore_open_read(bs, digest, &fd, err);
+	if (r < 0)
+		return r;
+	return read_fd_all(fd, digest, max, ret, ret_len, err);
 }
 
 int blob_writer_new(struct blobstore *bs, struct blob_writer **ret, struct kiln_err **err)
@@ -193,4 +212,101 @@ int blobstore_put(struct blobstore *bs, const void *data, size_t len,
 	if (r < 0)
 		return r;
 	return blob_writer_commit(w, digest, ret_digest, NULL, err);
+}
+
+struct trim_entry {
+	char name[DIGEST_STRING_LEN];
+	struct timespec used;
+	uint64_t size;
+};
+
+static int cmp_used(const void *a, const void *b)
+{
+	const struct trim_entry *x = a, *y = b;
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+	if (x->used.tv_nsec != y->used.tv_nsec)
+		return x->used.tv_nsec < y->used.tv_nsec ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* the work of blobstore_trim, with the lock held exclusively */
+static int trim_locked(struct blobstore *bs, uint64_t limit, struct blobstore_trim_stats *st,
+                       struct kiln_err **err)
+{
+	cleanup_free struct trim_entry *v = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t total = 0;
+	int dfd = dup(bs->dirfd);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		int r = kiln_err_errno(err, "read the blob store '%s'", bs->dir);
+		if (dfd >= 0)
+			close(dfd);
+		return r;
+	}
+	rewinddir(d);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		struct stat sb;
+		if (fstatat(bs->dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		if (startswith(de->d_name, ".tmp-")) {
+			/* no writer is running: a crashed one left it */
+			if (unlinkat(bs->dirfd, de->d_name, 0) == 0) {
+				st->removed++;
+				st->freed += (uint64_t)sb.st_size;
+			}
+			continue;
+		}
+		if (strlen(de->d_name) != DIGEST_STRING_LEN - STRLEN("sha256:"))
+			continue;
+		XGROW(v, n + 1, cap);
+		memcpy(v[n].name, de->d_name, strlen(de->d_name) + 1);
+		v[n].used = sb.st_mtim;
+		v[n].size = (uint64_t)sb.st_size;
+		total += v[n].size;
+		n++;
+	}
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_used);
+	size_t i = 0;
+	for (; i < n && total > limit; i++) {
+		if (unlinkat(bs->dirfd, v[i].name, 0) < 0 && errno != ENOENT)
+			return kiln_err_errno(err, "remove blob sha256:%s", v[i].name);
+		total -= v[i].size;
+		st->removed++;
+		st->freed += v[i].size;
+	}
+	st->kept_n = n - i;
+	st->kept = total;
+	return 0;
+}
+
+int blobstore_trim(struct blobstore *bs, uint64_t limit, struct blobstore_trim_stats *ret,
+                   struct kiln_err **err)
+{
+	struct blobstore_trim_stats st = {0};
+	/* Exclusive, without waiting: any other process with the store open holds it shared
+	 * for its whole build, so holding it exclusively means no blob is being read or
+	 * written by anyone else. flock converts shared to exclusive non-atomically, so the
+	 * shared lock is taken again afterwards either way. */
+	if (flock(bs->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		while (flock(bs->lockfd, LOCK_SH) < 0 && errno == EINTR)
+			;
+		if (e != EWOULDBLOCK && e != EINTR)
+			return kiln_err_errnum(err, e, "lock the blob store '%s'", bs->dir);
+		st.skipped = true;
+		*ret = st;
+		return 0;
+	}
+	int r = trim_locked(bs, limit, &st, err);
+	while (flock(bs->lockfd, LOCK_SH) < 0 && errno == EINTR)
+		;
+	if (r >= 0)
+		*ret = st;
+	return r;
 }

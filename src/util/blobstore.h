@@ -11,7 +11,8 @@
 struct blobstore;
 struct blob_writer;
 
-/* opens (creating) <dir>/blobs/sha256 */
+/* opens (creating) <dir>/blobs/sha256. Every open store holds <dir>/blobs/lock shared (flock)
+ * until it is freed: that is how blobstore_trim knows no other kiln process is using a blob. */
 int blobstore_open(const char *dir, struct blobstore **ret, struct kiln_err **err);
 struct blobstore *blobstore_free(struct blobstore *bs);
 const char *blobstore_dir(const struct blobstore *bs);
@@ -38,6 +39,23 @@ int blob_writer_commit(struct blob_writer *w, const char *expected,
                        char ret_digest[DIGEST_STRING_LEN + 1], uint64_t *ret_size,
                        struct kiln_err **err);
 struct blob_writer *blob_writer_free(struct blob_writer *w);
+
+/* The store is bounded by size with least-recently-used eviction. A blob is "used" when it is
+ * written or opened for reading (its mtime is set to now then: content-addressed files never
+ * change, and atime is unreliable under noatime/relatime). */
+struct blobstore_trim_stats {
+	bool skipped;     /* another process has the store open: nothing was removed */
+	uint64_t removed; /* blobs (and stale temporary files) removed */
+	uint64_t freed;   /* their bytes */
+	uint64_t kept;    /* bytes left */
+	uint64_t kept_n;  /* blobs left */
+};
+/* Removes least recently used blobs until the store holds at most limit bytes (0: empties it),
+ * and temporary files that crashed writers left. Only when no other process has the store
+ * open (the lock is taken exclusively, without waiting; stats->skipped otherwise): a running
+ * build never loses a blob it reads or writes. The caller must be done with its own blobs. */
+int blobstore_trim(struct blobstore *bs, uint64_t limit, struct blobstore_trim_stats *ret,
+                   struct kiln_err **err);
 
 DEFINE_FREEP(struct blobstore, blobstore_free)
 DEFINE_FREEP(struct blob_writer, blob_writer_free)

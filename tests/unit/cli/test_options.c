@@ -116,6 +116,7 @@ static const char *sample_value(const struct cli_option_info *i)
 	    {"snapshotMode", "redo"},
 	    {"isolation", "chroot"},
 	    {"stage-storage", "tmpfs:2G"},
+	    {"blob-store-size", "512M"},
 	    {"registry-client-cert", "reg=/c.pem,/k.pem"},
 	    {"label", "k=v"},
 	};
@@ -138,9 +139,9 @@ static const char *sample_value(const struct cli_option_info *i)
 
 /* ---- every flag ------------------------------------------------------------------------ */
 
-TEST(table_has_kaniko_60_flags_plus_help_isolation_and_stage_storage)
+TEST(table_has_kaniko_60_flags_plus_help_isolation_stage_storage_and_blob_store_size)
 {
-	ASSERT_EQ(cli_option_count(), 63);
+	ASSERT_EQ(cli_option_count(), 64);
 }
 
 /* Every flag parses in every spelling; the implemented ones succeed, the others are refused
@@ -753,6 +754,47 @@ TEST(custom_platform)
 	}
 }
 
+TEST(custom_platform_validated_and_normalized)
+{
+	clear_env();
+	static const char *const ok[][2] = {
+	    {"linux/amd64", "linux/amd64"},       {"linux/x86_64", "linux/amd64"},
+	    {"LINUX/AMD64", "linux/amd64"},       {"amd64", "linux/amd64"},
+	    {"linux/arm64", "linux/arm64/v8"},    {"linux/aarch64", "linux/arm64/v8"},
+	    {"arm64", "linux/arm64/v8"},          {"linux/arm64/v8", "linux/arm64/v8"},
+	    {"linux/arm", "linux/arm/v7"},        {"linux/armhf", "linux/arm/v7"},
+	    {"linux/arm/v6", "linux/arm/v6"},     {"linux/arm/7", "linux/arm/v7"},
+	    {"linux/i386", "linux/386"},          {"linux/386", "linux/386"},
+	    {"linux/ppc64le", "linux/ppc64le"},   {"linux/s390x", "linux/s390x"},
+	    {"linux/riscv64", "linux/riscv64"},   {"linux/amd64/v1", "linux/amd64"},
+	    {"linux/amd64/v3", "linux/amd64/v3"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		cleanup_fx struct fx f;
+		PARSE_OK(&f, "--no-push", "--custom-platform", ok[i][0]);
+		ASSERT_STREQ(f.o.custom_platform, ok[i][1]);
+	}
+	static const char *const bad[][2] = {
+	    {"foo", "Invalid platform \"foo\": \"foo\": unknown operating system or "
+	            "architecture: invalid argument"},
+	    {"linux/amd64,linux/arm64",
+	     "Invalid platform \"linux/amd64,linux/arm64\": a list of platforms is not supported "
+	     "yet: build once per platform (one --custom-platform each)"},
+	    {"linux//amd64", "Invalid platform \"linux//amd64\": \"\" is an invalid component "
+	                     "of \"linux//amd64\": platform specifier component must match "
+	                     "\"^[A-Za-z0-9_.-]+$\": invalid argument"},
+	    {"linux/am d64", "Invalid platform \"linux/am d64\": \"am d64\" is an invalid "
+	                     "component of \"linux/am d64\": platform specifier component must "
+	                     "match \"^[A-Za-z0-9_.-]+$\": invalid argument"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		cleanup_fx struct fx f;
+		fx_parse(&f, "--no-push", "--custom-platform", bad[i][0], (const char *)NULL);
+		ASSERT_EQ(f.r, CLI_ERR_FATAL);
+		ASSERT_STREQ(f.err->msg, bad[i][1]);
+	}
+}
+
 /* ---- deprecated aliases ---------------------------------------------------------------- */
 
 TEST(deprecated_aliases)
@@ -921,7 +963,7 @@ static void check_help_layout(const char *text)
 		ASSERT_EQ(col, column);
 		n++;
 	}
-	ASSERT_EQ(n, 61); /* 63 options less --bucket and --whitelist-var-run */
+	ASSERT_EQ(n, 62); /* 64 options less --bucket and --whitelist-var-run */
 	ASSERT_TRUE(strstr(text, "\n  -f, --dockerfile string ") != NULL);
 	ASSERT_TRUE(strstr(text, "\n      --build-arg multi-arg type                  This flag "
 	                         "allows you to pass in ARG values at build time. Set it "
@@ -992,6 +1034,7 @@ TEST(implemented_flags_are_the_agreed_list)
 	    "kaniko-dir",
 	    "isolation",
 	    "stage-storage",
+	    "blob-store-size",
 	    "insecure",
 	    "insecure-pull",
 	    "insecure-registry",
