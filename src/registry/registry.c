@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define MAX_INFLIGHT 4
 
@@ -585,7 +586,13 @@ static int push_step(struct http_job *j, struct kiln_err **err)
 			log_debug("Blob %s already exists in %s", p->digest, p->repo);
 			return 0;
 		}
-		if (x->status != 404)
+		/* a 5xx says nothing about the blob (the distribution registry answers 500 while
+		 * another client links the same blob into the repository): upload it, the
+		 * registry keeps one copy; a registry that is really down fails the upload */
+		if (x->status >= 500)
+			log_debug("Blob %s in %s: HEAD answered %ld; uploading it", p->digest,
+			          p->repo, x->status);
+		else if (x->status != 404)
 			return http_status_err(x, err);
 		if (p->mount_from && !streq(p->mount_from, p->repo)) {
 			http_xfer_set_url(x,
@@ -677,6 +684,32 @@ int registry_push_blobs(struct registry *r, const struct image_ref *ref, const c
 	return 0;
 }
 
+/* whether the registry's {"errors":[...]} answer holds the error code */
+static bool resp_has_error_code(const struct http_xfer *x, const char *code)
+{
+	if (!x->resp.len)
+		return false;
+	json_error_t je;
+	cleanup_json json_t *j = json_loadb(x->resp.ptr, x->resp.len, 0, &je);
+	json_t *errs = json_is_object(j) ? json_object_get(j, "errors") : NULL;
+	size_t i;
+	json_t *e;
+	json_array_foreach(errs, i, e)
+	{
+		const char *c = kjson_str(e, "code");
+		if (c && streq(c, code))
+			return true;
+	}
+	return false;
+}
+
+/* The distribution registry rewrites a repository's link to a blob in place each time a client
+ * uploads or mounts that blob again: while concurrent builds push the same layers, a manifest PUT
+ * that meets a link being rewritten is refused with MANIFEST_BLOB_UNKNOWN although the blob is
+ * there (the callers put manifests only after every blob was pushed or seen). Such a refusal is
+ * tried again, 0.25 s, 0.5 s, 1 s and 2 s later. */
+#define MANIFEST_BLOB_RETRIES 4
+
 int registry_put_manifest(struct registry *r, const struct image_ref *ref, const char *media_type,
                           const char *body, size_t len, struct kiln_err **err)
 {
@@ -694,20 +727,32 @@ int registry_put_manifest(struct registry *r, const struct image_ref *ref, const
 			return kiln_err_set(err, "push manifest to '%s': body digest is %s", name,
 			                    d);
 	}
-	_cleanup_(http_xfer_release) struct http_xfer x = {};
-	http_xfer_init(&x, r, h, "PUT",
-	               xasprintf("%s/v2/%s/manifests/%s", h->base, ref->repository, reference),
-	               scope);
-	strv_pushf(&x.headers, "Content-Type: %s", media_type);
-	x.body = body;
-	x.body_len = len;
-	if (http_request(&x, err) < 0)
-		return kiln_err_wrap(err, "push manifest to '%s'", name);
-	if (x.status != 201 && x.status != 200 && x.status != 204) {
+	for (int attempt = 0;; attempt++) {
+		_cleanup_(http_xfer_release) struct http_xfer x = {};
+		http_xfer_init(
+		    &x, r, h, "PUT",
+		    xasprintf("%s/v2/%s/manifests/%s", h->base, ref->repository, reference), scope);
+		strv_pushf(&x.headers, "Content-Type: %s", media_type);
+		x.body = body;
+		x.body_len = len;
+		if (http_request(&x, err) < 0)
+			return kiln_err_wrap(err, "push manifest to '%s'", name);
+		if (x.status == 201 || x.status == 200 || x.status == 204)
+			return 0;
+		if (x.status == 400 && attempt < MANIFEST_BLOB_RETRIES &&
+		    resp_has_error_code(&x, "MANIFEST_BLOB_UNKNOWN")) {
+			long ms = 250L << attempt;
+			log_info(
+			    "Pushing manifest to %s: the registry answered MANIFEST_BLOB_UNKNOWN "
+			    "(a concurrent push of the same blobs?); trying again in %ld ms",
+			    name, ms);
+			struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L};
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		http_status_err(&x, err);
 		return kiln_err_wrap(err, "push manifest to '%s'", name);
 	}
-	return 0;
 }
 
 int registry_check_push(struct registry *r, const struct image_ref *ref, struct kiln_err **err)

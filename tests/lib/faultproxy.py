@@ -10,7 +10,9 @@ at the proxy), and logs one line per request to --log:
 Faults, tried in the order given; the first rule whose method and path regex match and whose
 count is not used up applies (count -1 = every matching request):
 
-    --rule fail    <METHOD|*> <regex> <status> <count>   answer <status> with a registry error body
+    --rule fail    <METHOD|*> <regex> <status>[:<CODE>] <count>
+                                                         answer <status> with a registry error
+                                                         body (its error code <CODE> if given)
     --rule reset   <METHOD|*> <regex> -        <count>   forward, send the headers and half the
                                                          body, then reset the connection
     --rule corrupt <METHOD|*> <regex> -        <count>   forward, flip one byte in the middle
@@ -53,7 +55,8 @@ class Rule:
         self.kind = kind
         self.method = method
         self.regex = re.compile(regex)
-        self.status = int(arg) if kind == "fail" else 0
+        self.status = int(arg.split(":")[0]) if kind == "fail" else 0
+        self.code = arg.split(":", 1)[1] if kind == "fail" and ":" in arg else None
         self.target = arg if kind == "redirect" else None
         self.left = int(count)
 
@@ -143,7 +146,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             STATE.record(method, path, 307, "redirect", auth)
             return
         if rule and rule.kind == "fail":
-            code = {429: "TOOMANYREQUESTS", 503: "UNAVAILABLE"}.get(rule.status, "UNKNOWN")
+            code = rule.code or {429: "TOOMANYREQUESTS", 503: "UNAVAILABLE"}.get(
+                rule.status, "UNKNOWN"
+            )
             payload = json.dumps(
                 {"errors": [{"code": code, "message": f"injected {rule.status} by faultproxy"}]}
             ).encode()

@@ -90,13 +90,12 @@ runc_env() {
 runc_exec() {
 	local dir=$1 id
 	shift
-	id="kiln-it-$$-$RANDOM"
-	# one --arg each, so no argument is taken for a jq option
-	local args='[]' x
-	for x in "$@"; do
-		args=$(jq -cn --argjson a "$args" --arg x "$x" '$a + [$x]')
-	done
-	_runc_edit "$dir" --argjson a "$args" '.process.args = $a'
+	# unique among containers run at once from background subshells (runc names the
+	# container's cgroup after it)
+	id="kiln-it-$$-$BASHPID-$RANDOM"
+	# after "--args --" every argument is a string, even one that looks like a jq option
+	jq '.process.args = $ARGS.positional' "$dir/config.json" --args -- "$@" \
+		>"$dir/config.json.new" && mv "$dir/config.json.new" "$dir/config.json"
 	# the runc state lives with the bundle, not in the host's /run/runc; a hung container is
 	# killed after RUNC_TIMEOUT seconds (default 900)
 	local rc=0
