@@ -99,6 +99,7 @@ static void stage_free(struct stage *s)
 	free(s->layers);
 	free(s->created);
 	strv_free(s->args);
+	strv_free(s->args_over_env);
 	strv_free(s->used_build_args);
 	fs_index_free(s->fsindex);
 	free(s);

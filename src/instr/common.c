@@ -38,7 +38,9 @@ char **stage_expand_env(struct stage *s)
 		if (!eq)
 			continue; /* declared without a value: not set */
 		cleanup_free char *k = xstrndup(a, (size_t)(eq - a));
-		if (!strv_env_get(env, k))
+		if (strv_contains(s->args_over_env, k))
+			strv_env_set(&env, k, eq + 1);
+		else if (!strv_env_get(env, k))
 			strv_push(&env, xstrdup(a));
 	}
 	return env;

@@ -37,6 +37,9 @@ struct stage {
 	int64_t source_date_epoch; /* SOURCE_DATE_EPOCH, 0 when unset */
 
 	char **args; /* declared ARGs visible in this stage: "K=V", or "K" when without value */
+	/* names of ARGs given a value after the last ENV of the same name: as in BuildKit, the
+	 * later of ARG and ENV wins for expansion and RUN (the image's Env keeps the ENV) */
+	char **args_over_env;
 	char **build_args;      /* --build-arg values "K=V" */
 	char **meta_args;       /* ARGs declared before the first FROM, resolved: "K=V" */
 	char **used_build_args; /* names of build args some ARG consumed */
@@ -69,7 +72,8 @@ struct stage {
 	size_t n_images;
 };
 
-/* the environment used for expansion: config Env, then declared ARGs not shadowed by ENV */
+/* the environment used for expansion: config Env, then declared ARGs not shadowed by a later
+ * ENV (an ARG declared after an ENV of its name wins) */
 char **stage_expand_env(struct stage *s);
 /* HTTP_PROXY and friends, which need no ARG line */
 bool instr_is_proxy_arg(const char *name);

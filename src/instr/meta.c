@@ -52,6 +52,18 @@ static json_t *command_value(struct stage *s, const struct df_instr *in, size_t 
 	return a;
 }
 
+/* removes name from a NULL-terminated list of names, if there */
+static void drop_name(char **v, const char *name)
+{
+	for (size_t i = 0; v && v[i]; i++) {
+		if (streq(v[i], name)) {
+			free(v[i]);
+			memmove(&v[i], &v[i + 1], (strv_length(v + i + 1) + 1) * sizeof(*v));
+			return;
+		}
+	}
+}
+
 static int do_env(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 {
 	cleanup_strv char **expand_env = stage_expand_env(s);
@@ -69,6 +81,7 @@ static int do_env(struct stage *s, const struct df_instr *in, struct kiln_err **
 		if (!*k)
 			return fail(s, in, err, "ENV names can not be blank");
 		strv_env_set(&env, k, v);
+		drop_name(s->args_over_env, k);
 	}
 	image_config_set_env(s->config, env);
 	return 0;
@@ -119,6 +132,8 @@ static int do_arg(struct stage *s, const struct df_instr *in, struct kiln_err **
 				value = xstrdup(meta);
 		}
 		set_arg(s, name, value);
+		if (value && !strv_contains(s->args_over_env, name))
+			strv_push(&s->args_over_env, xstrdup(name));
 	}
 	return 0;
 }
