@@ -442,6 +442,22 @@ int layer_writer_add_path(struct layer_writer *lw, int rootfd, const char *path,
 		return write_content(lw, fd, (uint64_t)st.st_size, path, err);
 	}
 	entry_fill(lw, rel, &st);
+	/* a symlink, fifo or device node with more than one name (cp -al links symlinks too) is
+	 * linked like a regular file: one entry, then hardlink entries to its first name */
+	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+		struct ino_slot *s = ino_find(lw, st.st_dev, st.st_ino);
+		if (s && s->name) {
+			archive_entry_set_size(lw->e, 0);
+			archive_entry_copy_hardlink(lw->e, s->name);
+			r = write_header(lw, path, err);
+			if (r < 0)
+				return r;
+			if (archive_write_finish_entry(lw->a) < ARCHIVE_OK)
+				return tar_fail(lw, path, err);
+			return 0;
+		}
+		ino_add(lw, st.st_dev, st.st_ino, rel);
+	}
 	if (S_ISLNK(st.st_mode)) {
 		char target[LIMIT_PATH + 1];
 		ssize_t n = readlinkat(dfd, base, target, sizeof(target));

@@ -255,8 +255,9 @@ static bool ent_changed(const struct ix_ent *o, const struct ix_ent *n, enum dif
 	if (o->ino != n->ino)
 		return true;
 	if (o->ctime != n->ctime)
-		/* a hard link made or removed moves ctime and nlink only */
-		return !(S_ISREG(n->mode) && o->nlink != n->nlink);
+		/* a hard link made or removed moves ctime and nlink only (symlinks, fifos and
+		 * devices can be hard-linked too) */
+		return !(!S_ISDIR(n->mode) && o->nlink != n->nlink);
 	return false;
 }
 
@@ -299,7 +300,7 @@ static void add_link_partners(const struct ix_state *now, const bool *reported,
 	size_t n = 0, cap = 0;
 	for (size_t j = 0; j < now->n; j++) {
 		const struct ix_ent *e = &now->v[j];
-		if (reported[j] && S_ISREG(e->mode) && e->nlink > 1) {
+		if (reported[j] && !S_ISDIR(e->mode) && e->nlink > 1) {
 			XGROW(inos, n + 1, cap);
 			inos[n++] = e->ino;
 		}
@@ -309,7 +310,7 @@ static void add_link_partners(const struct ix_state *now, const bool *reported,
 	qsort(inos, n, sizeof(*inos), ino_cmp);
 	for (size_t j = 0; j < now->n; j++) {
 		const struct ix_ent *e = &now->v[j];
-		if (!reported[j] && S_ISREG(e->mode) && e->nlink > 1 &&
+		if (!reported[j] && !S_ISDIR(e->mode) && e->nlink > 1 &&
 		    bsearch(&e->ino, inos, n, sizeof(*inos), ino_cmp))
 			change_add(cl, now->pool.ptr + e->path, FS_MODIFIED);
 	}

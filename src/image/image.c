@@ -134,6 +134,8 @@ json_t *image_config_new(const char *platform)
 	json_object_set_new(c, "Env",
 	                    json_pack("[s]", "PATH=/usr/local/sbin:/usr/local/bin:"
 	                                     "/usr/sbin:/usr/bin:/sbin:/bin"));
+	/* as BuildKit's FROM scratch: the working directory is "/" until a WORKDIR */
+	json_object_set_new(c, "WorkingDir", json_string("/"));
 	json_object_set_new(cfg, "rootfs", json_pack("{s:s, s:[]}", "type", "layers", "diff_ids"));
 	json_object_set_new(cfg, "history", json_array());
 	return cfg;

@@ -69,7 +69,7 @@ void image_config_set_platform(json_t *cfg, const char *platform, char **ret_was
 /* --- config --- */
 
 /* an empty config for FROM scratch: os/architecture from platform ("linux/amd64") and
- * Env PATH as Docker sets it */
+ * Env PATH and WorkingDir "/" as Docker (BuildKit) sets them */
 json_t *image_config_new(const char *platform);
 int image_config_parse(const char *data, size_t len, json_t **ret, struct kiln_err **err);
 /* the "config" object (created when missing) */

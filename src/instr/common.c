@@ -55,6 +55,7 @@ void stage_vars_release(struct stage *s)
 {
 	s->env_ix = strmap_free(s->env_ix);
 	s->arg_ix = strmap_free(s->arg_ix);
+	s->arg_over_ix = strmap_free(s->arg_over_ix);
 	json_decref(s->env_ix_arr);
 	s->env_ix_arr = NULL;
 }
@@ -80,13 +81,25 @@ static const char *arg_value(const struct stage *s, const char *name, size_t nl)
 	return eq ? eq + 1 : NULL;
 }
 
-/* config Env first, then Docker's predefined proxy ARGs given with --build-arg (never
+/* an ARG given a value after the last ENV of its name (that ARG wins) */
+static bool arg_over_env(const struct stage *s, const char *name, size_t nl)
+{
+	size_t v;
+	return s->arg_over_ix && strmap_get(s->arg_over_ix, name, nl, &v) && v == 1;
+}
+
+/* config Env first (unless a later ARG of the name wins), then Docker's predefined proxy ARGs given with --build-arg (never
  * written to the image), then the declared ARGs */
 const char *stage_var(void *ud, const char *name, size_t nl)
 {
 	struct stage *s = ud;
 	json_t *arr = stage_env_array(s);
 	size_t i;
+	if (arg_over_env(s, name, nl)) {
+		const char *a = arg_value(s, name, nl);
+		if (a)
+			return a;
+	}
 	if (strmap_get(s->env_ix, name, nl, &i)) {
 		const char *e = json_string_value(json_array_get(arr, i));
 		if (e)
@@ -105,8 +118,9 @@ char **stage_expand_env(struct stage *s)
 	json_t *e;
 	json_array_foreach(arr, i, e)
 	{
-		if (json_is_string(e))
-			env[n++] = xstrdup(json_string_value(e));
+		const char *v = json_string_value(e);
+		if (v && !(arg_over_env(s, v, strcspn(v, "=")) && arg_value(s, v, strcspn(v, "="))))
+			env[n++] = xstrdup(v);
 	}
 	for (i = 0; i < ARRAY_SIZE(proxy_args); i++) {
 		const char *p = proxy_args[i];
@@ -119,7 +133,8 @@ char **stage_expand_env(struct stage *s)
 		size_t kl = strcspn(a, "=");
 		if (!a[kl])
 			continue; /* declared without a value: not set */
-		if (!strmap_get(s->env_ix, a, kl, &(size_t){0}) && !proxy_value(s, a, kl))
+		if (arg_over_env(s, a, kl) ||
+		    (!strmap_get(s->env_ix, a, kl, &(size_t){0}) && !proxy_value(s, a, kl)))
 			env[n++] = xstrdup(a);
 	}
 	return env;

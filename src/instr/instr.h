@@ -41,6 +41,10 @@ struct stage {
 	char **args; /* declared ARGs visible in this stage: "K=V", or "K" when without value */
 	size_t n_args, cap_args;
 	struct strmap *arg_ix; /* ARG name -> index in args */
+	/* ARG name -> 1 when the ARG was given a value after the last ENV of that name (in the
+	 * stage or inherited from the base), 0 after an ENV: as in BuildKit, the later of ARG and
+	 * ENV wins for expansion and RUN (the image's Env keeps the ENV) */
+	struct strmap *arg_over_ix;
 	/* config Env name -> index in env_ix_arr (a reference held), valid while that is the
 	 * config's Env array and has env_ix_n entries: rebuilt otherwise */
 	struct strmap *env_ix;
@@ -79,7 +83,8 @@ struct stage {
 	size_t n_images;
 };
 
-/* the environment used for expansion: config Env, then declared ARGs not shadowed by ENV */
+/* the environment used for expansion: config Env, then declared ARGs not shadowed by a later
+ * ENV (an ARG declared after an ENV of its name wins) */
 char **stage_expand_env(struct stage *s);
 /* one variable of that environment (a shell_lookup_fn; ud is the stage), in O(1) */
 const char *stage_var(void *ud, const char *name, size_t nl);

@@ -85,6 +85,8 @@ static int do_env(struct stage *s, const struct df_instr *in, struct kiln_err **
 			strmap_set(s->env_ix, kv[i], strlen(kv[i]), json_array_size(arr) - 1);
 		}
 		s->env_ix_n = json_array_size(arr);
+		if (s->arg_over_ix) /* this ENV is now later than any ARG of the name */
+			strmap_set(s->arg_over_ix, kv[i], strlen(kv[i]), 0);
 	}
 	return 0;
 }
@@ -167,6 +169,11 @@ static int do_arg(struct stage *s, const struct df_instr *in, struct kiln_err **
 				value = xstrdup(meta);
 		}
 		set_arg(s, name, value);
+		if (value) {
+			if (!s->arg_over_ix)
+				s->arg_over_ix = strmap_new();
+			strmap_set(s->arg_over_ix, name, strlen(name), 1);
+		}
 	}
 	return 0;
 }

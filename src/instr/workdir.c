@@ -22,7 +22,9 @@ int instr_workdir(struct stage *s, const struct df_instr *in, struct kiln_err **
 	cleanup_free char *joined =
 	    raw[0] == '/' ? xstrdup(raw) : path_join(cur && *cur ? cur : "/", raw);
 	cleanup_free char *wd = path_clean(joined);
-	json_object_set_new(c, "WorkingDir", json_string(wd));
+	/* as Docker (and kaniko): an absolute path is recorded as written, a relative one joined
+	 * to the current directory and cleaned; the directory made is the cleaned path */
+	json_object_set_new(c, "WorkingDir", json_string(raw[0] == '/' ? raw : wd));
 	log_info("Cmd: workdir");
 	log_info("Changed working directory to %s", wd);
 

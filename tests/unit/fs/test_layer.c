@@ -576,3 +576,58 @@ TEST(layer_source_date_epoch_env)
 	}
 	unsetenv("SOURCE_DATE_EPOCH");
 }
+
+/* cp -al links symlinks (and fifos) too: a new name of a lower-layer symlink must reach the
+ * layer as a hard link with its partner, as overlayfs copy-up (Docker) gives, not as two
+ * separate symlinks */
+TEST(layer_hardlinked_symlink_and_fifo)
+{
+	cleanup_tmp struct tmp t = {tree_tmpdir()};
+	cleanup_free char *root = path_join(t.dir, "root");
+	cleanup_free char *store = path_join(t.dir, "store");
+	ASSERT_EQ(mkdir(root, 0755), 0);
+	char p[4096], q[4096];
+#define P(s) (snprintf(p, sizeof(p), "%s/%s", root, s), p)
+#define Q(s) (snprintf(q, sizeof(q), "%s/%s", root, s), q)
+	ASSERT_EQ(symlink("target", P("sl")), 0);
+	ASSERT_EQ(mkfifo(P("fifo"), 0600), 0);
+	ASSERT_EQ(tree_write(P("other"), "x", 0644), 0);
+	cleanup_close int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cleanup_err struct kiln_err *err = NULL;
+	_cleanup_(fs_index_freep) struct fs_index *ix = NULL;
+	ASSERT_OK(fs_index_build(rfd, NULL, NULL, &ix, &err), err);
+	usleep(20000);
+	/* the new names only: the old ones change nothing but ctime and nlink */
+	ASSERT_EQ(mkdir(P("new"), 0755), 0);
+	ASSERT_EQ(linkat(AT_FDCWD, Q("sl"), AT_FDCWD, P("new/sl2"), 0), 0);
+	ASSERT_EQ(linkat(AT_FDCWD, Q("fifo"), AT_FDCWD, P("new/fifo2"), 0), 0);
+#undef P
+#undef Q
+	struct fs_changes ch = {0};
+	ASSERT_OK(fs_index_diff(ix, rfd, "full", &ch, &err), err);
+	_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
+	ASSERT_OK(blobstore_open(store, &bs, &err), err);
+	_cleanup_(layer_writer_freep) struct layer_writer *lw = NULL;
+	ASSERT_OK(layer_writer_new(bs, FS_GZIP, 0, &lw, &err), err);
+	for (size_t i = 0; i < ch.n; i++)
+		ASSERT_OK(layer_writer_add_path(lw, rfd, ch.v[i].path, &err), err);
+	fs_changes_release(&ch);
+	struct layer_info info;
+	ASSERT_OK(layer_writer_finish(lw, &info, &err), err);
+
+	cleanup_free char *blob = blobstore_path(bs, info.digest);
+	struct archive *a = archive_read_new();
+	archive_read_support_filter_gzip(a);
+	archive_read_support_format_tar(a);
+	ASSERT_EQ(archive_read_open_filename(a, blob, 65536), ARCHIVE_OK);
+	struct archive_entry *e;
+	char got[1024] = "";
+	while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		const char *hl = archive_entry_hardlink(e);
+		size_t n = strlen(got);
+		snprintf(got + n, sizeof(got) - n, "%s%s%s;", archive_entry_pathname(e),
+		         hl ? " => " : "", hl ? hl : "");
+	}
+	archive_read_free(a);
+	ASSERT_STREQ(got, "fifo;new/;new/fifo2 => fifo;new/sl2;sl => new/sl2;");
+}
