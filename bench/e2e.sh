@@ -22,7 +22,7 @@ WORKLOAD_SRC=${WORKLOAD_SRC:-$top/../shared/workloads}
 [ -d "$WORKLOAD_SRC" ] || WORKLOAD_SRC=/work/shared/workloads
 
 work=$BENCH/e2e
-sock=$BENCH/docker.sock
+sock= # the daemon's socket, set by docker_fresh
 DOCKER=/usr/bin/docker # Debian's 20.10 client, not whatever else is first in PATH
 TICK=$(getconf CLK_TCK)
 
@@ -42,6 +42,8 @@ done
 . "$top/tests/lib/registry.sh"
 # shellcheck source=../tests/lib/images.sh
 . "$top/tests/lib/images.sh"
+# shellcheck source=../tests/lib/dockerd.sh
+. "$top/tests/lib/dockerd.sh"
 
 log() { printf '[e2e %s] %s\n' "$(date +%T)" "$*" >&2; }
 
@@ -53,15 +55,7 @@ umount_under() { # lazily unmount whatever a dead daemon left mounted below $1
 		umount -l "$m" 2>/dev/null || true
 	done
 }
-docker_stop() {
-	local p
-	for p in $DOCKERD_PID $CTRD_PID; do
-		kill "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	DOCKERD_PID= CTRD_PID=
-	umount_under "$work/docker"
-}
+docker_stop() { dockerd_stop; }
 cleanup() {
 	docker_stop
 	registry_stop_all
@@ -69,47 +63,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# docker_fresh: a new containerd and dockerd on an empty data root (a fresh runner). Our own
-# containerd so that dockerd never attaches to a system one at /run/containerd.
+# docker_fresh: a new containerd and dockerd on an empty data root (a fresh runner), both ours
+# (tests/lib/dockerd.sh): dockerd never attaches to a system containerd at /run/containerd
 docker_fresh() {
-	docker_stop
-	rm -rf "$work/docker"
-	mkdir -p "$work/docker/ctrd"
-	cat >"$work/docker/ctrd/config.toml" <<-EOF
-		version = 2
-		root = "$work/docker/ctrd/root"
-		state = "$work/docker/ctrd/state"
-		disabled_plugins = ["io.containerd.grpc.v1.cri"]
-		[grpc]
-		  address = "$work/docker/ctrd/c.sock"
-		[ttrpc]
-		  address = "$work/docker/ctrd/c.sock.ttrpc"
-	EOF
-	containerd --config "$work/docker/ctrd/config.toml" >"$work/docker/containerd.log" 2>&1 &
-	CTRD_PID=$!
-	local i
-	for i in $(seq 1 100); do
-		[ -S "$work/docker/ctrd/c.sock" ] && break
-		sleep 0.1
-	done
-	rm -f "$sock"
-	dockerd --containerd "$work/docker/ctrd/c.sock" --data-root "$work/docker/data" \
-		--exec-root "$work/docker/exec" --pidfile "$work/docker/dockerd.pid" \
-		--host "unix://$sock" --iptables=false --bridge=none --ip-masq=false \
-		--insecure-registry "$REGISTRY" --log-level warn >"$work/docker/dockerd.log" 2>&1 &
-	DOCKERD_PID=$!
-	for i in $(seq 1 300); do
-		if "$DOCKER" -H "unix://$sock" version >/dev/null 2>&1; then
-			[ -s "$work/docker-driver" ] ||
-				"$DOCKER" -H "unix://$sock" info --format '{{.Driver}}' >"$work/docker-driver"
-			return 0
-		fi
-		kill -0 "$DOCKERD_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "e2e.sh: dockerd did not start:" >&2
-	tail -20 "$work/docker/dockerd.log" >&2
-	return 1
+	dockerd_start "$work/docker" "$REGISTRY" || return 1
+	sock=$DOCKER_SOCK
+	[ -s "$work/docker-driver" ] ||
+		"$DOCKER" -H "unix://$sock" info --format '{{.Driver}}' >"$work/docker-driver"
 }
 
 # cpu_ticks <pid>: utime+stime+cutime+cstime (the process and every child it has reaped: runc

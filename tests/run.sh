@@ -124,8 +124,12 @@ fi
 # integration: the real binary against real servers on 127.0.0.1
 tap "integration" env KILN="$top/build/src/cli/kiln" bash tests/integration/run.sh
 
-# differential: the same Dockerfiles built by kiln and by buildah, trees and configs compared
-tap "differential (kiln vs buildah)" env KILN="$top/build/src/cli/kiln" bash tests/differential/run.sh
+# differential: the same Dockerfiles built by kiln and by docker build (dockerd 20.10 started by
+# the suite; buildah only for cases docker 20.10 cannot build), trees and configs compared. kiln
+# is its ASan+UBSan build: any crash, memory error, leak or undefined behaviour fails the case
+tap "differential (kiln vs docker)" env KILN="$top/build-asan/src/cli/kiln" \
+	ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	bash tests/differential/run.sh
 
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "# failures:"

@@ -123,8 +123,8 @@ DEBIAN_IMAGE=$(image_debian "$REGISTRY")
 
 if [ -n "$need_docker" ]; then
 	dockerd_start "$work/docker" "$REGISTRY"
-	echo "# reference: $("${DOCKER[@]}" version --format 'docker {{.Server.Version}}, storage' \
-		2>/dev/null) $("${DOCKER[@]}" info --format '{{.Driver}}' 2>/dev/null)"
+	echo "# reference: $("${DOCKER_CMD[@]}" version --format 'docker {{.Server.Version}}, storage' \
+		2>/dev/null) $("${DOCKER_CMD[@]}" info --format '{{.Driver}}' 2>/dev/null)"
 fi
 if [ -n "$need_buildah" ]; then
 	# buildah reaches only the loopback registry: no search registries, no short names, plain
@@ -197,11 +197,11 @@ docker_build() {
 	shift 2
 	(
 		flock 9
-		"${DOCKER[@]}" image prune -af >/dev/null &&
-			"${DOCKER[@]}" builder prune -af >/dev/null &&
-			DOCKER_BUILDKIT=1 "${DOCKER[@]}" build --network=host --progress=plain -t "$ref" \
+		"${DOCKER_CMD[@]}" image prune -af >/dev/null &&
+			"${DOCKER_CMD[@]}" builder prune -af >/dev/null &&
+			DOCKER_BUILDKIT=1 "${DOCKER_CMD[@]}" build --network=host --progress=plain -t "$ref" \
 				-f "$d/ctx/Dockerfile" "$@" "$d/ctx" &&
-			"${DOCKER[@]}" push "$ref"
+			"${DOCKER_CMD[@]}" push "$ref"
 	) 9>"$work/docker.lock" >>"$d/docker.log" 2>&1
 }
 

@@ -4,7 +4,7 @@
 # shared with a system daemon (/run/containerd, /var/lib/docker, /var/run/docker.sock).
 #   dockerd_start <dir> [insecure-registry...]   starts containerd + dockerd with every state
 #                           directory under <dir> (wiped first); sets DOCKER_SOCK, DOCKERD_PID,
-#                           CTRD_PID and DOCKER=(/usr/bin/docker -H unix://$DOCKER_SOCK)
+#                           CTRD_PID and DOCKER_CMD=(/usr/bin/docker -H unix://$DOCKER_SOCK)
 #   dockerd_stop            stops both (by pid) and lazily unmounts what they left under <dir>
 # The client is /usr/bin/docker, Debian's 20.10 one (it builds with BuildKit without buildx),
 # not whatever other docker is first in PATH. Source this file; the caller's EXIT trap should
@@ -82,9 +82,9 @@ dockerd_start() {
 		--host "unix://$DOCKER_SOCK" --iptables=false --ip6tables=false --bridge=none \
 		--ip-masq=false "${insecure[@]}" --log-level warn >"$dir/dockerd.log" 2>&1 &
 	DOCKERD_PID=$!
-	DOCKER=("$DOCKER_BIN" -H "unix://$DOCKER_SOCK")
+	DOCKER_CMD=("$DOCKER_BIN" -H "unix://$DOCKER_SOCK")
 	for i in $(seq 1 300); do
-		if "${DOCKER[@]}" version >/dev/null 2>&1; then
+		if "${DOCKER_CMD[@]}" version >/dev/null 2>&1; then
 			export DOCKER_SOCK
 			return 0
 		fi
