@@ -5,7 +5,11 @@
 #include "util/log.h"
 #include "util/strmap.h"
 #include "util/strv.h"
+#include "sandbox/root.h"
 #include "util/xalloc.h"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -174,11 +178,76 @@ void stage_commit_empty(struct stage *s, const char *created_by)
 	image_config_add_history(s->config, created_by, NULL, true, s->created);
 }
 
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+char **stage_touched_dirs(struct stage *s, const char **paths, size_t n)
+{
+	char **dirs = NULL;
+	if (n == 0)
+		return NULL;
+	qsort(paths, n, sizeof(*paths), cmp_cstr);
+	for (size_t i = 0; i < n; i++) {
+		const char *slash = strrchr(paths[i], '/');
+		if (!slash || slash == paths[i])
+			continue; /* "/" itself is in no layer */
+		cleanup_free char *parent = xstrndup(paths[i], (size_t)(slash - paths[i]));
+		const char *key = parent;
+		if (bsearch(&key, paths, n, sizeof(*paths), cmp_cstr))
+			continue; /* new itself: it has its own entry */
+		size_t nd = strv_length(dirs);
+		if (nd > 0 && streq(dirs[nd - 1], parent))
+			continue; /* paths are sorted: a parent's names are adjacent but for subtrees */
+		strv_push(&dirs, TAKE_PTR(parent));
+	}
+	size_t nd = strv_length(dirs);
+	if (nd > 1)
+		qsort(dirs, nd, sizeof(*dirs), cmp_str);
+	/* unique, and stamped now: the names a root-written step made did so already, the
+	 * streamed ones never reached the root */
+	size_t k = 0;
+	for (size_t i = 0; i < nd; i++) {
+		if (k > 0 && streq(dirs[k - 1], dirs[i])) {
+			free(dirs[i]);
+			continue;
+		}
+		cleanup_close int fd = root_open(s->rootfd, dirs[i] + 1,
+		                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || futimens(fd, NULL) < 0) {
+			free(dirs[i]); /* not a directory of the root: nothing to record */
+			continue;
+		}
+		dirs[k++] = dirs[i];
+	}
+	if (dirs)
+		dirs[k] = NULL;
+	return dirs;
+}
+
 int stage_commit_paths(struct stage *s, char **paths, const char *created_by, struct kiln_err **err)
 {
-	size_t n = strv_length(paths);
 	if (s->single_snapshot || s->no_layers)
 		return 0; /* the files are in the root: the stage's final diff takes them */
+	/* the directories the step made names in belong to its layer, as in Docker's */
+	cleanup_strv char **touched = NULL;
+	size_t n0 = strv_length(paths);
+	if (n0 > 0) {
+		cleanup_free const char **all = xreallocarray(NULL, n0, sizeof(*all));
+		for (size_t i = 0; i < n0; i++)
+			all[i] = paths[i];
+		touched = stage_touched_dirs(s, all, n0);
+	}
+	size_t nt = strv_length(touched);
+	cleanup_free char **merged = xreallocarray(NULL, n0 + nt + 1, sizeof(*merged));
+	for (size_t i = 0; i < n0; i++)
+		merged[i] = paths[i];
+	for (size_t i = 0; i < nt; i++)
+		merged[n0 + i] = touched[i];
+	merged[n0 + nt] = NULL;
+	paths = merged;
+	size_t n = n0 + nt;
 	if (n == 0 && !s->opts->force_build_metadata) {
 		log_info("No files changed in this command, skipping snapshotting.");
 		image_config_add_history(s->config, created_by, NULL, true, s->created);

@@ -588,6 +588,18 @@ static int commit_streamed(struct copy_ctx *c, char **written, const char *creat
                            struct kiln_err **err)
 {
 	struct stage *s = c->s;
+	/* the directories the streamed and written names were made in go into the layer too */
+	size_t n0 = strv_length(written);
+	cleanup_free const char **all = xreallocarray(NULL, n0 + c->n_streamed, sizeof(*all));
+	for (size_t i = 0; i < n0; i++)
+		all[i] = written[i];
+	for (size_t i = 0; i < c->n_streamed; i++)
+		all[n0 + i] = c->streamed[i].dest;
+	char **touched = stage_touched_dirs(s, all, n0 + c->n_streamed);
+	for (size_t i = 0; touched && touched[i]; i++)
+		strv_push(c->written, touched[i]);
+	free(touched); /* its strings now belong to *c->written */
+	written = *c->written;
 	size_t nw = strv_length(written);
 	if (nw > 1)
 		qsort(written, nw, sizeof(char *), cmp_strp);

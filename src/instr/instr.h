@@ -96,8 +96,14 @@ void stage_vars_release(struct stage *s);
 bool instr_is_proxy_arg(const char *name);
 /* expands one word with stage_expand_env; heap result */
 int stage_expand(struct stage *s, const char *word, char **ret, struct kiln_err **err);
-/* appends a layer made of the listed paths (absolute in the root, sorted by the callee) or an
- * empty-layer history entry when there are none and force_build_metadata is off */
+/* the directories a step that made the new names paths[0..n) (absolute in the root; sorted
+ * here) made them in, when they are not new themselves ("/" aside), stamped now in the root:
+ * a real file system (Docker's overlayfs, kaniko's root) gives them the step's time, and
+ * Docker's layer holds them. NULL when none */
+char **stage_touched_dirs(struct stage *s, const char **paths, size_t n);
+/* appends a layer made of the listed paths (absolute in the root, sorted by the callee) and of
+ * the directories they were made in (stage_touched_dirs), or an empty-layer history entry when
+ * there are none and force_build_metadata is off */
 int stage_commit_paths(struct stage *s, char **paths, const char *created_by,
                        struct kiln_err **err);
 /* finishes lw and appends it as the stage's next layer with its history entry */

@@ -21,7 +21,9 @@ empty list or empty object counts as absent (buildah writes [] and {} where Dock
 diff compares two listings. A difference is (path, field): a field that differs, or the field
 "only-<name>" for a path present in one listing only. An allow-list line is
 "<case-glob> <path-glob> <field-glob> <reason...>" (fnmatch globs, "*" crosses "/"; "#"
-comments); a difference matched by a line is allowed. Prints the remaining differences and
+comments); a difference matched by a line is allowed. A field glob may name the two values too,
+"<field-glob>:<A-value-glob>:<B-value-glob>" (e.g. dirmtime:1500000000:build): then the line
+allows only a difference between such values. Prints the remaining differences and
 exits 1 when there are any; allowed ones are counted (all shown with --show-allowed).
 """
 import argparse
@@ -189,8 +191,14 @@ def _load_allow(path):
     return rules
 
 
-def _allowed(rules, case, path, field):
+def _allowed(rules, case, path, field, va=None, vb=None):
     for c, p, fl, where in rules:
+        fl, _, vals = fl.partition(":")
+        if vals:
+            ga, sep, gb = vals.partition(":")
+            if not sep or va is None or not fnmatch.fnmatchcase(va, ga) or \
+                    not fnmatch.fnmatchcase(vb, gb):
+                continue
         if fnmatch.fnmatchcase(case, c) and fnmatch.fnmatchcase(path, p) and \
                 fnmatch.fnmatchcase(field, fl):
             return where
@@ -210,18 +218,18 @@ def diff(a_path, b_path, names, case, allow_path, show_allowed):
     for path in sorted(set(a) | set(b)):
         diffs = []
         if path not in b:
-            diffs.append(("only-" + na, "only in %s (%s)" % (na, _summary(a[path]))))
+            diffs.append(("only-" + na, "only in %s (%s)" % (na, _summary(a[path])), None, None))
         elif path not in a:
-            diffs.append(("only-" + nb, "only in %s (%s)" % (nb, _summary(b[path]))))
+            diffs.append(("only-" + nb, "only in %s (%s)" % (nb, _summary(b[path])), None, None))
         else:
             fa, fb = a[path], b[path]
             for k in sorted(set(fa) | set(fb)):
                 va, vb = fa.get(k, "<none>"), fb.get(k, "<none>")
                 if va == "skipped" or vb == "skipped" or va == vb:
                     continue
-                diffs.append((k, "%s: %s=%s %s=%s" % (k, na, va, nb, vb)))
-        for field, text in diffs:
-            where = _allowed(rules, case, path, field)
+                diffs.append((k, "%s: %s=%s %s=%s" % (k, na, va, nb, vb), va, vb))
+        for field, text, va, vb in diffs:
+            where = _allowed(rules, case, path, field, va, vb)
             (ok if where else bad).append("%s  %s%s" % (path, text,
                                                          "  [%s]" % where if where else ""))
     for line in bad:
