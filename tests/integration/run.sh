@@ -2,6 +2,7 @@
 # run.sh — the integration suite: one plain registry on 127.0.0.1 for the whole run, the
 # busybox and debian base images pushed into it, then every tests/integration/test_*.sh (each
 # prints TAP). Needs a built kiln: $KILN (default build/src/cli/kiln).
+#   KILN_IT_FILTER="<substring> [<substring>...]"  only the test files whose name has one of them
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -23,7 +24,14 @@ DEBIAN_IMAGE=$(image_debian "$REGISTRY")
 
 status=0
 for t in "$here"/test_*.sh; do
-	[ -n "${KILN_IT_FILTER:-}" ] && [[ "$t" != *"$KILN_IT_FILTER"* ]] && continue
+	if [ -n "${KILN_IT_FILTER:-}" ]; then
+		# one or more substrings, separated by spaces: a file runs when its name has any
+		hit=
+		for f in $KILN_IT_FILTER; do
+			[[ "$t" == *"$f"* ]] && hit=1
+		done
+		[ -n "$hit" ] || continue
+	fi
 	echo "# $(basename "$t")"
 	bash "$t" || status=1
 done
