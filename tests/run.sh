@@ -108,6 +108,8 @@ if [ ! -d "$KILN_SHARED/conformance" ]; then
 fi
 export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# leaks of third-party libraries only, each with why (tests/lib/lsan.supp)
+export LSAN_OPTIONS=suppressions=$top/tests/lib/lsan.supp
 for dir in build build-asan; do
 	for t in $(find "$dir/tests" -type f -executable -name 'test-*' 2>/dev/null | sort); do
 		tap "unit $(basename "$t") ($dir)" "$t"
@@ -128,7 +130,7 @@ tap "integration" env KILN="$top/build/src/cli/kiln" bash tests/integration/run.
 # registry replies of every odd kind. Left out for CI time: the runc-contained runs (executor
 # image, in place, scale), debian/apt, storage and the docs check.
 ASAN_IT_SLICE="test_hello test_cli test_copy test_changes test_semantics test_departures test_hostile test_context test_registry_faults test_cache"
-tap "integration, ASan+UBSan slice" env KILN="$top/build-asan/src/cli/kiln" \
+tap "integration, ASan+UBSan slice" env KILN="$top/build-asan/src/cli/kiln" KILN_TIME_SCALE=4 \
 	KILN_IT_FILTER="$ASAN_IT_SLICE" bash tests/integration/run.sh
 
 # differential: the same Dockerfiles built by kiln and by docker build (dockerd 20.10 started by

@@ -116,14 +116,24 @@ p2" "copied tree"
 	if grep -rqs --exclude=.dockerignore --exclude=Dockerfile -e key -e '^s$' -e hidden "$r/all" "$r/lp" "$r/p" "$r/p2"; then
 		fail "ignored content in the image"
 	fi
-	# every way to reach an ignored file through a link is "not found"
+	# every way to name an ignored file through a link is "not found"
 	local n=0 src
-	for src in link_file link_dir/key link_hidden link_hidden/ 'link*/key' 'abs_link_dir/k*' link_pub/hidden.txt \
-		'link_pub/h*' ignored_link ignored_link/; do
+	for src in link_file link_dir/key link_hidden link_hidden/ link_pub/hidden.txt ignored_link \
+		ignored_link/; do
 		n=$((n + 1))
 		printf 'FROM %s\nCOPY %s /got/\n' "$BUSYBOX_IMAGE" "$src" >"$C/Dockerfile"
 		build_fails "$C" "ignlink-$n"
 		assert_contains "$(cat "$W/ignlink-$n.log")" "file not found in build context or excluded by .dockerignore" "error for $src"
+	done
+	# a wildcard that reaches only ignored files matches nothing: no error, nothing copied, as
+	# docker 20.10 (BuildKit) builds 'abs_link_dir/k*' and 'link_pub/h*' (its client fails
+	# 'link*/key' only by lstat'ing secret.txt/key through link_file: ENOTDIR)
+	for src in 'link*/key' 'abs_link_dir/k*' 'link_pub/h*'; do
+		n=$((n + 1))
+		printf 'FROM %s\nCOPY %s /got/\n' "$BUSYBOX_IMAGE" "$src" >"$C/Dockerfile"
+		build_push "$C" "ignlink-$n"
+		assert_contains "$(cat "$W/ignlink-$n.log")" "no source file matches" "warning for $src"
+		[ ! -e "$W/img-ignlink-$n/rootfs/got" ] || fail "COPY $src copied ignored files: $(find "$W/img-ignlink-$n/rootfs/got")"
 	done
 }
 
@@ -177,8 +187,10 @@ FROM $BUSYBOX_IMAGE|Dockerfile:2: COPY --from='1' names stage 1, which comes lat
 
 # A Dockerfile's cost must be linear in its length. The 30 s bound is a hang guard, not a speed
 # assertion: the quadratic-to-cubic code took minutes (10,000 ENV alone ~260 s); the time is
-# printed for the record.
+# printed for the record. KILN_TIME_SCALE (tests/run.sh gives 4 to the ASan+UBSan binary)
+# widens the guard for slower builds of kiln.
 scale_instructions() {
+	local guard=$((30 * ${KILN_TIME_SCALE:-1}))
 	local C=$W/scale
 	mkdir -p "$C"
 	python3 - "$BUSYBOX_IMAGE" >"$C/Dockerfile" <<'PY'
@@ -207,12 +219,12 @@ sys.stdout.write("\n".join(out) + "\n")
 PY
 	local t0 t1 rc=0
 	t0=$(date +%s.%N)
-	timeout 30 "$KILN" --kaniko-dir "$W/scale-k" --context "$C" --no-push --tar-path "$W/scale.tar" \
+	timeout "$guard" "$KILN" --kaniko-dir "$W/scale-k" --context "$C" --no-push --tar-path "$W/scale.tar" \
 		>"$W/scale.log" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
 	echo "20,000 meta ARG + 20,000 ENV + 20,000 ARG + 100,000 LABEL: $(echo "$t1 - $t0" | bc) s" |
 		tee "$W/scale.times"
-	assert_eq "$rc" 0 "exit status (124: over the 30 s hang guard)"
+	assert_eq "$rc" 0 "exit status (124: over the $guard s hang guard)"
 	mkdir -p "$W/scale-img"
 	tar -xf "$W/scale.tar" -C "$W/scale-img"
 	local cfg
@@ -223,11 +235,11 @@ PY
 	assert_eq "$(jq '.config.Labels | length' "$cfg")" 100001 "labels"
 	rc=0
 	t0=$(date +%s.%N)
-	timeout 30 "$KILN" --kaniko-dir "$W/scale-k2" --context "$C" --dockerfile "$C/Dockerfile.stages" \
+	timeout "$guard" "$KILN" --kaniko-dir "$W/scale-k2" --context "$C" --dockerfile "$C/Dockerfile.stages" \
 		--no-push >"$W/scale2.log" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
 	echo "4,000 stages: $(echo "$t1 - $t0" | bc) s" | tee -a "$W/scale.times"
-	assert_eq "$rc" 0 "exit status of 4,000 stages (124: over the 30 s hang guard)"
+	assert_eq "$rc" 0 "exit status of 4,000 stages (124: over the $guard s hang guard)"
 }
 
 # a context 2,000 directories deep: COPY, the snapshot walk of a later RUN and the removal of
