@@ -98,7 +98,7 @@ bool instr_is_proxy_arg(const char *name);
 int stage_expand(struct stage *s, const char *word, char **ret, struct kiln_err **err);
 /* the directories a step that made the new names paths[0..n) (absolute in the root; sorted
  * here) made them in, when they are not new themselves ("/" aside), stamped now in the root:
- * a real file system (Docker's overlayfs, kaniko's root) gives them the step's time, and
+ * a real filesystem (Docker's overlayfs, kaniko's root) gives them the step's time, and
  * Docker's layer holds them. NULL when none */
 char **stage_touched_dirs(struct stage *s, const char **paths, size_t n);
 /* appends a layer made of the listed paths (absolute in the root, sorted by the callee) and of
