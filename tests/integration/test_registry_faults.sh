@@ -22,6 +22,9 @@ proxy_start() { # proxy_start <name> [--rule KIND METHOD REGEX ARG COUNT]...: ex
 	python3 "$KILN_TOP/tests/lib/faultproxy.py" --upstream "$KILN_TEST_REGISTRY" \
 		--port-file "$W/$name.port" --log "$PROXY_LOG" "$@" 2>"$W/$name.proxy.err" &
 	PROXY_PID=$!
+	# t_run runs each test in a subshell, whose PROXY_PID the script's EXIT trap never sees:
+	# the subshell stops its own proxy
+	trap 'proxy_stop' EXIT
 	local i
 	for i in $(seq 1 100); do
 		[ -s "$W/$name.port" ] && break
