@@ -37,6 +37,9 @@ struct ix_state {
 	struct kiln_buf pool;
 };
 
+/* every path of a root, NUL-separated: tens of millions of files fit */
+#define POOL_MAX ((size_t)4 << 30)
+
 struct fs_index {
 	struct ix_state st;
 	bool (*ignored)(const char *path, void *ud);
@@ -183,13 +186,13 @@ static void ix_state_release(struct ix_state *st)
 {
 	free(st->v);
 	kiln_buf_release(&st->pool);
-	*st = (struct ix_state){.pool = KILN_BUF_INIT};
+	*st = (struct ix_state){.pool = KILN_BUF_INIT_MAX(POOL_MAX)};
 }
 
 static int walk_root(int rootfd, bool (*ignored)(const char *path, void *ud), void *ud,
                      const struct ix_state *old, struct ix_state *ret, struct kiln_err **err)
 {
-	struct ix_state st = {.pool = KILN_BUF_INIT};
+	struct ix_state st = {.pool = KILN_BUF_INIT_MAX(POOL_MAX)};
 	struct walker w = {
 	    .st = &st, .ignored = ignored, .ud = ud, .path = KILN_BUF_INIT, .old = old};
 	struct walk_opts o = {.shadow_fd = -1, .cmp = name_cmp, .what = "/"};

@@ -194,7 +194,8 @@ int download_url(const char *url, int fd, const char *user_agent, const char *co
 		r = kiln_err_set(err, "GET %s: %s", shown,
 		                 errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	else if (r >= 0 && status >= 300)
-		r = kiln_err_set(err, "GET %s: invalid response status %ld", shown, status);
+		r = kiln_err_http(err, (int)status, "GET %s: invalid response status %ld", shown,
+		                  status);
 	if (r < 0) {
 		sha256_release(&d.hash);
 		return r;

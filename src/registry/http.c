@@ -119,7 +119,7 @@ int http_status_err(struct http_xfer *x, struct kiln_err **err)
 	const char *rp = reason_phrase(x->status);
 	kiln_buf_addf(&msg, "%s %s: %ld%s%s", x->method, u, x->status, *rp ? " " : "", rp);
 	append_registry_errors(&msg, &x->resp);
-	return kiln_err_set(err, "%s", msg.ptr);
+	return kiln_err_http(err, (int)x->status, "%s", msg.ptr);
 }
 
 static int curl_err(const char *method, const char *url, CURLcode rc, const char *errbuf,
@@ -598,10 +598,10 @@ static int host_ping(struct registry *r, struct http_host *h, struct kiln_err **
 	int ret = simple_request(r, h, "GET", url, NULL, NULL, &resp, &status, err);
 	if (ret >= 0 && status == 401) {
 		if (!resp.www_auth)
-			ret = kiln_err_set(err,
-			                   "GET %s: 401 Unauthorized without a WWW-Authenticate "
-			                   "header",
-			                   url);
+			ret = kiln_err_http(err, 401,
+			                    "GET %s: 401 Unauthorized without a WWW-Authenticate "
+			                    "header",
+			                    url);
 		else if (auth_challenge_parse(resp.www_auth, &h->challenge, err) < 0)
 			ret = kiln_err_wrap(err, "GET %s", url);
 		else
