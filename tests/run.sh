@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh — THE test command (README, .ci/run). Installs what it needs, builds kiln with gcc,
-# clang and an ASan+UBSan configuration (all -Werror), checks formatting and banned calls,
+# clang and an ASan+UBSan configuration (all -Werror), checks formatting, banned calls and
+# include directions,
 # runs every unit-test executable (also under the sanitizers) and the integration suite
 # against real servers on 127.0.0.1, and ends with one line: "N passed, N failed, N skipped".
 # A TAP "ok N - name # SKIP reason" line is a skip, never a pass. Without ../shared beside the
@@ -92,6 +93,7 @@ check "build with clang (-Werror)" build_clang
 check "build with ASan+UBSan (-Werror)" build_asan
 check "clang-format (whole tree)" bash -c 'find src tests -name "*.[ch]" | xargs clang-format --dry-run --Werror'
 check "banned calls (STYLE.md)" bash tests/lib/check-banned.sh
+check "include directions (DESIGN §5 layers, internal headers)" bash tests/lib/check-includes.sh
 # the integration harness itself: a failing step must fail its test
 tap "harness self-test (tests/lib/selftest.sh)" bash tests/lib/selftest.sh
 

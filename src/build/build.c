@@ -898,7 +898,9 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	s->n_stages = idx; /* COPY --from and FROM see only earlier stages */
 	s->images = b->images;
 	s->n_images = b->n_images;
-	s->opts = b->o;
+	s->reproducible = b->o->reproducible;
+	s->force_build_metadata = b->o->force_build_metadata;
+	s->ca_files = b->o->ca_files;
 	s->bs = b->bs;
 	s->context = b->context;
 	s->dockerignore = b->dockerignore;

@@ -3,10 +3,10 @@
  * with .git kept, optionally the submodules. The only file that sees libgit2; its errors are
  * translated here, and no credential reaches a message or a log line. */
 #include "git.h"
-#include "registry/http.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/pem.h"
 #include "util/strv.h"
 #include "util/url.h"
 #include "util/xalloc.h"
@@ -341,7 +341,7 @@ static int setup_tls(const struct context_opts *o, struct kiln_err **err)
 	else if (access(SYSTEM_CA_BUNDLE, R_OK) == 0)
 		add_pem_file(&b, SYSTEM_CA_BUNDLE);
 	if (cert_dir && *cert_dir)
-		http_add_pem_dirs(&b, cert_dir);
+		pem_add_dirs(&b, cert_dir);
 	for (const char *const *f = o->ca_files; f && *f; f++)
 		add_pem_file(&b, *f);
 	if (!strstr(b.ptr, "-----BEGIN CERTIFICATE-----")) {

@@ -599,7 +599,7 @@ static int commit_streamed(struct copy_ctx *c, char **written, const char *creat
 	int r = layer_writer_new(s->bs, s->compression, s->compression_level, &lw, err);
 	if (r < 0)
 		return r;
-	layer_writer_set_times(lw, s->opts->reproducible, s->source_date_epoch);
+	layer_writer_set_times(lw, s->reproducible, s->source_date_epoch);
 	size_t i = 0, j = 0;
 	const char *prev = NULL;
 	while (r >= 0 && (i < nw || j < c->n_streamed)) {
@@ -659,7 +659,7 @@ static int add_url(struct copy_ctx *c, const char *url, const char *dest, bool d
 		return r;
 	log_info("Adding remote URL %s to %s", path, abs);
 	struct download_info info;
-	r = download_url(url, fd, "kiln", (const char *const *)s->opts->ca_files, &info, err);
+	r = download_url(url, fd, "kiln", (const char *const *)s->ca_files, &info, err);
 	if (r >= 0 && checksum && checksum->value) {
 		cleanup_free char *want = NULL;
 		r = stage_expand(s, checksum->value, &want, err);

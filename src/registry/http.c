@@ -7,6 +7,7 @@
 #include "util/json.h"
 #include "util/limits.h"
 #include "util/log.h"
+#include "util/pem.h"
 #include "util/strv.h"
 #include "util/url.h"
 #include "util/xalloc.h"
@@ -180,44 +181,6 @@ static int add_pem_file(struct kiln_buf *b, const char *path, struct kiln_err **
 	return 0;
 }
 
-static void add_pem_dir(struct kiln_buf *b, const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		cleanup_free char *p = path_join(dir, de->d_name);
-		struct stat st;
-		if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		cleanup_free char *data = NULL;
-		size_t len = 0;
-		if (read_file_at(AT_FDCWD, p, 16u << 20, &data, &len, NULL) < 0)
-			continue;
-		if (!strstr(data, "-----BEGIN CERTIFICATE-----"))
-			continue;
-		kiln_buf_add(b, data, len);
-		kiln_buf_addch(b, '\n');
-	}
-	closedir(d);
-}
-
-void http_add_pem_dirs(struct kiln_buf *b, const char *dirs)
-{
-	size_t n = 0;
-	while (dirs[n]) {
-		size_t l = strcspn(dirs + n, ":");
-		cleanup_free char *d = xstrndup(dirs + n, l);
-		add_pem_dir(b, d);
-		n += l;
-		if (dirs[n] == ':')
-			n++;
-	}
-}
-
 int http_ca_bundle(const char *default_bundle, const char *const *ca_files, bool always,
                    struct kiln_buf *b, struct kiln_err **err)
 {
@@ -237,7 +200,7 @@ int http_ca_bundle(const char *default_bundle, const char *const *ca_files, bool
 		return -1;
 	}
 	if (cert_dir && *cert_dir)
-		http_add_pem_dirs(b, cert_dir);
+		pem_add_dirs(b, cert_dir);
 	for (const char *const *f = ca_files; f && *f; f++) {
 		if (add_pem_file(b, *f, err) < 0)
 			return -1;
