@@ -7,6 +7,7 @@
 #include "util/limits.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+#include "util/xattr.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -278,28 +279,26 @@ static int entry_xattrs(struct layer_writer *lw, int fd, int dfd, const char *na
 	char proc[64 + LIMIT_PATH];
 	if (fd < 0)
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dfd, name);
-	char list[4096];
-	ssize_t n =
-	    fd >= 0 ? flistxattr(fd, list, sizeof(list)) : llistxattr(proc, list, sizeof(list));
+	cleanup_free char *list = NULL;
+	ssize_t n = xattr_list(fd, proc, &list);
 	if (n < 0) {
-		if (errno == ENOTSUP || errno == EOPNOTSUPP || errno == ENOENT)
+		if (n == -ENOTSUP || n == -EOPNOTSUPP || n == -ENOENT)
 			return 0;
-		return kiln_err_errno(err, "list xattrs of '%s'", path);
+		return kiln_err_errnum(err, (int)-n, "list xattrs of '%s'", path);
 	}
 	for (ssize_t off = 0; off < n; off += (ssize_t)strlen(list + off) + 1) {
 		const char *key = list + off;
 		/* labels of the build host, not of the image */
 		if (streq(key, "security.selinux"))
 			continue;
-		char val[65536];
-		ssize_t vn = fd >= 0 ? fgetxattr(fd, key, val, sizeof(val))
-		                     : lgetxattr(proc, key, val, sizeof(val));
+		cleanup_free char *val = NULL;
+		ssize_t vn = xattr_get(fd, proc, key, &val);
 		if (vn < 0) {
-			if (errno == ENODATA)
+			if (vn == -ENODATA)
 				continue;
-			return kiln_err_errno(err, "read xattr '%s' of '%s'", key, path);
+			return kiln_err_errnum(err, (int)-vn, "read xattr '%s' of '%s'", key, path);
 		}
-		archive_entry_xattr_add_entry(lw->e, key, val, (size_t)vn);
+		archive_entry_xattr_add_entry(lw->e, key, val ? val : "", (size_t)vn);
 	}
 	return 0;
 }
