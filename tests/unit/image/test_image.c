@@ -88,6 +88,7 @@ TEST(manifest_parse_caps_the_layer_count)
 	kiln_buf_release(&b);
 	ASSERT_TRUE(r < 0);
 	ASSERT_STREQ(err->msg, "manifest has 1025 layers, more than 1024");
+	ASSERT_EQ(err->kind, KILN_ERR_LIMIT);
 }
 
 TEST(manifest_build_is_canonical_and_parses_back)
