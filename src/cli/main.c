@@ -6,6 +6,7 @@
 #include "dockerfile/dockerfile.h"
 #include "kiln-config.h"
 #include "output/output.h"
+#include "registry/download.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/limits.h"
@@ -75,6 +76,29 @@ static void trim_blob_store(const struct build_opts *o, struct blobstore *bs, bo
 		         st.removed, st.freed >> 20, st.kept >> 20, blobstore_dir(bs));
 }
 
+/* kaniko: an http(s) --dockerfile is downloaded (plain GET, kiln's CAs) to
+ * $KANIKO_DIR/Dockerfile, which the build then reads */
+static int fetch_dockerfile(struct build_opts *o, struct kiln_err **err)
+{
+	const char *url = o->dockerfile;
+	if (!url || (!startswith(url, "https://") && !startswith(url, "http://")))
+		return 0;
+	cleanup_free char *path = path_join(o->kaniko_dir, "Dockerfile");
+	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return kiln_err_errno(err, "create '%s'", path);
+	cleanup_free char *ua = xasprintf("kiln/%s", KILN_VERSION);
+	struct download_info info;
+	if (download_url_max(url, fd, LIMIT_DOCKERFILE, ua, (const char *const *)o->ca_files, &info,
+	                     err) < 0) {
+		unlink(path);
+		return kiln_err_wrap(err, "--dockerfile");
+	}
+	free(o->dockerfile);
+	o->dockerfile = TAKE_PTR(path);
+	return 0;
+}
+
 static int build(struct build_opts *o, struct kiln_err **err)
 {
 	_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
@@ -93,6 +117,9 @@ static int build(struct build_opts *o, struct kiln_err **err)
 	if (!streq(own_ca, "/kaniko/ssl/certs/ca-certificates.crt") &&
 	    access("/kaniko/ssl/certs/ca-certificates.crt", R_OK) == 0)
 		strv_push(&o->ca_files, xstrdup("/kaniko/ssl/certs/ca-certificates.crt"));
+	r = fetch_dockerfile(o, err);
+	if (r < 0)
+		return r;
 	cleanup_strv char **certs = kv_strv(o->registry_certificates, o->n_registry_certificates);
 	cleanup_strv char **client = kv_strv(o->registry_client_certs, o->n_registry_client_certs);
 	cleanup_free char *ua = xasprintf("kiln/%s", KILN_VERSION);

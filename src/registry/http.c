@@ -280,8 +280,9 @@ void http_stall_opts(CURL *e)
 		if (end && !*end && v > 0 && v <= 86400)
 			secs = v;
 		else
-			log_warn("KILN_HTTP_STALL_TIMEOUT='%s' is not a number of seconds; using %ld",
-			         env, secs);
+			log_warn(
+			    "KILN_HTTP_STALL_TIMEOUT='%s' is not a number of seconds; using %ld",
+			    env, secs);
 	}
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, MIN(secs, 30L));
