@@ -4,7 +4,8 @@
 # a layer above, and never another module's internal header (one whose header comment says
 # "internal to"). Paths with ".." are refused. Known violations are listed in ALLOW below, each
 # with its reason; an entry that no longer matches anything is itself an error, so the list only
-# shrinks. Prints file:line for each violation; exit status 1 when there is any.
+# shrinks. A kiln header included with <...> is refused too. Prints file:line for each
+# violation; exit status 1 when there is any.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -39,7 +40,7 @@ internal=$(for h in $(find src -name '*.h' | sort); do
 done)
 
 # one awk pass over every quoted #include of src/
-grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' -r src --include='*.c' --include='*.h' |
+grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]' -r src --include='*.c' --include='*.h' |
 	sort | awk -v layers="$(printf '%s\n' "${LAYERS[@]}")" \
 	-v allow="$(printf '%s\n' "${ALLOW[@]}")" -v internal="$internal" '
 	BEGIN {
@@ -62,10 +63,16 @@ grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' -r src --include='*.c'
 		file = $0; sub(/:.*/, "", file)
 		rest = substr($0, length(file) + 2)
 		line = rest; sub(/:.*/, "", line)
-		hdr = rest; sub(/^[^"]*"/, "", hdr); sub(/".*/, "", hdr)
+		angle = rest ~ /include[[:space:]]*</
+		hdr = rest; sub(/^[^"<]*["<]/, "", hdr); sub(/[">].*/, "", hdr)
 		m = file; sub(/^src\//, "", m); sub(/\/.*/, "", m)
 		why = ""
-		if (hdr ~ /\.\./) {
+		top = hdr; sub(/\/.*/, "", top)
+		if (angle) {
+			# system and library headers; a kiln header in <> would dodge the checks
+			if (hdr ~ /\// && (top in rank))
+				why = "a kiln header included with <>: use quotes"
+		} else if (hdr ~ /\.\./) {
 			why = "relative path with \x27..\x27"
 		} else if (hdr ~ /\//) {
 			hm = hdr; sub(/\/.*/, "", hm)
@@ -87,7 +94,7 @@ grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' -r src --include='*.c'
 			used[file " " hdr] = 1
 			next
 		}
-		printf "%s:%s: #include \"%s\": %s\n", file, line, hdr, why
+		printf "%s:%s: #include %s: %s\n", file, line, angle ? "<" hdr ">" : "\"" hdr "\"", why
 		bad = 1
 	}
 	END {
