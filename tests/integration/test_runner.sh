@@ -130,16 +130,6 @@ cleanup_executor_image() {
 # Kubernetes runners are): every capability of the bounding set, no masked /proc paths, so
 # --isolation=auto picks chroot with the stage roots in the private tmpfs, the mode where
 # --cleanup failed with "rmdir '/kaniko/stages': Device or resource busy"
-runc_privileged() { # runc_privileged <dir>
-	local caps
-	caps=$(capsh --print | sed -n 's/^Bounding set =//p' | tr a-z A-Z | tr , '\n' | jq -R . | jq -sc .)
-	[ "$(jq length <<<"$caps")" -gt 30 ] || { echo "no capability list: $caps"; return 1; }
-	_runc_edit "$1" --argjson caps "$caps" '
-		.process.capabilities = {bounding: $caps, effective: $caps, permitted: $caps,
-		                         inheritable: [], ambient: []}
-		| .linux.maskedPaths = [] | .linux.readonlyPaths = []'
-}
-
 cleanup_executor_image_privileged() {
 	images_ok
 	cleanup_files
