@@ -139,7 +139,7 @@ cleanup_executor_image_privileged() {
 	runc_bind "$b" "$W/cleanup" /workspace
 	runc_exec "$b" sh -c "/kaniko/executor --context=/workspace --insecure --insecure-pull \
 		--cleanup --destination=$KILN_TEST_REGISTRY/runner/cleanup:priv; echo status=\$?; \
-		ls -A /kaniko/stages 2>&1" \
+		ls -A /kaniko/stages 2>&1; echo ls=\$?" \
 		>"$b.log" 2>&1 || { cat "$b.log"; fail "the job failed"; }
 	cat "$b.log"
 	local log
