@@ -16,7 +16,8 @@ problem when something is wrong:
   claims         every claim that something is not there is true, by running kiln
 
 What a claim is, and how one is checked: a sentence (a paragraph or table row split at ". ")
-that says "not implemented", "not yet", "unimplemented", "refused" or "refuses". In a row of
+that says "not implemented", "not yet", "unimplemented", "refused", "refuses" or "cannot …
+yet" ("can't", "does not", "doesn't"). In a row of
 README's flag table the first cell (the flag) is not part of the claim. Every inline-code token
 of a claim must name something kiln refuses, and is probed:
   `s3://…`, `gs://…`       a build context of that kind
@@ -35,7 +36,8 @@ import re
 import subprocess
 import sys
 
-CLAIM_RE = re.compile(r"not implemented|not yet|unimplemented|\brefused\b|\brefuses\b", re.I)
+CLAIM_RE = re.compile(r"not implemented|not yet|unimplemented|\brefused\b|\brefuses\b"
+                      r"|\b(?:cannot|can't|does not|doesn't)\b[^.]*\byet\b", re.I)
 REFUSED_RE = re.compile(r"not implemented|refused|not supported", re.I)
 # Dockerfile instruction flags named in the docs (COPY --from, RUN --mount, ...): not kiln's
 DOCKERFILE_FLAGS = {"--from", "--chown", "--chmod", "--parents", "--exclude", "--link",
