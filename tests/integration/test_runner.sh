@@ -251,6 +251,29 @@ digest_file_symlink_and_fifo() {
 	assert_contains "$(cat "$W/out/fifo.txt")" "$KILN_TEST_REGISTRY/runner/link:1@sha256:" "read from the fifo"
 }
 
+# --tar-path and --image-name-with-digest-file onto bind-mounted files (a Kubernetes subPath
+# volume, a Tekton result): written in place, the host's files get the tarball and the name
+bind_mounted_outputs() {
+	outputs_files
+	rm -rf "$W/out/bind" "$W/out/mnt"
+	mkdir -p "$W/out/bind" "$W/out/mnt"
+	: >"$W/out/bind/image.tar"
+	: >"$W/out/bind/names"
+	: >"$W/out/mnt/image.tar"
+	: >"$W/out/mnt/names"
+	unshare -m sh -c 'mount --bind "$1" "$2" && mount --bind "$3" "$4" && shift 4 && exec "$@"' \
+		sh "$W/out/bind/image.tar" "$W/out/mnt/image.tar" "$W/out/bind/names" "$W/out/mnt/names" \
+		"$KILN" --kaniko-dir "$W/out/k3" --insecure --insecure-pull --log-format text \
+		--context "$W/out" --destination "$KILN_TEST_REGISTRY/runner/bind:1" \
+		--tar-path="$W/out/mnt/image.tar" --image-name-with-digest-file="$W/out/mnt/names" \
+		>"$W/out/bind.log" 2>&1 || { cat "$W/out/bind.log"; fail "build failed"; }
+	cat "$W/out/bind.log"
+	tar -tf "$W/out/bind/image.tar" >"$W/out/bind/list" || fail "the host's file is no tarball"
+	grep -qx manifest.json "$W/out/bind/list" || fail "no manifest.json in the tarball: $(cat "$W/out/bind/list")"
+	assert_contains "$(cat "$W/out/bind/names")" "$KILN_TEST_REGISTRY/runner/bind@sha256:" \
+		"the host's names file"
+}
+
 # --- 4. --ignore-path means the same in every mode --------------------------------------------
 ignore_files() {
 	mkdir -p "$W/ign"
@@ -454,6 +477,7 @@ run_t "--cleanup in the debug image under privileged runc (chroot, stage roots i
 run_t "Tekton step: --digest-file=/dev/termination-log bind-mounted from the host" tekton_termination_log
 run_t "--digest-file=/dev/stderr writes to stderr, /dev/stderr stays a symlink" digest_file_stderr
 run_t "unwritable output files: image pushed, then an error naming each file" unwritable_output_files
+run_t "--tar-path and --image-name-with-digest-file onto bind-mounted files: written in place" bind_mounted_outputs
 run_t "--digest-file through a symlink, --image-name-tag-with-digest-file into a fifo" digest_file_symlink_and_fifo
 run_t "--ignore-path in chroot mode: not extracted, not in a layer" ignore_path_chroot
 run_t "--ignore-path in place (executor image under runc): not extracted, not in a layer" ignore_path_inplace
