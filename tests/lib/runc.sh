@@ -96,7 +96,7 @@ runc_bundle() {
 
 runc_privileged() {
 	local caps
-	caps=$(capsh --print | sed -n 's/^Bounding set =//p' | tr a-z A-Z | tr , '\n' | jq -R . | jq -sc .)
+	caps=$(capsh --print | sed -n 's/^Bounding set =//p' | tr '[:lower:]' '[:upper:]' | tr , '\n' | jq -R . | jq -sc .)
 	[ "$(jq length <<<"$caps")" -gt 30 ] || { echo "runc_privileged: no capability list: $caps" >&2; return 1; }
 	_runc_edit "$1" --argjson caps "$caps" '
 		.process.capabilities = {bounding: $caps, effective: $caps, permitted: $caps,
