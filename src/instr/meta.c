@@ -121,7 +121,8 @@ void instr_args_inherit(struct stage *s, char *const *parent_args)
 	for (size_t i = 0; parent_args && parent_args[i]; i++) {
 		const char *eq = strchr(parent_args[i], '=');
 		cleanup_free char *name =
-		    eq ? xstrndup(parent_args[i], (size_t)(eq - parent_args[i])) : xstrdup(parent_args[i]);
+		    eq ? xstrndup(parent_args[i], (size_t)(eq - parent_args[i]))
+		       : xstrdup(parent_args[i]);
 		set_arg(s, name, eq ? eq + 1 : NULL);
 	}
 }
