@@ -118,12 +118,22 @@ p2" "copied tree"
 	fi
 	# every way to reach an ignored file through a link is "not found"
 	local n=0 src
-	for src in link_file link_dir/key link_hidden link_hidden/ 'link*/key' 'abs_link_dir/k*' link_pub/hidden.txt \
-		'link_pub/h*' ignored_link ignored_link/; do
+	for src in link_file link_dir/key link_hidden link_hidden/ link_pub/hidden.txt ignored_link \
+		ignored_link/; do
 		n=$((n + 1))
 		printf 'FROM %s\nCOPY %s /got/\n' "$BUSYBOX_IMAGE" "$src" >"$C/Dockerfile"
 		build_fails "$C" "ignlink-$n"
 		assert_contains "$(cat "$W/ignlink-$n.log")" "file not found in build context or excluded by .dockerignore" "error for $src"
+	done
+	# a wildcard through a link matches nothing ignored: as in BuildKit, a wildcard matching
+	# nothing copies nothing (a warning, no layer), it is not an error
+	for src in 'link*/key' 'abs_link_dir/k*' 'link_pub/h*'; do
+		n=$((n + 1))
+		printf 'FROM %s\nCOPY %s /got/\n' "$BUSYBOX_IMAGE" "$src" >"$C/Dockerfile"
+		kiln_build --context "$C" --no-push >"$W/ignlink-$n.log" 2>&1 ||
+			{ cat "$W/ignlink-$n.log"; fail "build with COPY $src failed"; }
+		assert_contains "$(cat "$W/ignlink-$n.log")" "Dockerfile:2: COPY: no source file matches '$src'" "warning for $src"
+		assert_contains "$(cat "$W/ignlink-$n.log")" "No files changed in this command" "nothing copied for $src"
 	done
 }
 
@@ -175,9 +185,11 @@ FROM $BUSYBOX_IMAGE|Dockerfile:2: COPY --from='1' names stage 1, which comes lat
 	done
 }
 
-# A Dockerfile's cost must be linear in its length. The 30 s bound is a hang guard, not a speed
-# assertion: the quadratic-to-cubic code took minutes (10,000 ENV alone ~260 s); the time is
-# printed for the record.
+# A Dockerfile's cost must be linear in its length. The bound is a hang guard, not a speed
+# assertion: 30 s of CPU (ulimit -t, so a loaded machine does not trip it; the build takes about
+# 2 s of CPU) and 300 s of wall time; the quadratic-to-cubic code took minutes of CPU (10,000 ENV
+# alone ~260 s; an ARG name expanded with the whole environment rebuilt, 112 s here). The wall
+# time is printed for the record.
 scale_instructions() {
 	local C=$W/scale
 	mkdir -p "$C"
@@ -207,12 +219,12 @@ sys.stdout.write("\n".join(out) + "\n")
 PY
 	local t0 t1 rc=0
 	t0=$(date +%s.%N)
-	timeout 30 "$KILN" --kaniko-dir "$W/scale-k" --context "$C" --no-push --tar-path "$W/scale.tar" \
-		>"$W/scale.log" 2>&1 || rc=$?
+	(ulimit -t 30 && timeout 300 "$KILN" --kaniko-dir "$W/scale-k" --context "$C" --no-push \
+		--tar-path "$W/scale.tar") >"$W/scale.log" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
 	echo "20,000 meta ARG + 20,000 ENV + 20,000 ARG + 100,000 LABEL: $(echo "$t1 - $t0" | bc) s" |
 		tee "$W/scale.times"
-	assert_eq "$rc" 0 "exit status (124: over the 30 s hang guard)"
+	assert_eq "$rc" 0 "exit status (124: over 300 s; 137 or 152: over 30 s of CPU)"
 	mkdir -p "$W/scale-img"
 	tar -xf "$W/scale.tar" -C "$W/scale-img"
 	local cfg
@@ -223,11 +235,11 @@ PY
 	assert_eq "$(jq '.config.Labels | length' "$cfg")" 100001 "labels"
 	rc=0
 	t0=$(date +%s.%N)
-	timeout 30 "$KILN" --kaniko-dir "$W/scale-k2" --context "$C" --dockerfile "$C/Dockerfile.stages" \
-		--no-push >"$W/scale2.log" 2>&1 || rc=$?
+	(ulimit -t 30 && timeout 300 "$KILN" --kaniko-dir "$W/scale-k2" --context "$C" \
+		--dockerfile "$C/Dockerfile.stages" --no-push) >"$W/scale2.log" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
 	echo "4,000 stages: $(echo "$t1 - $t0" | bc) s" | tee -a "$W/scale.times"
-	assert_eq "$rc" 0 "exit status of 4,000 stages (124: over the 30 s hang guard)"
+	assert_eq "$rc" 0 "exit status of 4,000 stages (124: over 300 s; 137 or 152: over 30 s of CPU)"
 }
 
 # a context 2,000 directories deep: COPY, the snapshot walk of a later RUN and the removal of
