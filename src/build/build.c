@@ -15,6 +15,8 @@
 #include "util/fsutil.h"
 #include "util/limits.h"
 #include "util/log.h"
+#include "util/progress.h"
+#include "util/timing.h"
 #include "util/strmap.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
@@ -405,12 +407,19 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 		if (!ref)
 			return kiln_err_set(
 			    err, "stage %d: base layers are missing from the blob store", s->index);
+		int64_t t0 = timing_now_ns(), bytes = 0;
+		for (size_t i = 0; i < s->n_layers; i++)
+			if (!blobstore_has(b->bs, s->layers[i].digest, NULL))
+				bytes += (int64_t)s->layers[i].size;
 		pthread_mutex_lock(&b->lock);
 		r = registry_fetch_blobs(b->reg, ref, digests, missing, b->bs, err);
 		pthread_mutex_unlock(&b->lock);
 		if (r < 0)
 			return kiln_err_wrap(err, "pull layers of '%s'", ref->repository);
+		cleanup_free char *what = image_ref_string(ref);
+		timing_record("pull", s->index, what, timing_now_ns() - t0, -1, bytes);
 	}
+	int64_t t_unpack = timing_now_ns(), unpacked = 0;
 	struct extract_opts eo = {
 	    .no_chown = geteuid() != 0,
 	    .ignored = b->ignore ? ignore_list_match : NULL,
@@ -421,6 +430,10 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 		r = blobstore_open_read(b->bs, s->layers[i].digest, &fd, err);
 		if (r < 0)
 			return r;
+		struct stat st;
+		uint64_t lsize = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+		unpacked += (int64_t)lsize;
+		eo.progress = progress_start("Unpacking", s->layers[i].digest, lsize);
 		r = fs_extract_layer(s->rootfd, fd, s->layers[i].digest, &eo, err);
 		/* --image-fs-extract-retry: the whole layer again after 1 s, then doubling */
 		for (int attempt = 0, delay = 1; r < 0 && attempt < b->o->image_fs_extract_retry;
@@ -433,9 +446,11 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 			lseek(fd, 0, SEEK_SET);
 			r = fs_extract_layer(s->rootfd, fd, s->layers[i].digest, &eo, err);
 		}
+		eo.progress = progress_end(eo.progress, r >= 0);
 		if (r < 0)
 			return r;
 	}
+	timing_record("unpack", s->index, "", timing_now_ns() - t_unpack, -1, unpacked);
 	return 0;
 }
 
@@ -708,18 +723,24 @@ static int run_instructions(struct builder *b, struct stage *s, struct stage_cac
 	for (size_t k = 0; k < n; k++) {
 		const struct df_instr *in = &instrs[k];
 		log_info("%s", in->original);
+		int64_t t0 = timing_now_ns();
+		size_t layers_before = s->n_layers;
 		s->nothing_reads_root = may_stream && !s->used_later && last_reader <= k + 1;
 		int r = sc ? cache_before_step(b, s, sc, in, err) : 0;
 		if (r < 0)
 			return r;
-		if (r > 0)
+		if (r > 0) {
+			timing_record("step", s->index, in->original, timing_now_ns() - t0, 1,
+			              s->n_layers > layers_before
+			                  ? (int64_t)s->layers[s->n_layers - 1].size
+			                  : -1);
 			continue;
+		}
 		if (sc && !sc->root_ready && instr_needs_root(in)) {
 			r = cache_unpack(b, s, sc, err);
 			if (r < 0)
 				return r;
 		}
-		size_t layers_before = s->n_layers;
 		if (streq(in->cmd, "run"))
 			r = instr_run(s, in, err);
 		else if (streq(in->cmd, "copy") || streq(in->cmd, "add"))
@@ -733,6 +754,9 @@ static int run_instructions(struct builder *b, struct stage *s, struct stage_cac
 			r = instr_meta(s, in, err);
 		if (r < 0)
 			return r;
+		timing_record("step", s->index, in->original, timing_now_ns() - t0, 0,
+		              s->n_layers > layers_before ? (int64_t)s->layers[s->n_layers - 1].size
+		                                          : -1);
 		if (sc)
 			cache_after_step(b, s, sc, in, layers_before);
 	}

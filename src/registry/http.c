@@ -7,6 +7,7 @@
 #include "util/json.h"
 #include "util/limits.h"
 #include "util/log.h"
+#include "util/progress.h"
 #include "util/strv.h"
 #include "util/url.h"
 #include "util/xalloc.h"
@@ -317,8 +318,9 @@ void http_stall_opts(CURL *e)
 		if (end && !*end && v > 0 && v <= 86400)
 			secs = v;
 		else
-			log_warn("KILN_HTTP_STALL_TIMEOUT='%s' is not a number of seconds; using %ld",
-			         env, secs);
+			log_warn(
+			    "KILN_HTTP_STALL_TIMEOUT='%s' is not a number of seconds; using %ld",
+			    env, secs);
 	}
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, MIN(secs, 30L));
@@ -845,6 +847,7 @@ void http_xfer_release(struct http_xfer *x)
 	xfer_reset_response(x);
 	kiln_buf_release(&x->resp);
 	x->bw = blob_writer_free(x->bw);
+	x->prog = progress_end(x->prog, false);
 	kiln_err_free(x->cb_err);
 	x->cb_err = NULL;
 	if (x->slist) {
@@ -877,6 +880,7 @@ static size_t xfer_write(char *p, size_t size, size_t n, void *ud)
 		}
 		if (blob_writer_write(x->bw, p, len, &x->cb_err) < 0)
 			return 0;
+		progress_update(x->prog, blob_writer_size(x->bw));
 		return len;
 	}
 	if (x->resp.len + len > x->resp_max) {
@@ -930,6 +934,7 @@ static size_t xfer_read(char *p, size_t size, size_t n, void *ud)
 		if (got <= 0)
 			return CURL_READFUNC_ABORT;
 		x->body_off += (uint64_t)got;
+		progress_update(x->prog, x->body_start + x->body_off);
 		return (size_t)got;
 	}
 	if (!x->body)
