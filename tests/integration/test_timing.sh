@@ -129,9 +129,25 @@ terminal_bars() {
 	! grep -aq 'MB of 6.0 MB' "$W/tty.log" || fail "plain progress lines on a terminal"
 }
 
+cached_steps() {
+	# the second build on a fresh state takes the RUN from the layer cache: its row says so
+	mkdir -p "$W/ctx-cache"
+	printf 'FROM %s\nRUN echo cached-%s > /c\n' "$BUSYBOX_IMAGE" "$RANDOM$RANDOM" >"$W/ctx-cache/Dockerfile"
+	local i
+	for i in 1 2; do
+		kiln_build --context "$W/ctx-cache" --cache --cache-repo "$KILN_TEST_REGISTRY/timing/cache" \
+			--destination "$REF-cache$i" >"$W/c$i.log" 2>&1 || { cat "$W/c$i.log"; fail "build $i failed"; }
+	done
+	grep -Eq 'msg="  step +stage 0 +[0-9.]+ s  built +[0-9.]+ kB  RUN echo cached-' "$W/c1.log" ||
+		fail "first build: RUN not reported as built"
+	grep -Eq 'msg="  step +stage 0 +[0-9.]+ s  cached +[0-9.]+ kB  RUN echo cached-' "$W/c2.log" ||
+		{ grep summary -A5 "$W/c2.log"; fail "second build: RUN not reported as cached"; }
+}
+
 t_run "summary after the push; BENCHMARK_FILE {category: ns}" summary_and_benchmark_file
 t_run "progress lines for a big push, none for small blobs" progress_lines_push
 t_run "progress lines for a big pull and unpack; interval; KILN_PROGRESS=0" progress_lines_pull_unpack
 t_run "--log-format json: one timing event per row" json_events
+t_run "a step taken from the layer cache is reported as cached" cached_steps
 t_run "terminal: live bars under a pseudo-terminal" terminal_bars
 t_done
