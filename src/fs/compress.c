@@ -23,8 +23,18 @@
 #include <string.h>
 #include <zstd.h>
 
+/* incompressible input (media, archives, random test data) is stored, not searched for
+ * matches that are not there: a member whose three probe slices each shrink by less than
+ * 3% at level 1 is written with stored blocks (libdeflate level 0). The decision is a pure
+ * function of the member's bytes, so it changes nothing about thread-independence. */
+#define PROBE_SLICE (32 * 1024)
+#define PROBE_RATIO 0.97
+
 struct cctx {
 	struct libdeflate_compressor *dc;
+	struct libdeflate_compressor *probe, *store; /* levels 1 and 0 */
+	unsigned char *probe_out;
+	size_t probe_cap;
 	ZSTD_CCtx *zs;
 };
 
@@ -71,8 +81,12 @@ static int cctx_init(struct compressor *cz, struct cctx *x, struct kiln_err **er
 {
 	if (cz->c == FS_GZIP) {
 		x->dc = libdeflate_alloc_compressor(cz->level);
-		if (!x->dc)
+		x->probe = libdeflate_alloc_compressor(1);
+		x->store = libdeflate_alloc_compressor(0);
+		if (!x->dc || !x->probe || !x->store)
 			return kiln_err_set(err, "gzip: cannot initialise the compressor");
+		x->probe_cap = libdeflate_deflate_compress_bound(x->probe, PROBE_SLICE);
+		x->probe_out = xmalloc(x->probe_cap);
 		return 0;
 	}
 	x->zs = ZSTD_createCCtx();
@@ -93,6 +107,11 @@ static void cctx_release(struct cctx *x)
 {
 	if (x->dc)
 		libdeflate_free_compressor(x->dc);
+	if (x->probe)
+		libdeflate_free_compressor(x->probe);
+	if (x->store)
+		libdeflate_free_compressor(x->store);
+	free(x->probe_out);
 	ZSTD_freeCCtx(x->zs);
 	*x = (struct cctx){0};
 }
@@ -102,7 +121,19 @@ static const char *compress_member(const struct compressor *cz, struct cctx *x,
                                    const unsigned char *in, size_t len, unsigned char *out,
                                    size_t *ret_len)
 {
-	size_t n = libdeflate_gzip_compress(x->dc, in, len, out, cz->out_cap);
+	struct libdeflate_compressor *c = x->dc;
+	if (len >= 3 * PROBE_SLICE) {
+		bool incompressible = true;
+		for (int i = 0; i < 3 && incompressible; i++) {
+			size_t at = (len - PROBE_SLICE) / 2 * (size_t)i;
+			size_t pn = libdeflate_deflate_compress(x->probe, in + at, PROBE_SLICE,
+			                                        x->probe_out, x->probe_cap);
+			incompressible = pn == 0 || (double)pn >= PROBE_RATIO * PROBE_SLICE;
+		}
+		if (incompressible)
+			c = x->store;
+	}
+	size_t n = libdeflate_gzip_compress(c, in, len, out, cz->out_cap);
 	if (n == 0)
 		return "gzip: compressed member larger than its bound";
 	*ret_len = n;
@@ -170,7 +201,8 @@ int compressor_new(enum fs_compression c, int level, unsigned threads, compresso
 	if (c == FS_ZSTD) {
 		cz->out = xmalloc(ZSTD_OUT);
 	} else {
-		cz->out_cap = libdeflate_gzip_compress_bound(cz->main.dc, COMPRESS_MEMBER);
+		cz->out_cap = MAX(libdeflate_gzip_compress_bound(cz->main.dc, COMPRESS_MEMBER),
+		                  libdeflate_gzip_compress_bound(cz->main.store, COMPRESS_MEMBER));
 		cz->in = xmalloc(COMPRESS_MEMBER);
 	}
 	*ret = TAKE_PTR(cz);
