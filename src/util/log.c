@@ -156,7 +156,8 @@ static void add_fields_text(struct kiln_buf *b, const json_t *fields, bool color
 	free(keys);
 }
 
-static void log_vfields(enum log_level level, const json_t *fields, const char *fmt, va_list ap)
+_printf_(3, 0) static void log_vfields(enum log_level level, const json_t *fields, const char *fmt,
+                                       va_list ap)
 {
 	if (!log_enabled(level))
 		return;
