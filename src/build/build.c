@@ -377,48 +377,59 @@ static int stage_from_registry(struct builder *b, struct stage *s, const char *i
 	return 0;
 }
 
-static int stage_unpack(struct builder *b, struct stage *s, const struct image_ref *ref,
-                        bool inplace, struct kiln_err **err)
+/* the base's missing layers, downloaded (all at once) on a thread of their own while the stage
+ * unpacks each layer as soon as it is in the blob store, in order: a blob only appears there
+ * once its digest is verified (blob_writer_commit), so nothing of a layer is used before */
+struct pull_bg {
+	struct builder *b;
+	const struct image_ref *ref;
+	const char **digests;
+	size_t n;
+	int stage;
+	int64_t bytes;
+	int r;
+	struct kiln_err *err;
+	bool done; /* atomic: the thread has finished */
+	bool started;
+	pthread_t tid;
+};
+
+static void pull_bg_run(struct pull_bg *p)
+{
+	int64_t t0 = timing_now_ns();
+	pthread_mutex_lock(&p->b->lock);
+	p->r = registry_fetch_blobs(p->b->reg, p->ref, p->digests, p->n, p->b->bs, &p->err);
+	pthread_mutex_unlock(&p->b->lock);
+	if (p->r >= 0) {
+		cleanup_free char *what = image_ref_string(p->ref);
+		timing_record("pull", p->stage, what, timing_now_ns() - t0, -1, p->bytes);
+	}
+	__atomic_store_n(&p->done, true, __ATOMIC_RELEASE);
+}
+
+static void *pull_bg_thread(void *arg)
+{
+	pull_bg_run(arg);
+	return NULL;
+}
+
+/* waits until the blob is in the store (true) or the pull ended without it (false) */
+static bool pull_bg_wait(struct builder *b, struct pull_bg *p, const char *digest)
+{
+	for (;;) {
+		bool done = !p || __atomic_load_n(&p->done, __ATOMIC_ACQUIRE);
+		if (blobstore_has(b->bs, digest, NULL))
+			return true;
+		if (done)
+			return false;
+		nanosleep(&(struct timespec){.tv_nsec = 2 * 1000 * 1000}, NULL);
+	}
+}
+
+static int unpack_layers(struct builder *b, struct stage *s, struct pull_bg *p,
+                         struct kiln_err **err)
 {
 	int r = 0;
-	if (!inplace) {
-		r = rm_rf(s->root, err);
-		if (r >= 0)
-			r = mkdir_p(s->root, 0755, err);
-		if (r < 0)
-			return r;
-	}
-	if (s->rootfd >= 0)
-		close(s->rootfd);
-	s->rootfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->rootfd < 0)
-		return kiln_err_errno(err, "open stage root '%s'", s->root);
-	if (s->n_layers == 0) {
-		log_info("No base image, nothing to extract");
-		return 0;
-	}
-	cleanup_free const char **digests = xcalloc(s->n_layers, sizeof(char *));
-	size_t missing = 0;
-	for (size_t i = 0; i < s->n_layers; i++) {
-		if (!blobstore_has(b->bs, s->layers[i].digest, NULL))
-			digests[missing++] = s->layers[i].digest;
-	}
-	if (missing) {
-		if (!ref)
-			return kiln_err_set(
-			    err, "stage %d: base layers are missing from the blob store", s->index);
-		int64_t t0 = timing_now_ns(), bytes = 0;
-		for (size_t i = 0; i < s->n_layers; i++)
-			if (!blobstore_has(b->bs, s->layers[i].digest, NULL))
-				bytes += (int64_t)s->layers[i].size;
-		pthread_mutex_lock(&b->lock);
-		r = registry_fetch_blobs(b->reg, ref, digests, missing, b->bs, err);
-		pthread_mutex_unlock(&b->lock);
-		if (r < 0)
-			return kiln_err_wrap(err, "pull layers of '%s'", ref->repository);
-		cleanup_free char *what = image_ref_string(ref);
-		timing_record("pull", s->index, what, timing_now_ns() - t0, -1, bytes);
-	}
 	int64_t t_unpack = timing_now_ns(), unpacked = 0;
 	struct extract_opts eo = {
 	    .no_chown = geteuid() != 0,
@@ -426,6 +437,8 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 	    .ud = b->ignore,
 	};
 	for (size_t i = 0; i < s->n_layers; i++) {
+		if (!pull_bg_wait(b, p, s->layers[i].digest))
+			return 1; /* the pull failed: its error is the one to report */
 		cleanup_close int fd = -1;
 		r = blobstore_open_read(b->bs, s->layers[i].digest, &fd, err);
 		if (r < 0)
@@ -452,6 +465,60 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 	}
 	timing_record("unpack", s->index, "", timing_now_ns() - t_unpack, -1, unpacked);
 	return 0;
+}
+
+static int stage_unpack(struct builder *b, struct stage *s, const struct image_ref *ref,
+                        bool inplace, struct kiln_err **err)
+{
+	int r = 0;
+	if (!inplace) {
+		r = rm_rf(s->root, err);
+		if (r >= 0)
+			r = mkdir_p(s->root, 0755, err);
+		if (r < 0)
+			return r;
+	}
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+	s->rootfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->rootfd < 0)
+		return kiln_err_errno(err, "open stage root '%s'", s->root);
+	if (s->n_layers == 0) {
+		log_info("No base image, nothing to extract");
+		return 0;
+	}
+	cleanup_free const char **digests = xcalloc(s->n_layers, sizeof(char *));
+	struct pull_bg p = {.b = b, .ref = ref, .digests = digests, .stage = s->index};
+	for (size_t i = 0; i < s->n_layers; i++) {
+		if (!blobstore_has(b->bs, s->layers[i].digest, NULL)) {
+			digests[p.n++] = s->layers[i].digest;
+			p.bytes += (int64_t)s->layers[i].size;
+		}
+	}
+	if (p.n) {
+		if (!ref)
+			return kiln_err_set(
+			    err, "stage %d: base layers are missing from the blob store", s->index);
+		p.started = pthread_create(&p.tid, NULL, pull_bg_thread, &p) == 0;
+		if (!p.started)
+			pull_bg_run(&p); /* no thread: pull first, then unpack */
+	}
+	r = unpack_layers(b, s, p.n ? &p : NULL, err);
+	if (p.started)
+		pthread_join(p.tid, NULL);
+	if (p.r < 0) {
+		if (r < 0) { /* the unpack's own failure came first: report it */
+			kiln_err_free(p.err);
+			return r;
+		}
+		*err = TAKE_PTR(p.err);
+		return kiln_err_wrap(err, "pull layers of '%s'", ref->repository);
+	}
+	kiln_err_free(p.err);
+	if (r > 0) /* cannot happen: the pull succeeded, so every blob is there */
+		return kiln_err_set(err, "stage %d: a base layer is missing after the pull",
+		                    s->index);
+	return r;
 }
 
 static int cmp_size(const void *a, const void *b)

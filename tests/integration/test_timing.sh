@@ -144,10 +144,50 @@ cached_steps() {
 		{ grep summary -A5 "$W/c2.log"; fail "second build: RUN not reported as cached"; }
 }
 
+streamed_pull() {
+	# a base of busybox + two 6 MB layers, pulled through a proxy that holds the last layer's
+	# GET for 3 s: the layer before it is unpacked while that download still waits (layers
+	# unpack in order as soon as each is in the store, digest verified), so its "Unpacked"
+	# line comes before the last layer's "Pulled" line; pulling everything first would print
+	# every "Pulled" line before any "Unpacked" one
+	mkdir -p "$W/ctx-base"
+	head -c 6000000 /dev/urandom >"$W/ctx-base/a.bin"
+	head -c 6000000 /dev/urandom >"$W/ctx-base/b.bin"
+	printf 'FROM %s\nCOPY a.bin /a.bin\nCOPY b.bin /b.bin\n' "$BUSYBOX_IMAGE" >"$W/ctx-base/Dockerfile"
+	kiln_build --context "$W/ctx-base" --destination "$KILN_TEST_REGISTRY/timing/base:two" \
+		>"$W/base.log" 2>&1 || { cat "$W/base.log"; fail "base build failed"; }
+	local la lb
+	la=$(image_raw "$KILN_TEST_REGISTRY/timing/base:two" | jq -r '.layers[-2].digest')
+	lb=$(image_raw "$KILN_TEST_REGISTRY/timing/base:two" | jq -r '.layers[-1].digest')
+	python3 "$KILN_TOP/tests/lib/faultproxy.py" --upstream "$KILN_TEST_REGISTRY" \
+		--port-file "$W/proxy.port" --log "$W/proxy.log" \
+		--rule delay GET "/blobs/$lb" 3 1 2>"$W/proxy.err" &
+	local pp=$! i
+	for i in $(seq 1 100); do
+		[ -s "$W/proxy.port" ] && break
+		sleep 0.05
+	done
+	local proxy=127.0.0.1:$(cat "$W/proxy.port")
+	mkdir -p "$W/ctx-stream"
+	printf 'FROM %s/timing/base:two\nRUN test -s /a.bin && test -s /b.bin\n' "$proxy" \
+		>"$W/ctx-stream/Dockerfile"
+	local rc=0
+	kiln_build --context "$W/ctx-stream" --no-push >"$W/stream.log" 2>&1 || rc=$?
+	kill "$pp" 2>/dev/null || true
+	wait "$pp" 2>/dev/null || true
+	[ "$rc" = 0 ] || { cat "$W/stream.log" "$W/proxy.err"; fail "build through the proxy failed"; }
+	local ua pb
+	ua=$(grep -n "msg=\"Unpacked $la" "$W/stream.log" | cut -d: -f1)
+	pb=$(grep -n "msg=\"Pulled $lb" "$W/stream.log" | cut -d: -f1)
+	[ -n "$ua" ] && [ -n "$pb" ] || { cat "$W/stream.log"; fail "no Unpacked/Pulled lines"; }
+	[ "$ua" -lt "$pb" ] || { cat "$W/stream.log"; fail "layer A unpacked only after layer B's pull"; }
+}
+
 t_run "summary after the push; BENCHMARK_FILE {category: ns}" summary_and_benchmark_file
 t_run "progress lines for a big push, none for small blobs" progress_lines_push
 t_run "progress lines for a big pull and unpack; interval; KILN_PROGRESS=0" progress_lines_pull_unpack
 t_run "--log-format json: one timing event per row" json_events
 t_run "a step taken from the layer cache is reported as cached" cached_steps
+t_run "a base layer unpacks while a later one still downloads" streamed_pull
 t_run "terminal: live bars under a pseudo-terminal" terminal_bars
 t_done
