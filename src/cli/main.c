@@ -11,6 +11,8 @@
 #include "util/fsutil.h"
 #include "util/limits.h"
 #include "util/log.h"
+#include "util/progress.h"
+#include "util/timing.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -101,6 +103,7 @@ static int fetch_dockerfile(struct build_opts *o, struct kiln_err **err)
 
 static int build(struct build_opts *o, struct kiln_err **err)
 {
+	int64_t t_start = timing_now_ns();
 	_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
 	int r = mkdir_p(o->kaniko_dir, 0777, err);
 	if (r < 0)
@@ -150,6 +153,18 @@ static int build(struct build_opts *o, struct kiln_err **err)
 	if (r >= 0)
 		r = output_all(o, bs, reg, &res, err);
 	build_result_release(&res);
+	int64_t total = timing_now_ns() - t_start;
+	timing_summary(total);
+	/* kaniko's BENCHMARK_FILE: the phase timings as JSON, "false" for none; kaniko can also
+	 * write to gs://, kiln only to a file */
+	const char *bf = getenv("BENCHMARK_FILE");
+	if (r >= 0 && bf && *bf && !streq(bf, "false")) {
+		if (startswith(bf, "gs://"))
+			log_warn("BENCHMARK_FILE '%s': only local files are supported, not written",
+			         bf);
+		else if (timing_write_benchmark(bf, total, err) < 0)
+			r = -1;
+	}
 	trim_blob_store(o, bs, r >= 0);
 	return r;
 }
@@ -197,6 +212,8 @@ int main(int argc, char **argv)
 		int format = log_format_parse(o.log_format ? o.log_format : "color");
 		log_setup(level < 0 ? LOG_INFO : (enum log_level)level,
 		          format < 0 ? LOG_FORMAT_COLOR : (enum log_format)format, o.log_timestamp);
+		/* bars only where a person watches: a terminal with the colored log */
+		progress_setup(isatty(STDERR_FILENO) && log_format() == LOG_FORMAT_COLOR);
 		strv_foreach (w, p.warnings)
 			log_warn("%s", w);
 		if (build(&o, &err) < 0) {

@@ -7,6 +7,7 @@
 #include "util/forkguard.h"
 #include "util/limits.h"
 #include "util/log.h"
+#include "util/progress.h"
 #include "util/walk.h"
 #include "util/xalloc.h"
 #include "util/xattr.h"
@@ -795,6 +796,9 @@ int fs_extract_layer(int rootfd, int layer_fd, const char *layer_name,
 			r = apply_entry(&x, a, e, &rel, err);
 			if (r < 0)
 				break;
+			if (opts && opts->progress)
+				progress_update(opts->progress,
+				                (uint64_t)archive_filter_bytes(a, -1));
 		}
 	}
 	if (r >= 0)

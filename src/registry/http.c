@@ -8,6 +8,7 @@
 #include "util/limits.h"
 #include "util/log.h"
 #include "util/pem.h"
+#include "util/progress.h"
 #include "util/strv.h"
 #include "util/url.h"
 #include "util/xalloc.h"
@@ -809,6 +810,7 @@ void http_xfer_release(struct http_xfer *x)
 	xfer_reset_response(x);
 	kiln_buf_release(&x->resp);
 	x->bw = blob_writer_free(x->bw);
+	x->prog = progress_end(x->prog, false);
 	kiln_err_free(x->cb_err);
 	x->cb_err = NULL;
 	if (x->slist) {
@@ -841,6 +843,7 @@ static size_t xfer_write(char *p, size_t size, size_t n, void *ud)
 		}
 		if (blob_writer_write(x->bw, p, len, &x->cb_err) < 0)
 			return 0;
+		progress_update(x->prog, blob_writer_size(x->bw));
 		return len;
 	}
 	if (x->resp.len + len > x->resp_max) {
@@ -894,6 +897,7 @@ static size_t xfer_read(char *p, size_t size, size_t n, void *ud)
 		if (got <= 0)
 			return CURL_READFUNC_ABORT;
 		x->body_off += (uint64_t)got;
+		progress_update(x->prog, x->body_start + x->body_off);
 		return (size_t)got;
 	}
 	if (!x->body)

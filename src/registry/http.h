@@ -97,6 +97,7 @@ struct http_xfer {
 	struct blob_writer *bw;
 	const char *blob_digest; /* the blob it is, for messages */
 	uint64_t blob_limit;     /* > 0: the size its manifest declares; a longer body fails */
+	struct progress *prog;   /* a big blob's download or upload (util/progress.h) */
 	char *location, *www_auth, *content_type, *docker_digest;
 	struct kiln_err *cb_err;
 	char errbuf[CURL_ERROR_SIZE];
