@@ -53,7 +53,7 @@ for t in $targets; do
 	# shellcheck disable=SC2046
 	"$cc" -std=gnu17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-I"$root/src" -I"$root/tests/fuzz" \
+		-include "$root/src/util/poison.h" -I"$root/src" -I"$root/tests/fuzz" \
 		-o "$bin" "$root/tests/fuzz/fuzz_$t.c" $(sources "$t")
 	set -- -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$out/$t-"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh — THE test command (README, .ci/run). Installs what it needs, builds kiln with gcc,
-# clang and an ASan+UBSan configuration (all -Werror), checks formatting and banned calls,
+# clang and an ASan+UBSan configuration (all -Werror), checks formatting, banned calls and
+# include directions,
 # runs every unit-test executable (also under the sanitizers) and the integration suite
 # against real servers on 127.0.0.1, and ends with one line: "N passed, N failed, N skipped".
 # A TAP "ok N - name # SKIP reason" line is a skip, never a pass. Without ../shared beside the
@@ -92,6 +93,7 @@ check "build with clang (-Werror)" build_clang
 check "build with ASan+UBSan (-Werror)" build_asan
 check "clang-format (whole tree)" bash -c 'find src tests -name "*.[ch]" | xargs clang-format --dry-run --Werror'
 check "banned calls (STYLE.md)" bash tests/lib/check-banned.sh
+check "include directions (DESIGN §5 layers, internal headers)" bash tests/lib/check-includes.sh
 # the integration harness itself: a failing step must fail its test
 tap "harness self-test (tests/lib/selftest.sh)" bash tests/lib/selftest.sh
 
@@ -128,10 +130,9 @@ tap "integration" env KILN="$top/build/src/cli/kiln" bash tests/integration/run.
 # and again a slice of it with the ASan+UBSan binary (any crash, memory error, leak or undefined
 # behaviour fails the test): the files that feed kiln Dockerfiles, contexts, archives and
 # registry replies of every odd kind. Left out for CI time: the runc-contained runs (executor
-# image, in place, scale), debian/apt, storage and the docs check; and within test_hostile the
-# Dockerfile-cost test (KILN_SANITIZED: a timing guard, not a memory check).
+# image, in place, scale), debian/apt, storage and the docs check.
 ASAN_IT_SLICE="test_hello test_cli test_copy test_changes test_semantics test_departures test_hostile test_context test_registry_faults test_cache"
-tap "integration, ASan+UBSan slice" env KILN="$top/build-asan/src/cli/kiln" KILN_SANITIZED=1 \
+tap "integration, ASan+UBSan slice" env KILN="$top/build-asan/src/cli/kiln" \
 	KILN_IT_FILTER="$ASAN_IT_SLICE" bash tests/integration/run.sh
 
 # differential: the same Dockerfiles built by kiln and by docker build (dockerd 20.10 started by

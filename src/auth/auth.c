@@ -214,7 +214,7 @@ static int run_helper(const char *helper, const char *server, struct auth_creds 
 	closep(&in_r);
 	closep(&out_w);
 
-	cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
+	cleanup_buf struct kiln_buf b = KILN_BUF_INIT_MAX(LIMIT_SMALL_FILE);
 	bool too_big = false;
 	for (;;) {
 		char chunk[4096];
@@ -223,10 +223,9 @@ static int run_helper(const char *helper, const char *server, struct auth_creds 
 			continue;
 		if (n <= 0)
 			break;
-		if (b.len + (size_t)n > LIMIT_SMALL_FILE)
+		/* keep reading to the end so that the helper never blocks on a full pipe */
+		if (kiln_buf_try_add(&b, chunk, (size_t)n, name, NULL) < 0)
 			too_big = true;
-		else
-			kiln_buf_add(&b, chunk, (size_t)n);
 	}
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0) {

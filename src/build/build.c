@@ -15,6 +15,8 @@
 #include "util/fsutil.h"
 #include "util/limits.h"
 #include "util/log.h"
+#include "util/progress.h"
+#include "util/timing.h"
 #include "util/strmap.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
@@ -375,6 +377,96 @@ static int stage_from_registry(struct builder *b, struct stage *s, const char *i
 	return 0;
 }
 
+/* the base's missing layers, downloaded (all at once) on a thread of their own while the stage
+ * unpacks each layer as soon as it is in the blob store, in order: a blob only appears there
+ * once its digest is verified (blob_writer_commit), so nothing of a layer is used before */
+struct pull_bg {
+	struct builder *b;
+	const struct image_ref *ref;
+	const char **digests;
+	size_t n;
+	int stage;
+	int64_t bytes;
+	int r;
+	struct kiln_err *err;
+	bool done; /* atomic: the thread has finished */
+	bool started;
+	pthread_t tid;
+};
+
+static void pull_bg_run(struct pull_bg *p)
+{
+	int64_t t0 = timing_now_ns();
+	pthread_mutex_lock(&p->b->lock);
+	p->r = registry_fetch_blobs(p->b->reg, p->ref, p->digests, p->n, p->b->bs, &p->err);
+	pthread_mutex_unlock(&p->b->lock);
+	if (p->r >= 0) {
+		cleanup_free char *what = image_ref_string(p->ref);
+		timing_record("pull", p->stage, what, timing_now_ns() - t0, -1, p->bytes);
+	}
+	__atomic_store_n(&p->done, true, __ATOMIC_RELEASE);
+}
+
+static void *pull_bg_thread(void *arg)
+{
+	pull_bg_run(arg);
+	return NULL;
+}
+
+/* waits until the blob is in the store (true) or the pull ended without it (false) */
+static bool pull_bg_wait(struct builder *b, struct pull_bg *p, const char *digest)
+{
+	for (;;) {
+		bool done = !p || __atomic_load_n(&p->done, __ATOMIC_ACQUIRE);
+		if (blobstore_has(b->bs, digest, NULL))
+			return true;
+		if (done)
+			return false;
+		nanosleep(&(struct timespec){.tv_nsec = 2 * 1000 * 1000}, NULL);
+	}
+}
+
+static int unpack_layers(struct builder *b, struct stage *s, struct pull_bg *p,
+                         struct kiln_err **err)
+{
+	int r = 0;
+	int64_t t_unpack = timing_now_ns(), unpacked = 0;
+	struct extract_opts eo = {
+	    .no_chown = geteuid() != 0,
+	    .ignored = b->ignore ? ignore_list_match : NULL,
+	    .ud = b->ignore,
+	};
+	for (size_t i = 0; i < s->n_layers; i++) {
+		if (!pull_bg_wait(b, p, s->layers[i].digest))
+			return 1; /* the pull failed: its error is the one to report */
+		cleanup_close int fd = -1;
+		r = blobstore_open_read(b->bs, s->layers[i].digest, &fd, err);
+		if (r < 0)
+			return r;
+		struct stat st;
+		uint64_t lsize = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+		unpacked += (int64_t)lsize;
+		eo.progress = progress_start("Unpacking", s->layers[i].digest, lsize);
+		r = fs_extract_layer(s->rootfd, fd, s->layers[i].digest, &eo, err);
+		/* --image-fs-extract-retry: the whole layer again after 1 s, then doubling */
+		for (int attempt = 0, delay = 1; r < 0 && attempt < b->o->image_fs_extract_retry;
+		     attempt++, delay *= 2) {
+			log_warn("Retrying operation after %ds due to %s", delay,
+			         kiln_err_msg(*err));
+			sleep((unsigned)delay);
+			kiln_err_free(*err);
+			*err = NULL;
+			lseek(fd, 0, SEEK_SET);
+			r = fs_extract_layer(s->rootfd, fd, s->layers[i].digest, &eo, err);
+		}
+		eo.progress = progress_end(eo.progress, r >= 0);
+		if (r < 0)
+			return r;
+	}
+	timing_record("unpack", s->index, "", timing_now_ns() - t_unpack, -1, unpacked);
+	return 0;
+}
+
 static int stage_unpack(struct builder *b, struct stage *s, const struct image_ref *ref,
                         bool inplace, struct kiln_err **err)
 {
@@ -396,47 +488,37 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 		return 0;
 	}
 	cleanup_free const char **digests = xcalloc(s->n_layers, sizeof(char *));
-	size_t missing = 0;
+	struct pull_bg p = {.b = b, .ref = ref, .digests = digests, .stage = s->index};
 	for (size_t i = 0; i < s->n_layers; i++) {
-		if (!blobstore_has(b->bs, s->layers[i].digest, NULL))
-			digests[missing++] = s->layers[i].digest;
+		if (!blobstore_has(b->bs, s->layers[i].digest, NULL)) {
+			digests[p.n++] = s->layers[i].digest;
+			p.bytes += (int64_t)s->layers[i].size;
+		}
 	}
-	if (missing) {
+	if (p.n) {
 		if (!ref)
 			return kiln_err_set(
 			    err, "stage %d: base layers are missing from the blob store", s->index);
-		pthread_mutex_lock(&b->lock);
-		r = registry_fetch_blobs(b->reg, ref, digests, missing, b->bs, err);
-		pthread_mutex_unlock(&b->lock);
-		if (r < 0)
-			return kiln_err_wrap(err, "pull layers of '%s'", ref->repository);
+		p.started = pthread_create(&p.tid, NULL, pull_bg_thread, &p) == 0;
+		if (!p.started)
+			pull_bg_run(&p); /* no thread: pull first, then unpack */
 	}
-	struct extract_opts eo = {
-	    .no_chown = geteuid() != 0,
-	    .ignored = b->ignore ? ignore_list_match : NULL,
-	    .ud = b->ignore,
-	};
-	for (size_t i = 0; i < s->n_layers; i++) {
-		cleanup_close int fd = -1;
-		r = blobstore_open_read(b->bs, s->layers[i].digest, &fd, err);
-		if (r < 0)
+	r = unpack_layers(b, s, p.n ? &p : NULL, err);
+	if (p.started)
+		pthread_join(p.tid, NULL);
+	if (p.r < 0) {
+		if (r < 0) { /* the unpack's own failure came first: report it */
+			kiln_err_free(p.err);
 			return r;
-		r = fs_extract_layer(s->rootfd, fd, s->layers[i].digest, &eo, err);
-		/* --image-fs-extract-retry: the whole layer again after 1 s, then doubling */
-		for (int attempt = 0, delay = 1; r < 0 && attempt < b->o->image_fs_extract_retry;
-		     attempt++, delay *= 2) {
-			log_warn("Retrying operation after %ds due to %s", delay,
-			         kiln_err_msg(*err));
-			sleep((unsigned)delay);
-			kiln_err_free(*err);
-			*err = NULL;
-			lseek(fd, 0, SEEK_SET);
-			r = fs_extract_layer(s->rootfd, fd, s->layers[i].digest, &eo, err);
 		}
-		if (r < 0)
-			return r;
+		*err = TAKE_PTR(p.err);
+		return kiln_err_wrap(err, "pull layers of '%s'", ref->repository);
 	}
-	return 0;
+	kiln_err_free(p.err);
+	if (r > 0) /* cannot happen: the pull succeeded, so every blob is there */
+		return kiln_err_set(err, "stage %d: a base layer is missing after the pull",
+		                    s->index);
+	return r;
 }
 
 static int cmp_size(const void *a, const void *b)
@@ -708,18 +790,24 @@ static int run_instructions(struct builder *b, struct stage *s, struct stage_cac
 	for (size_t k = 0; k < n; k++) {
 		const struct df_instr *in = &instrs[k];
 		log_info("%s", in->original);
+		int64_t t0 = timing_now_ns();
+		size_t layers_before = s->n_layers;
 		s->nothing_reads_root = may_stream && !s->used_later && last_reader <= k + 1;
 		int r = sc ? cache_before_step(b, s, sc, in, err) : 0;
 		if (r < 0)
 			return r;
-		if (r > 0)
+		if (r > 0) {
+			timing_record("step", s->index, in->original, timing_now_ns() - t0, 1,
+			              s->n_layers > layers_before
+			                  ? (int64_t)s->layers[s->n_layers - 1].size
+			                  : -1);
 			continue;
+		}
 		if (sc && !sc->root_ready && instr_needs_root(in)) {
 			r = cache_unpack(b, s, sc, err);
 			if (r < 0)
 				return r;
 		}
-		size_t layers_before = s->n_layers;
 		if (streq(in->cmd, "run"))
 			r = instr_run(s, in, err);
 		else if (streq(in->cmd, "copy") || streq(in->cmd, "add"))
@@ -733,6 +821,9 @@ static int run_instructions(struct builder *b, struct stage *s, struct stage_cac
 			r = instr_meta(s, in, err);
 		if (r < 0)
 			return r;
+		timing_record("step", s->index, in->original, timing_now_ns() - t0, 0,
+		              s->n_layers > layers_before ? (int64_t)s->layers[s->n_layers - 1].size
+		                                          : -1);
 		if (sc)
 			cache_after_step(b, s, sc, in, layers_before);
 	}
@@ -898,7 +989,9 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	s->n_stages = idx; /* COPY --from and FROM see only earlier stages */
 	s->images = b->images;
 	s->n_images = b->n_images;
-	s->opts = b->o;
+	s->reproducible = b->o->reproducible;
+	s->force_build_metadata = b->o->force_build_metadata;
+	s->ca_files = b->o->ca_files;
 	s->bs = b->bs;
 	s->context = b->context;
 	s->dockerignore = b->dockerignore;

@@ -3,6 +3,7 @@
  * RUN and COPY, what they read (environment, context files). */
 #pragma once
 
+#include "build/opts.h"
 #include "image/image.h"
 #include "instr/instr.h"
 #include "registry/registry.h"

@@ -6,10 +6,13 @@
 #include "dockerfile/dockerfile.h"
 #include "kiln-config.h"
 #include "output/output.h"
+#include "registry/download.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/limits.h"
 #include "util/log.h"
+#include "util/progress.h"
+#include "util/timing.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -75,8 +78,32 @@ static void trim_blob_store(const struct build_opts *o, struct blobstore *bs, bo
 		         st.removed, st.freed >> 20, st.kept >> 20, blobstore_dir(bs));
 }
 
+/* kaniko: an http(s) --dockerfile is downloaded (plain GET, kiln's CAs) to
+ * $KANIKO_DIR/Dockerfile, which the build then reads */
+static int fetch_dockerfile(struct build_opts *o, struct kiln_err **err)
+{
+	const char *url = o->dockerfile;
+	if (!url || (!startswith(url, "https://") && !startswith(url, "http://")))
+		return 0;
+	cleanup_free char *path = path_join(o->kaniko_dir, "Dockerfile");
+	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return kiln_err_errno(err, "create '%s'", path);
+	cleanup_free char *ua = xasprintf("kiln/%s", KILN_VERSION);
+	struct download_info info;
+	if (download_url_max(url, fd, LIMIT_DOCKERFILE, ua, (const char *const *)o->ca_files, &info,
+	                     err) < 0) {
+		unlink(path);
+		return kiln_err_wrap(err, "--dockerfile");
+	}
+	free(o->dockerfile);
+	o->dockerfile = TAKE_PTR(path);
+	return 0;
+}
+
 static int build(struct build_opts *o, struct kiln_err **err)
 {
+	int64_t t_start = timing_now_ns();
 	_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
 	int r = mkdir_p(o->kaniko_dir, 0777, err);
 	if (r < 0)
@@ -93,6 +120,9 @@ static int build(struct build_opts *o, struct kiln_err **err)
 	if (!streq(own_ca, "/kaniko/ssl/certs/ca-certificates.crt") &&
 	    access("/kaniko/ssl/certs/ca-certificates.crt", R_OK) == 0)
 		strv_push(&o->ca_files, xstrdup("/kaniko/ssl/certs/ca-certificates.crt"));
+	r = fetch_dockerfile(o, err);
+	if (r < 0)
+		return r;
 	cleanup_strv char **certs = kv_strv(o->registry_certificates, o->n_registry_certificates);
 	cleanup_strv char **client = kv_strv(o->registry_client_certs, o->n_registry_client_certs);
 	cleanup_free char *ua = xasprintf("kiln/%s", KILN_VERSION);
@@ -123,6 +153,18 @@ static int build(struct build_opts *o, struct kiln_err **err)
 	if (r >= 0)
 		r = output_all(o, bs, reg, &res, err);
 	build_result_release(&res);
+	int64_t total = timing_now_ns() - t_start;
+	timing_summary(total);
+	/* kaniko's BENCHMARK_FILE: the phase timings as JSON, "false" for none; kaniko can also
+	 * write to gs://, kiln only to a file */
+	const char *bf = getenv("BENCHMARK_FILE");
+	if (r >= 0 && bf && *bf && !streq(bf, "false")) {
+		if (startswith(bf, "gs://"))
+			log_warn("BENCHMARK_FILE '%s': only local files are supported, not written",
+			         bf);
+		else if (timing_write_benchmark(bf, total, err) < 0)
+			r = -1;
+	}
 	trim_blob_store(o, bs, r >= 0);
 	return r;
 }
@@ -170,6 +212,8 @@ int main(int argc, char **argv)
 		int format = log_format_parse(o.log_format ? o.log_format : "color");
 		log_setup(level < 0 ? LOG_INFO : (enum log_level)level,
 		          format < 0 ? LOG_FORMAT_COLOR : (enum log_format)format, o.log_timestamp);
+		/* bars only where a person watches: a terminal with the colored log */
+		progress_setup(isatty(STDERR_FILENO) && log_format() == LOG_FORMAT_COLOR);
 		strv_foreach (w, p.warnings)
 			log_warn("%s", w);
 		if (build(&o, &err) < 0) {

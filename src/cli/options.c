@@ -1,6 +1,7 @@
 /* options.c — the executor's option table and a cobra/pflag-compatible parser over it. One table
  * drives parsing, the unimplemented-flag check and the help text, so they cannot disagree. */
 #include "cli/options.h"
+#include "context/git.h"
 #include "image/image.h"
 #include "sandbox/sandbox.h"
 
@@ -493,8 +494,9 @@ static int kmv_add(char ***list, const char *value, char **ret_msg)
 	}
 }
 
-/* gitoptions.Set: validates one key=value; the raw text is what build_opts keeps */
-static int git_check(const char *value, char **ret_msg)
+/* gitoptions.Set: validates one key=value; the raw text is what build_opts keeps. An unknown
+ * key is kept and warned about (kaniko ignores it silently); depth is refused. */
+static int git_check(const char *value, char ***warnings, char **ret_msg)
 {
 	const char *eq = strchr(value, '=');
 	bool b;
@@ -502,6 +504,14 @@ static int git_check(const char *value, char **ret_msg)
 		*ret_msg = xstrdup("invalid git flag, must be in the key=value format");
 		return -1;
 	}
+	cleanup_free char *msg = NULL;
+	int r = context_git_key_check(value, &msg);
+	if (r < 0) {
+		*ret_msg = TAKE_PTR(msg);
+		return -1;
+	}
+	if (r > 0)
+		strv_push(warnings, TAKE_PTR(msg));
 	size_t klen = (size_t)(eq - value);
 	bool boolean_key =
 	    (klen == STRLEN("single-branch") && startswith(value, "single-branch")) ||
@@ -567,7 +577,7 @@ static int opt_set(const struct opt *o, const char *value, struct build_opts *op
 		kmv_add(field, value, &why);
 		break;
 	case T_GIT:
-		if (git_check(value, &why) == 0)
+		if (git_check(value, &res->warnings, &why) == 0)
 			strv_push(field, xstrdup(value));
 		break;
 	case T_COMPRESSION:

@@ -3,10 +3,10 @@
  * with .git kept, optionally the submodules. The only file that sees libgit2; its errors are
  * translated here, and no credential reaches a message or a log line. */
 #include "git.h"
-#include "registry/http.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/pem.h"
 #include "util/strv.h"
 #include "util/url.h"
 #include "util/xalloc.h"
@@ -133,6 +133,30 @@ static int parse_bool(const char *s, bool *ret)
 	return -1;
 }
 
+int context_git_key_check(const char *kv, char **ret_msg)
+{
+	static const char *const known[] = {"branch", "single-branch", "recurse-submodules",
+	                                    "insecure-skip-tls"};
+	size_t klen = strcspn(kv, "=");
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		if (klen == strlen(known[i]) && strneq(kv, known[i], klen))
+			return 0;
+	if (klen == STRLEN("depth") && startswith(kv, "depth")) {
+		/* libgit2 fetches shallow from 1.7 on; a full clone in its place would be an
+		 * accepted-but-ignored option */
+		*ret_msg = xasprintf("--git depth: shallow clones need libgit2 1.7 or newer, this "
+		                     "kiln is built with libgit2 %d.%d.%d; drop the key for a full "
+		                     "clone",
+		                     LIBGIT2_VER_MAJOR, LIBGIT2_VER_MINOR, LIBGIT2_VER_REVISION);
+		return -1;
+	}
+	/* kaniko ignores unknown keys silently; kiln builds what kaniko builds, and says so */
+	*ret_msg = xasprintf("--git %.*s: unknown key, ignored (the keys are branch, "
+	                     "single-branch, recurse-submodules and insecure-skip-tls)",
+	                     (int)klen, kv);
+	return 1;
+}
+
 int context_git_opts_parse(char *const *kv, struct context_git_opts *ret, struct kiln_err **err)
 {
 	struct context_git_opts o = {0};
@@ -158,8 +182,15 @@ int context_git_opts_parse(char *const *kv, struct context_git_opts *ret, struct
 			b = &o.recurse_submodules;
 		else if (klen == STRLEN("insecure-skip-tls") && startswith(e, "insecure-skip-tls"))
 			b = &o.insecure_skip_tls;
-		else
+		if (!b) {
+			/* the command line refused depth and warned about unknown keys */
+			cleanup_free char *msg = NULL;
+			if (context_git_key_check(e, &msg) < 0) {
+				context_git_opts_release(&o);
+				return kiln_err_set(err, "%s", msg);
+			}
 			continue;
+		}
 		if (parse_bool(v, b) < 0) {
 			context_git_opts_release(&o);
 			return kiln_err_set(err,
@@ -341,7 +372,7 @@ static int setup_tls(const struct context_opts *o, struct kiln_err **err)
 	else if (access(SYSTEM_CA_BUNDLE, R_OK) == 0)
 		add_pem_file(&b, SYSTEM_CA_BUNDLE);
 	if (cert_dir && *cert_dir)
-		http_add_pem_dirs(&b, cert_dir);
+		pem_add_dirs(&b, cert_dir);
 	for (const char *const *f = o->ca_files; f && *f; f++)
 		add_pem_file(&b, *f);
 	if (!strstr(b.ptr, "-----BEGIN CERTIFICATE-----")) {

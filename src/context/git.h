@@ -23,7 +23,8 @@ int context_git_parse(const char *rest, bool plain_http, struct context_git_spec
                       struct kiln_err **err);
 void context_git_spec_release(struct context_git_spec *s);
 
-/* --git key=value options; a repeated key overwrites, unknown keys are ignored (as kaniko) */
+/* --git key=value options; a repeated key overwrites. Unknown keys are ignored as kaniko
+ * ignores them (the command line warns, naming them); depth is an error while libgit2 < 1.7 */
 struct context_git_opts {
 	char *branch; /* NULL when none */
 	bool single_branch;
@@ -31,6 +32,9 @@ struct context_git_opts {
 	bool insecure_skip_tls;
 };
 
+/* 0 when kv's key is one kiln honours; 1 and a warning naming `--git <key>` when the key is
+ * unknown (ignored, as kaniko does); -1 and an error message for depth (not honoured) */
+int context_git_key_check(const char *kv, char **ret_msg);
 int context_git_opts_parse(char *const *kv, struct context_git_opts *ret, struct kiln_err **err);
 void context_git_opts_release(struct context_git_opts *o);
 

@@ -190,12 +190,10 @@ static int fetch_https(const char *url, const struct context_opts *o, const char
 	struct download_info info;
 	cleanup_err struct kiln_err *derr = NULL;
 	if (download_url(url, fd, o->user_agent, o->ca_files, &info, &derr) < 0) {
-		static const char marker[] = "invalid response status ";
-		const char *m = strstr(kiln_err_msg(derr), marker);
-		if (m) {
-			long code = strtol(m + STRLEN(marker), NULL, 10);
+		int code = kiln_err_http_status(derr);
+		if (code) {
 			const char *t = status_text(code);
-			return kiln_err_set(err, "HTTPSTar bad status from server: %ld%s%s", code,
+			return kiln_err_set(err, "HTTPSTar bad status from server: %d%s%s", code,
 			                    t ? " " : "", t ? t : "");
 		}
 		*err = TAKE_PTR(derr);

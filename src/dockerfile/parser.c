@@ -792,7 +792,7 @@ static int parse_all(struct parser *p, struct kiln_err **err)
 			eol = trim_continuation(&c, df->escape);
 			kiln_buf_add(&logical, c.p, c.n);
 			if (logical.len > LIMIT_DOCKERFILE)
-				return kiln_err_set(err, "%s:%d: line too long", p->path, start);
+				return kiln_err_limit(err, "%s:%d: line too long", p->path, start);
 		}
 		struct sv line = {logical.ptr, logical.len};
 		if (sv_trim(line).n == 0)
@@ -833,8 +833,8 @@ int dockerfile_parse(const char *path, const char *data, size_t len, struct dock
 	struct parser p = {.path = path ? path : "Dockerfile", .data = data, .len = len, .df = df};
 
 	if (len > LIMIT_DOCKERFILE)
-		return kiln_err_set(err, "%s: file too large (%zu bytes, limit %u)", p.path, len,
-		                    LIMIT_DOCKERFILE);
+		return kiln_err_limit(err, "%s: file too large (%zu bytes, limit %u)", p.path, len,
+		                      LIMIT_DOCKERFILE);
 	/* a NUL byte would end every C string made from the line: "COPY a<NUL>b" would copy
 	 * 'a'. No file name, variable or command can hold one, so it is refused outright */
 	const char *nul = memchr(data, '\0', len);

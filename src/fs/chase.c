@@ -55,15 +55,32 @@ static int chase_openat2(int rootfd, const char *rel, int oflags, unsigned flags
 	}
 }
 
+/* the directories the walk went through, root first. Only the last CHASE_OPEN_LEVELS hold a
+ * descriptor: the others are closed, remembered by name and identity, and reopened (and
+ * checked) when '..' climbs back to them, so a path thousands of levels deep costs memory, not
+ * descriptors. */
+#define CHASE_OPEN_LEVELS 16
+
+struct level {
+	int fd;     /* -1 while closed; levels[0].fd is the root (not owned) */
+	char *name; /* its name in the level above (NULL for the root) */
+	dev_t dev;
+	ino_t ino;
+};
+
 struct walk {
-	int *fds; /* fds[0] is the root (not owned) */
+	struct level *l;
 	size_t n, cap;
 };
 
 static void walk_pop(struct walk *w)
 {
-	if (w->n > 1)
-		close(w->fds[--w->n]);
+	if (w->n <= 1)
+		return;
+	struct level *t = &w->l[--w->n];
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t->name);
 }
 
 static void walk_reset(struct walk *w)
@@ -72,11 +89,56 @@ static void walk_reset(struct walk *w)
 		walk_pop(w);
 }
 
+static void walk_push(struct walk *w, int fd, const char *name, const struct stat *st)
+{
+	XGROW(w->l, w->n + 1, w->cap);
+	w->l[w->n++] =
+	    (struct level){.fd = fd, .name = xstrdup(name), .dev = st->st_dev, .ino = st->st_ino};
+	if (w->n > CHASE_OPEN_LEVELS + 1) {
+		struct level *old = &w->l[w->n - 1 - CHASE_OPEN_LEVELS];
+		if (old->fd >= 0) {
+			close(old->fd);
+			old->fd = -1;
+		}
+	}
+}
+
+/* the descriptor of the current (last) level: when '..' made it one of the closed ones, the
+ * levels from the nearest open one are reopened by name, without following links, each checked
+ * to be the directory walked through; the last CHASE_OPEN_LEVELS of them stay open */
+static int walk_top(struct walk *w)
+{
+	size_t k = w->n - 1;
+	if (w->l[k].fd >= 0)
+		return w->l[k].fd;
+	size_t a = k;
+	while (w->l[a].fd < 0)
+		a--; /* the root is never closed */
+	int cur = w->l[a].fd;
+	for (size_t j = a + 1; j <= k; j++) {
+		int fd = openat(cur, w->l[j].name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		struct stat st;
+		if (fstat(fd, &st) < 0 || st.st_dev != w->l[j].dev || st.st_ino != w->l[j].ino) {
+			close(fd);
+			return -ESTALE; /* renamed or replaced since the walk went through it */
+		}
+		if (cur != w->l[a].fd && j - 1 + CHASE_OPEN_LEVELS <= k) {
+			close(cur);
+			w->l[j - 1].fd = -1;
+		}
+		w->l[j].fd = fd;
+		cur = fd;
+	}
+	return cur;
+}
+
 static int chase_walk(int rootfd, const char *rel, int oflags, unsigned flags)
 {
 	struct walk w = {0};
-	XGROW(w.fds, 1, w.cap);
-	w.fds[w.n++] = rootfd;
+	XGROW(w.l, 1, w.cap);
+	w.l[w.n++] = (struct level){.fd = rootfd};
 	/* todo holds the components still to resolve; a symlink's target is spliced in front */
 	cleanup_buf struct kiln_buf todo = KILN_BUF_INIT;
 	kiln_buf_adds(&todo, rel);
@@ -88,9 +150,12 @@ static int chase_walk(int rootfd, const char *rel, int oflags, unsigned flags)
 		while (todo.ptr[pos] == '/')
 			pos++;
 		if (!todo.ptr[pos]) {
-			/* the walk ended on a directory already open (root, or after '.'/'..') */
-			r = openat(w.fds[w.n - 1], ".", oflags | O_CLOEXEC);
-			r = r < 0 ? -errno : r;
+			/* the walk ended on a directory already walked (root, or after '.'/'..') */
+			r = walk_top(&w);
+			if (r >= 0) {
+				r = openat(r, ".", oflags | O_CLOEXEC);
+				r = r < 0 ? -errno : r;
+			}
 			break;
 		}
 		const char *c = todo.ptr + pos;
@@ -109,7 +174,11 @@ static int chase_walk(int rootfd, const char *rel, int oflags, unsigned flags)
 			walk_pop(&w);
 			continue;
 		}
-		int cur = w.fds[w.n - 1];
+		int cur = walk_top(&w);
+		if (cur < 0) {
+			r = cur;
+			break;
+		}
 		int fd = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
 			r = -errno;
@@ -175,11 +244,10 @@ static int chase_walk(int rootfd, const char *rel, int oflags, unsigned flags)
 			r = -ENAMETOOLONG;
 			break;
 		}
-		XGROW(w.fds, w.n + 1, w.cap);
-		w.fds[w.n++] = fd;
+		walk_push(&w, fd, comp, &st);
 	}
 	walk_reset(&w);
-	free(w.fds);
+	free(w.l);
 	return r;
 }
 

@@ -7,8 +7,10 @@
 #include "util/forkguard.h"
 #include "util/limits.h"
 #include "util/log.h"
+#include "util/progress.h"
 #include "util/walk.h"
 #include "util/xalloc.h"
+#include "util/xattr.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -349,12 +351,12 @@ static bool entry_has_xattr(struct archive_entry *e, const char *key)
 static int drop_stale_xattrs(struct extract *x, struct archive_entry *e, int fd,
                              struct kiln_err **err)
 {
-	char list[4096];
-	ssize_t n = flistxattr(fd, list, sizeof(list));
+	cleanup_free char *list = NULL;
+	ssize_t n = xattr_list(fd, NULL, &list);
 	if (n < 0) {
-		if (xattr_skippable(errno))
+		if (xattr_skippable((int)-n))
 			return 0;
-		return x_fail(x, err, errno, "list xattrs");
+		return x_fail(x, err, (int)-n, "list xattrs");
 	}
 	for (ssize_t off = 0; off < n; off += (ssize_t)strlen(list + off) + 1) {
 		const char *key = list + off;
@@ -794,6 +796,9 @@ int fs_extract_layer(int rootfd, int layer_fd, const char *layer_name,
 			r = apply_entry(&x, a, e, &rel, err);
 			if (r < 0)
 				break;
+			if (opts && opts->progress)
+				progress_update(opts->progress,
+				                (uint64_t)archive_filter_bytes(a, -1));
 		}
 	}
 	if (r >= 0)

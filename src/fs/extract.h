@@ -16,6 +16,8 @@ struct extract_opts {
 	/* ADD of a local archive: the archive's own root entry ("./") changes nothing, so the
 	 * destination keeps the owner and mode it was made or found with (Docker) */
 	bool keep_root_meta;
+	/* when set, the layer bytes read so far are reported to it (util/progress.h) */
+	struct progress *progress;
 };
 
 /* Applies one layer (fd of a gzip, zstd or plain tar — detected by magic bytes) onto the

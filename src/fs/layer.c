@@ -1,12 +1,15 @@
 /* layer.c — layer blobs: libarchive writes PAX tar into our callback, which hashes it
- * (diff_id), compresses it (zlib or libzstd) and streams it into a blob writer (digest). */
+ * (diff_id), compresses it in independent 1 MiB members on every core (compress.c) and streams
+ * it into a blob writer (digest). */
 #include "layer.h"
 #include "chase.h"
+#include "compress.h"
 
 #include "util/buf.h"
 #include "util/limits.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+#include "util/xattr.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -16,16 +19,8 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <libdeflate.h>
-#include <zstd.h>
 
-#define OUT_CAP (256 * 1024)
-/* gzip is written as a series of members of this much input each: libdeflate compresses whole
- * buffers (faster than zlib at the same ratio, docs/fs.md), and every gzip reader follows the
- * members of one stream (RFC 1952 §2.2) */
-#define MEMBER_CAP (1024 * 1024)
-#define COPY_CAP   (128 * 1024)
+#define COPY_CAP (128 * 1024)
 
 struct ino_slot {
 	uint64_t dev, ino;
@@ -34,19 +29,10 @@ struct ino_slot {
 
 struct layer_writer {
 	struct blob_writer *bw;
-	enum fs_compression comp;
-	struct libdeflate_compressor *dc;
-	unsigned char *member; /* uncompressed input of the current gzip member */
-	size_t member_len;
-	unsigned char *gz; /* one compressed member */
-	size_t gz_cap;
-	bool member_written;
-	ZSTD_CCtx *zs;
+	struct compressor *cz;
 	struct sha256 diff;
 	struct archive *a;
 	struct archive_entry *e;
-	unsigned char *out;
-	size_t out_len;
 	char *copybuf;
 	bool reproducible;
 	int64_t sde;
@@ -59,60 +45,11 @@ struct layer_writer {
 	int cached_rootfd, cached_fd;
 };
 
-static int flush_out(struct layer_writer *lw)
+/* compressed members go straight into the blob, which hashes them (digest) */
+static int blob_sink(void *ud, const void *buf, size_t len, struct kiln_err **err)
 {
-	if (!lw->out_len)
-		return 0;
-	int r = blob_writer_write(lw->bw, lw->out, lw->out_len, &lw->cb_err);
-	lw->out_len = 0;
-	return r;
-}
-
-/* compresses the pending input as one gzip member into the blob */
-static int gzip_member(struct layer_writer *lw)
-{
-	size_t n = libdeflate_gzip_compress(lw->dc, lw->member, lw->member_len, lw->gz, lw->gz_cap);
-	if (n == 0)
-		return kiln_err_set(&lw->cb_err, "gzip: compressed member larger than its bound");
-	lw->member_len = 0;
-	lw->member_written = true;
-	if (flush_out(lw) < 0)
-		return -1;
-	return blob_writer_write(lw->bw, lw->gz, n, &lw->cb_err);
-}
-
-/* feeds uncompressed bytes to the compressor; finish ends the stream */
-static int compress_bytes(struct layer_writer *lw, const void *buf, size_t len, bool finish)
-{
-	if (lw->comp == FS_GZIP) {
-		const unsigned char *p = buf;
-		while (len) {
-			size_t take = MIN(len, MEMBER_CAP - lw->member_len);
-			memcpy(lw->member + lw->member_len, p, take);
-			lw->member_len += take;
-			p += take;
-			len -= take;
-			if (lw->member_len == MEMBER_CAP && gzip_member(lw) < 0)
-				return -1;
-		}
-		/* a stream needs at least one member, even for no input */
-		if (finish && (lw->member_len || !lw->member_written) && gzip_member(lw) < 0)
-			return -1;
-		return 0;
-	}
-	ZSTD_inBuffer in = {.src = buf, .size = len, .pos = 0};
-	for (;;) {
-		ZSTD_outBuffer o = {.dst = lw->out, .size = OUT_CAP, .pos = lw->out_len};
-		size_t zr =
-		    ZSTD_compressStream2(lw->zs, &o, &in, finish ? ZSTD_e_end : ZSTD_e_continue);
-		if (ZSTD_isError(zr))
-			return kiln_err_set(&lw->cb_err, "zstd: %s", ZSTD_getErrorName(zr));
-		lw->out_len = o.pos;
-		if (lw->out_len == OUT_CAP && flush_out(lw) < 0)
-			return -1;
-		if (finish ? zr == 0 : in.pos == in.size)
-			return 0;
-	}
+	struct layer_writer *lw = ud;
+	return blob_writer_write(lw->bw, buf, len, err);
 }
 
 static la_ssize_t tar_write_cb(struct archive *a _unused_, void *ud, const void *buf, size_t len)
@@ -121,7 +58,7 @@ static la_ssize_t tar_write_cb(struct archive *a _unused_, void *ud, const void 
 	if (lw->discard)
 		return (la_ssize_t)len;
 	sha256_update(&lw->diff, buf, len);
-	if (compress_bytes(lw, buf, len, false) < 0)
+	if (compressor_write(lw->cz, buf, len, &lw->cb_err) < 0)
 		return -1;
 	return (la_ssize_t)len;
 }
@@ -130,36 +67,12 @@ int layer_writer_new(struct blobstore *bs, enum fs_compression c, int level,
                      struct layer_writer **ret, struct kiln_err **err)
 {
 	_cleanup_(layer_writer_freep) struct layer_writer *lw = xcalloc(1, sizeof(*lw));
-	lw->comp = c;
 	lw->cached_fd = -1;
-	lw->out = xmalloc(OUT_CAP);
 	lw->copybuf = xmalloc(COPY_CAP);
 	sha256_init(&lw->diff);
 	lw->discard = true; /* until the writer is complete */
-	if (c == FS_GZIP) {
-		/* level 6 by default: within 3% of zlib-6's size at 2.6x its speed (docs/fs.md) */
-		if (level <= 0)
-			level = 6;
-		if (level > 9)
-			return kiln_err_set(err, "invalid gzip compression level %d", level);
-		lw->dc = libdeflate_alloc_compressor(level);
-		if (!lw->dc)
-			return kiln_err_set(err, "gzip: cannot initialise the compressor");
-		lw->member = xmalloc(MEMBER_CAP);
-		lw->gz_cap = libdeflate_gzip_compress_bound(lw->dc, MEMBER_CAP);
-		lw->gz = xmalloc(lw->gz_cap);
-	} else {
-		if (level <= 0)
-			level = 3;
-		if (level > ZSTD_maxCLevel())
-			return kiln_err_set(err, "invalid zstd compression level %d", level);
-		lw->zs = ZSTD_createCCtx();
-		if (!lw->zs)
-			xalloc_die();
-		size_t zr = ZSTD_CCtx_setParameter(lw->zs, ZSTD_c_compressionLevel, level);
-		if (ZSTD_isError(zr))
-			return kiln_err_set(err, "zstd: %s", ZSTD_getErrorName(zr));
-	}
+	if (compressor_new(c, level, 0, blob_sink, lw, &lw->cz, err) < 0)
+		return -1;
 	int r = blob_writer_new(bs, &lw->bw, err);
 	if (r < 0)
 		return kiln_err_wrap(err, "create layer blob");
@@ -278,28 +191,26 @@ static int entry_xattrs(struct layer_writer *lw, int fd, int dfd, const char *na
 	char proc[64 + LIMIT_PATH];
 	if (fd < 0)
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dfd, name);
-	char list[4096];
-	ssize_t n =
-	    fd >= 0 ? flistxattr(fd, list, sizeof(list)) : llistxattr(proc, list, sizeof(list));
+	cleanup_free char *list = NULL;
+	ssize_t n = xattr_list(fd, proc, &list);
 	if (n < 0) {
-		if (errno == ENOTSUP || errno == EOPNOTSUPP || errno == ENOENT)
+		if (n == -ENOTSUP || n == -EOPNOTSUPP || n == -ENOENT)
 			return 0;
-		return kiln_err_errno(err, "list xattrs of '%s'", path);
+		return kiln_err_errnum(err, (int)-n, "list xattrs of '%s'", path);
 	}
 	for (ssize_t off = 0; off < n; off += (ssize_t)strlen(list + off) + 1) {
 		const char *key = list + off;
 		/* labels of the build host, not of the image */
 		if (streq(key, "security.selinux"))
 			continue;
-		char val[65536];
-		ssize_t vn = fd >= 0 ? fgetxattr(fd, key, val, sizeof(val))
-		                     : lgetxattr(proc, key, val, sizeof(val));
+		cleanup_free char *val = NULL;
+		ssize_t vn = xattr_get(fd, proc, key, &val);
 		if (vn < 0) {
-			if (errno == ENODATA)
+			if (vn == -ENODATA)
 				continue;
-			return kiln_err_errno(err, "read xattr '%s' of '%s'", key, path);
+			return kiln_err_errnum(err, (int)-vn, "read xattr '%s' of '%s'", key, path);
 		}
-		archive_entry_xattr_add_entry(lw->e, key, val, (size_t)vn);
+		archive_entry_xattr_add_entry(lw->e, key, val ? val : "", (size_t)vn);
 	}
 	return 0;
 }
@@ -547,7 +458,7 @@ int layer_writer_finish(struct layer_writer *lw, struct layer_info *ret, struct 
 	lw->finished = true;
 	if (archive_write_close(lw->a) != ARCHIVE_OK)
 		return tar_fail(lw, "end of archive", err);
-	if (compress_bytes(lw, NULL, 0, true) < 0 || flush_out(lw) < 0) {
+	if (compressor_finish(lw->cz, &lw->cb_err) < 0) {
 		int r = kiln_err_set(err, "write layer: %s", kiln_err_msg(lw->cb_err));
 		lw->cb_err = kiln_err_free(lw->cb_err);
 		return r;
@@ -570,11 +481,7 @@ struct layer_writer *layer_writer_free(struct layer_writer *lw)
 		archive_write_free(lw->a);
 	if (lw->e)
 		archive_entry_free(lw->e);
-	if (lw->dc)
-		libdeflate_free_compressor(lw->dc);
-	free(lw->member);
-	free(lw->gz);
-	ZSTD_freeCCtx(lw->zs);
+	compressor_free(lw->cz);
 	blob_writer_free(lw->bw);
 	sha256_release(&lw->diff);
 	for (size_t i = 0; i < lw->inos_cap; i++)
@@ -584,7 +491,6 @@ struct layer_writer *layer_writer_free(struct layer_writer *lw)
 		close(lw->cached_fd);
 	free(lw->cached_parent);
 	kiln_err_free(lw->cb_err);
-	free(lw->out);
 	free(lw->copybuf);
 	free(lw);
 	return NULL;

@@ -24,8 +24,8 @@ struct layer_info {
 
 struct layer_writer;
 
-/* level <= 0: the default — gzip 1 (kaniko's: go-containerregistry writes gzip.BestSpeed),
- * zstd 3 */
+/* level <= 0: the default — gzip 6 (libdeflate; docs/fs.md), zstd 3. Compression runs on
+ * compress_default_threads() threads (compress.h); the output does not depend on their number. */
 int layer_writer_new(struct blobstore *bs, enum fs_compression c, int level,
                      struct layer_writer **ret, struct kiln_err **err);
 

@@ -6,6 +6,7 @@
 #include "util/limits.h"
 #include "util/walk.h"
 #include "util/xalloc.h"
+#include "util/xattr.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -36,6 +37,9 @@ struct ix_state {
 	size_t n, cap;
 	struct kiln_buf pool;
 };
+
+/* every path of a root, NUL-separated: tens of millions of files fit */
+#define POOL_MAX ((size_t)4 << 30)
 
 struct fs_index {
 	struct ix_state st;
@@ -105,10 +109,8 @@ static uint64_t xattrs_at(int dfd, const char *name)
 	int n = snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dfd, name);
 	if (n < 0 || (size_t)n >= sizeof(proc))
 		return 0;
-	char list[4096];
-	ssize_t ln = llistxattr(proc, list, sizeof(list));
-	if (ln < 0 && errno == ERANGE)
-		return 1; /* too many to hash: present, compared by ctime */
+	cleanup_free char *list = NULL;
+	ssize_t ln = xattr_list(-1, proc, &list);
 	if (ln <= 0)
 		return 0;
 	uint64_t sum = 0;
@@ -116,8 +118,8 @@ static uint64_t xattrs_at(int dfd, const char *name)
 		const char *key = list + off;
 		if (streq(key, "security.selinux"))
 			continue;
-		char val[4096];
-		ssize_t vn = lgetxattr(proc, key, val, sizeof(val));
+		cleanup_free char *val = NULL;
+		ssize_t vn = xattr_get(-1, proc, key, &val);
 		uint64_t h = fnv1a(0xcbf29ce484222325ull, key, strlen(key) + 1);
 		h = vn >= 0 ? fnv1a(h, val, (size_t)vn) : fnv1a(h, &vn, sizeof(vn));
 		sum += h | 1;
@@ -183,13 +185,13 @@ static void ix_state_release(struct ix_state *st)
 {
 	free(st->v);
 	kiln_buf_release(&st->pool);
-	*st = (struct ix_state){.pool = KILN_BUF_INIT};
+	*st = (struct ix_state){.pool = KILN_BUF_INIT_MAX(POOL_MAX)};
 }
 
 static int walk_root(int rootfd, bool (*ignored)(const char *path, void *ud), void *ud,
                      const struct ix_state *old, struct ix_state *ret, struct kiln_err **err)
 {
-	struct ix_state st = {.pool = KILN_BUF_INIT};
+	struct ix_state st = {.pool = KILN_BUF_INIT_MAX(POOL_MAX)};
 	struct walker w = {
 	    .st = &st, .ignored = ignored, .ud = ud, .path = KILN_BUF_INIT, .old = old};
 	struct walk_opts o = {.shadow_fd = -1, .cmp = name_cmp, .what = "/"};

@@ -64,7 +64,8 @@ int manifest_parse(const char *body, size_t len, const char *media_type, struct 
 		return kiln_err_set(err, "manifest has no layers array");
 	size_t n = json_array_size(layers);
 	if (n > LIMIT_LAYERS)
-		return kiln_err_set(err, "manifest has %zu layers, more than %u", n, LIMIT_LAYERS);
+		return kiln_err_limit(err, "manifest has %zu layers, more than %u", n,
+		                      LIMIT_LAYERS);
 	m->layers = xcalloc(n ? n : 1, sizeof(*m->layers));
 	for (size_t i = 0; i < n; i++) {
 		const char *lmt = NULL;

@@ -62,8 +62,8 @@ int image_platform_normalize(const char *spec, char **ret, struct kiln_err **err
 /* whether the config's os/architecture/variant are platform's (variant: an absent one
  * matches the architecture's default) */
 bool image_config_has_platform(json_t *cfg, const char *platform);
-/* the config's os, architecture and variant from platform; *ret_was the old ones ("os/arch")
- * when ret_was is not NULL */
+/* the config's os, architecture and variant from platform; *ret_was the old ones
+ * ("os/arch[/variant]") when ret_was is not NULL */
 void image_config_set_platform(json_t *cfg, const char *platform, char **ret_was);
 
 /* --- config --- */

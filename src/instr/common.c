@@ -169,7 +169,7 @@ void stage_commit_empty(struct stage *s, const char *created_by)
 {
 	if (s->single_snapshot || s->no_layers)
 		return;
-	if (s->opts->force_build_metadata) {
+	if (s->force_build_metadata) {
 		/* kaniko appends an (empty) layer for every step under --force-build-metadata */
 		char *none[] = {NULL};
 		if (stage_commit_paths(s, none, created_by, NULL) == 0)
@@ -248,7 +248,7 @@ int stage_commit_paths(struct stage *s, char **paths, const char *created_by, st
 	merged[n0 + nt] = NULL;
 	paths = merged;
 	size_t n = n0 + nt;
-	if (n == 0 && !s->opts->force_build_metadata) {
+	if (n == 0 && !s->force_build_metadata) {
 		log_info("No files changed in this command, skipping snapshotting.");
 		image_config_add_history(s->config, created_by, NULL, true, s->created);
 		return 0;
@@ -259,7 +259,7 @@ int stage_commit_paths(struct stage *s, char **paths, const char *created_by, st
 	int r = layer_writer_new(s->bs, s->compression, s->compression_level, &lw, err);
 	if (r < 0)
 		return r;
-	layer_writer_set_times(lw, s->opts->reproducible, s->source_date_epoch);
+	layer_writer_set_times(lw, s->reproducible, s->source_date_epoch);
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0 && streq(paths[i], paths[i - 1]))
 			continue;

@@ -16,6 +16,7 @@
 #include "util/log.h"
 #include "util/strv.h"
 #include "util/walk.h"
+#include "util/xattr.h"
 #include "util/xalloc.h"
 
 #include <fcntl.h>
@@ -84,16 +85,16 @@ static void inode_note(struct copy_ctx *c, const struct stat *st, const char *de
  * label, as BuildKit's copy does; a filesystem that refuses them is not an error */
 static void copy_xattrs(int from, int to)
 {
-	char names[4096];
-	ssize_t n = flistxattr(from, names, sizeof(names));
+	cleanup_free char *names = NULL;
+	ssize_t n = xattr_list(from, NULL, &names);
 	for (ssize_t off = 0; n > 0 && off < n; off += (ssize_t)strlen(names + off) + 1) {
 		const char *k = names + off;
 		if (streq(k, "security.selinux"))
 			continue;
-		char val[4096];
-		ssize_t vn = fgetxattr(from, k, val, sizeof(val));
+		cleanup_free char *val = NULL;
+		ssize_t vn = xattr_get(from, NULL, k, &val);
 		if (vn >= 0)
-			fsetxattr(to, k, val, (size_t)vn, 0);
+			fsetxattr(to, k, val ? val : "", (size_t)vn, 0);
 	}
 }
 
@@ -107,17 +108,23 @@ static bool has_xattrs(int dirfd, const char *name)
 	return n > 0 || (n < 0 && errno == ERANGE);
 }
 
-static void streamed_release(struct copy_ctx *c)
+/* what a copy_ctx owns: the inodes already copied and the streamed entries (every return of
+ * instr_copy, error paths included, goes through it: cleanup attribute) */
+static void copy_ctx_release(struct copy_ctx *c)
 {
 	for (size_t i = 0; i < c->n_inodes; i++)
 		free(c->inodes[i].dest);
 	free(c->inodes);
+	c->inodes = NULL;
+	c->n_inodes = c->cap_inodes = 0;
 	for (size_t i = 0; i < c->n_streamed; i++) {
 		free(c->streamed[i].dest);
 		free(c->streamed[i].source);
 		free(c->streamed[i].link_to);
 	}
 	free(c->streamed);
+	c->streamed = NULL;
+	c->n_streamed = c->cap_streamed = 0;
 }
 
 /* whether a source path (relative to the context or stage root, and relative to the source
@@ -611,7 +618,7 @@ static int commit_streamed(struct copy_ctx *c, char **written, const char *creat
 	int r = layer_writer_new(s->bs, s->compression, s->compression_level, &lw, err);
 	if (r < 0)
 		return r;
-	layer_writer_set_times(lw, s->opts->reproducible, s->source_date_epoch);
+	layer_writer_set_times(lw, s->reproducible, s->source_date_epoch);
 	size_t i = 0, j = 0;
 	const char *prev = NULL;
 	while (r >= 0 && (i < nw || j < c->n_streamed)) {
@@ -671,7 +678,7 @@ static int add_url(struct copy_ctx *c, const char *url, const char *dest, bool d
 		return r;
 	log_info("Adding remote URL %s to %s", path, abs);
 	struct download_info info;
-	r = download_url(url, fd, "kiln", (const char *const *)s->opts->ca_files, &info, err);
+	r = download_url(url, fd, "kiln", (const char *const *)s->ca_files, &info, err);
 	if (r >= 0 && checksum && checksum->value) {
 		cleanup_free char *want = NULL;
 		r = stage_expand(s, checksum->value, &want, err);
@@ -696,13 +703,14 @@ static int add_url(struct copy_ctx *c, const char *url, const char *dest, bool d
 int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 {
 	cleanup_strv char **written = NULL;
-	struct copy_ctx c = {.stream = s->nothing_reads_root && !s->single_snapshot && !s->inplace,
-	                     .s = s,
-	                     .in = in,
-	                     .srcfd = -1,
-	                     .uid = (uid_t)-1,
-	                     .gid = (gid_t)-1,
-	                     .written = &written};
+	_cleanup_(copy_ctx_release) struct copy_ctx c = {
+	    .stream = s->nothing_reads_root && !s->single_snapshot && !s->inplace,
+	    .s = s,
+	    .in = in,
+	    .srcfd = -1,
+	    .uid = (uid_t)-1,
+	    .gid = (gid_t)-1,
+	    .written = &written};
 	cleanup_close int ctxfd = -1;
 	int r = 0;
 	for (size_t i = 0; i < in->n_flags; i++) {
@@ -1037,7 +1045,6 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		r = commit_streamed(&c, written, created_by, err);
 	else
 		r = stage_commit_paths(s, written, created_by, err);
-	streamed_release(&c);
 	return r;
 }
 

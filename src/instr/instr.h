@@ -2,7 +2,6 @@
  * instruction family (run.c, copy.c, workdir.c, meta.c). */
 #pragma once
 
-#include "build/opts.h"
 #include "context/dockerignore.h"
 #include "dockerfile/dockerfile.h"
 #include "fs/layer.h"
@@ -19,7 +18,11 @@
 struct strmap;
 
 struct stage {
-	const struct build_opts *opts;
+	/* the driver's options that instructions read; never the whole option struct (instr/ is
+	 * below build/ and cannot include its headers) */
+	bool reproducible;         /* --reproducible: fixed layer timestamps */
+	bool force_build_metadata; /* --force-build-metadata: empty layers are kept */
+	char **ca_files;           /* extra CA files ADD <url> trusts (borrowed from the options) */
 	struct blobstore *bs;
 	int index;
 	char *name;                              /* lower-case stage name, or NULL */

@@ -121,7 +121,8 @@ void instr_args_inherit(struct stage *s, char *const *parent_args)
 	for (size_t i = 0; parent_args && parent_args[i]; i++) {
 		const char *eq = strchr(parent_args[i], '=');
 		cleanup_free char *name =
-		    eq ? xstrndup(parent_args[i], (size_t)(eq - parent_args[i])) : xstrdup(parent_args[i]);
+		    eq ? xstrndup(parent_args[i], (size_t)(eq - parent_args[i]))
+		       : xstrdup(parent_args[i]);
 		set_arg(s, name, eq ? eq + 1 : NULL);
 	}
 }
@@ -143,11 +144,8 @@ static int do_arg(struct stage *s, const struct df_instr *in, struct kiln_err **
 		/* a stage's ARG name is a word too (`ARG ${var}=x`): Docker expands it with what
 		 * is in scope, then looks the result up among the build args */
 		cleanup_free char *name = NULL;
-		{
-			cleanup_strv char **env = stage_expand_env(s);
-			if (shell_expand_word(raw, env, s->escape, &name, err) < 0)
-				return stage_err(s, in, err);
-		}
+		if (stage_expand(s, raw, &name, err) < 0)
+			return stage_err(s, in, err);
 		if (!*name)
 			return fail(s, in, err, "ARG names can not be blank");
 		const char *given = build_arg(s->build_args, name);

@@ -219,7 +219,7 @@ int stage_snapshot(struct stage *s, const char *created_by, struct kiln_err **er
 	if (r < 0)
 		return r;
 	s->index_stale = false;
-	if (ch.n == 0 && !s->opts->force_build_metadata) {
+	if (ch.n == 0 && !s->force_build_metadata) {
 		fs_changes_release(&ch);
 		log_info("No files were changed, appending empty layer to config. No layer added "
 		         "to image.");
@@ -229,7 +229,7 @@ int stage_snapshot(struct stage *s, const char *created_by, struct kiln_err **er
 	_cleanup_(layer_writer_freep) struct layer_writer *lw = NULL;
 	r = layer_writer_new(s->bs, s->compression, s->compression_level, &lw, err);
 	if (r >= 0)
-		layer_writer_set_times(lw, s->opts->reproducible, s->source_date_epoch);
+		layer_writer_set_times(lw, s->reproducible, s->source_date_epoch);
 	for (size_t i = 0; r >= 0 && i < ch.n; i++) {
 		if (ch.v[i].kind == FS_DELETED)
 			r = layer_writer_add_whiteout(lw, ch.v[i].path, err);

@@ -6,6 +6,7 @@
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/timing.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -163,6 +164,7 @@ static int push_all(const struct build_opts *o, struct blobstore *bs, struct reg
 		if (r < 0)
 			return r;
 		log_info("Pushing image to %s", d);
+		int64_t t0 = timing_now_ns();
 		unsigned delay = 1;
 		for (int attempt = 0;; attempt++) {
 			cleanup_err struct kiln_err *e = NULL;
@@ -189,6 +191,7 @@ static int push_all(const struct build_opts *o, struct blobstore *bs, struct reg
 			delay *= 2;
 		}
 		cleanup_free char *name = image_ref_name(ref);
+		timing_record("push", -1, d, timing_now_ns() - t0, -1, -1);
 		log_info("Pushed %s@%s", name, res->manifest_digest);
 	}
 	return 0;

@@ -19,6 +19,8 @@
 struct dl {
 	CURL *e;
 	int fd;
+	uint64_t max; /* 0: no limit */
+	bool too_big;
 	struct sha256 hash;
 	uint64_t size;
 	int werr;
@@ -34,6 +36,10 @@ static size_t dl_write(char *p, size_t size, size_t n, void *ud)
 	/* the body of a redirect is not the file */
 	if (status >= 300 && status < 400)
 		return len;
+	if (d->max && d->size + len > d->max) {
+		d->too_big = true;
+		return 0;
+	}
 	if (write_all(d->fd, p, len) < 0) {
 		d->werr = errno;
 		return 0;
@@ -118,6 +124,12 @@ out:
 int download_url(const char *url, int fd, const char *user_agent, const char *const *ca_files,
                  struct download_info *ret, struct kiln_err **err)
 {
+	return download_url_max(url, fd, 0, user_agent, ca_files, ret, err);
+}
+
+int download_url_max(const char *url, int fd, uint64_t max, const char *user_agent,
+                     const char *const *ca_files, struct download_info *ret, struct kiln_err **err)
+{
 	cleanup_free char *shown = url_for_msg(url);
 	_cleanup_(userinfo_release) struct userinfo ui = {};
 	if (split_userinfo(url, &ui) < 0)
@@ -135,7 +147,7 @@ int download_url(const char *url, int fd, const char *user_agent, const char *co
 		curl_easy_cleanup(e);
 		return kiln_err_wrap(err, "GET %s", shown);
 	}
-	struct dl d = {.e = e, .fd = fd};
+	struct dl d = {.e = e, .fd = fd, .max = max};
 	sha256_init(&d.hash);
 	char errbuf[CURL_ERROR_SIZE] = "";
 	cleanup_free char *cur = xstrdup(ui.url);
@@ -176,11 +188,13 @@ int download_url(const char *url, int fd, const char *user_agent, const char *co
 			break;
 		cleanup_free char *tshown = url_for_msg(target);
 		if (!startswith(target, "https://") && !startswith(target, "http://")) {
-			r = kiln_err_set(err, "GET %s: redirect to '%s' is not http(s)", shown, tshown);
+			r = kiln_err_set(err, "GET %s: redirect to '%s' is not http(s)", shown,
+			                 tshown);
 			break;
 		}
 		if (redirects + 1 > MAX_REDIRECTS) {
-			r = kiln_err_set(err, "GET %s: more than %d redirects", shown, MAX_REDIRECTS);
+			r = kiln_err_set(err, "GET %s: more than %d redirects", shown,
+			                 MAX_REDIRECTS);
 			break;
 		}
 		char *next = xstrdup(target);
@@ -188,13 +202,17 @@ int download_url(const char *url, int fd, const char *user_agent, const char *co
 		cur = next;
 	}
 	curl_easy_cleanup(e);
-	if (r >= 0 && d.werr)
+	if (r >= 0 && d.too_big)
+		r = kiln_err_set(err, "GET %s: larger than %llu bytes", shown,
+		                 (unsigned long long)max);
+	else if (r >= 0 && d.werr)
 		r = kiln_err_errnum(err, d.werr, "GET %s: write", shown);
 	else if (r >= 0 && rc != CURLE_OK)
 		r = kiln_err_set(err, "GET %s: %s", shown,
 		                 errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	else if (r >= 0 && status >= 300)
-		r = kiln_err_set(err, "GET %s: invalid response status %ld", shown, status);
+		r = kiln_err_http(err, (int)status, "GET %s: invalid response status %ld", shown,
+		                  status);
 	if (r < 0) {
 		sha256_release(&d.hash);
 		return r;

@@ -22,3 +22,6 @@ struct download_info {
  * (e.g. $KANIKO_DIR/ssl/certs/ca-certificates.crt; NULL for none). */
 int download_url(const char *url, int fd, const char *user_agent, const char *const *ca_files,
                  struct download_info *ret, struct kiln_err **err);
+/* the same, failing when the body exceeds max bytes (0: no limit) */
+int download_url_max(const char *url, int fd, uint64_t max, const char *user_agent,
+                     const char *const *ca_files, struct download_info *ret, struct kiln_err **err);

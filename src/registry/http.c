@@ -7,6 +7,8 @@
 #include "util/json.h"
 #include "util/limits.h"
 #include "util/log.h"
+#include "util/pem.h"
+#include "util/progress.h"
 #include "util/strv.h"
 #include "util/url.h"
 #include "util/xalloc.h"
@@ -119,7 +121,7 @@ int http_status_err(struct http_xfer *x, struct kiln_err **err)
 	const char *rp = reason_phrase(x->status);
 	kiln_buf_addf(&msg, "%s %s: %ld%s%s", x->method, u, x->status, *rp ? " " : "", rp);
 	append_registry_errors(&msg, &x->resp);
-	return kiln_err_set(err, "%s", msg.ptr);
+	return kiln_err_http(err, (int)x->status, "%s", msg.ptr);
 }
 
 static int curl_err(const char *method, const char *url, CURLcode rc, const char *errbuf,
@@ -180,44 +182,6 @@ static int add_pem_file(struct kiln_buf *b, const char *path, struct kiln_err **
 	return 0;
 }
 
-static void add_pem_dir(struct kiln_buf *b, const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		cleanup_free char *p = path_join(dir, de->d_name);
-		struct stat st;
-		if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		cleanup_free char *data = NULL;
-		size_t len = 0;
-		if (read_file_at(AT_FDCWD, p, 16u << 20, &data, &len, NULL) < 0)
-			continue;
-		if (!strstr(data, "-----BEGIN CERTIFICATE-----"))
-			continue;
-		kiln_buf_add(b, data, len);
-		kiln_buf_addch(b, '\n');
-	}
-	closedir(d);
-}
-
-void http_add_pem_dirs(struct kiln_buf *b, const char *dirs)
-{
-	size_t n = 0;
-	while (dirs[n]) {
-		size_t l = strcspn(dirs + n, ":");
-		cleanup_free char *d = xstrndup(dirs + n, l);
-		add_pem_dir(b, d);
-		n += l;
-		if (dirs[n] == ':')
-			n++;
-	}
-}
-
 int http_ca_bundle(const char *default_bundle, const char *const *ca_files, bool always,
                    struct kiln_buf *b, struct kiln_err **err)
 {
@@ -237,7 +201,7 @@ int http_ca_bundle(const char *default_bundle, const char *const *ca_files, bool
 		return -1;
 	}
 	if (cert_dir && *cert_dir)
-		http_add_pem_dirs(b, cert_dir);
+		pem_add_dirs(b, cert_dir);
 	for (const char *const *f = ca_files; f && *f; f++) {
 		if (add_pem_file(b, *f, err) < 0)
 			return -1;
@@ -317,8 +281,9 @@ void http_stall_opts(CURL *e)
 		if (end && !*end && v > 0 && v <= 86400)
 			secs = v;
 		else
-			log_warn("KILN_HTTP_STALL_TIMEOUT='%s' is not a number of seconds; using %ld",
-			         env, secs);
+			log_warn(
+			    "KILN_HTTP_STALL_TIMEOUT='%s' is not a number of seconds; using %ld",
+			    env, secs);
 	}
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, MIN(secs, 30L));
@@ -598,10 +563,10 @@ static int host_ping(struct registry *r, struct http_host *h, struct kiln_err **
 	int ret = simple_request(r, h, "GET", url, NULL, NULL, &resp, &status, err);
 	if (ret >= 0 && status == 401) {
 		if (!resp.www_auth)
-			ret = kiln_err_set(err,
-			                   "GET %s: 401 Unauthorized without a WWW-Authenticate "
-			                   "header",
-			                   url);
+			ret = kiln_err_http(err, 401,
+			                    "GET %s: 401 Unauthorized without a WWW-Authenticate "
+			                    "header",
+			                    url);
 		else if (auth_challenge_parse(resp.www_auth, &h->challenge, err) < 0)
 			ret = kiln_err_wrap(err, "GET %s", url);
 		else
@@ -845,6 +810,7 @@ void http_xfer_release(struct http_xfer *x)
 	xfer_reset_response(x);
 	kiln_buf_release(&x->resp);
 	x->bw = blob_writer_free(x->bw);
+	x->prog = progress_end(x->prog, false);
 	kiln_err_free(x->cb_err);
 	x->cb_err = NULL;
 	if (x->slist) {
@@ -877,6 +843,7 @@ static size_t xfer_write(char *p, size_t size, size_t n, void *ud)
 		}
 		if (blob_writer_write(x->bw, p, len, &x->cb_err) < 0)
 			return 0;
+		progress_update(x->prog, blob_writer_size(x->bw));
 		return len;
 	}
 	if (x->resp.len + len > x->resp_max) {
@@ -930,6 +897,7 @@ static size_t xfer_read(char *p, size_t size, size_t n, void *ud)
 		if (got <= 0)
 			return CURL_READFUNC_ABORT;
 		x->body_off += (uint64_t)got;
+		progress_update(x->prog, x->body_start + x->body_off);
 		return (size_t)got;
 	}
 	if (!x->body)

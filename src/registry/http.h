@@ -97,6 +97,7 @@ struct http_xfer {
 	struct blob_writer *bw;
 	const char *blob_digest; /* the blob it is, for messages */
 	uint64_t blob_limit;     /* > 0: the size its manifest declares; a longer body fails */
+	struct progress *prog;   /* a big blob's download or upload (util/progress.h) */
 	char *location, *www_auth, *content_type, *docker_digest;
 	struct kiln_err *cb_err;
 	char errbuf[CURL_ERROR_SIZE];
@@ -137,8 +138,6 @@ struct http_job {
  * 0 then, 1 when a bundle was made (possibly empty). An unreadable file is an error. */
 int http_ca_bundle(const char *default_bundle, const char *const *ca_files, bool always,
                    struct kiln_buf *b, struct kiln_err **err);
-/* appends every file with a PEM certificate in the ':'-separated directories */
-void http_add_pem_dirs(struct kiln_buf *b, const char *dirs);
 
 /* Stall detection for every request (registry and downloads): connecting may take
  * min(window, 30 s); then fewer than HTTP_LOW_SPEED bytes/s over the window (no first byte

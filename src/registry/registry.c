@@ -8,6 +8,7 @@
 #include "util/json.h"
 #include "util/limits.h"
 #include "util/log.h"
+#include "util/progress.h"
 #include "util/strv.h"
 #include "util/url.h"
 #include "util/xalloc.h"
@@ -397,6 +398,7 @@ static int fetch_step(struct http_job *j, struct kiln_err **err)
 	if (blob_writer_commit(x->bw, f->digest, NULL, NULL, err) < 0)
 		return kiln_err_wrap(err, "GET %s", u);
 	x->bw = blob_writer_free(x->bw);
+	x->prog = progress_end(x->prog, true);
 	x->r->stats.blob_fetches++;
 	return 0;
 }
@@ -439,6 +441,7 @@ static int blobs_fn(struct registry *r, const char *registry, const char *repo,
 		f->job.x.bs = c->bs;
 		f->job.x.blob_digest = f->digest;
 		f->job.x.blob_limit = size_declared(r, f->digest);
+		f->job.x.prog = progress_start("Pulling", f->digest, f->job.x.blob_limit);
 		jobs[nj++] = &f->job;
 	}
 	int ret = http_run(r, jobs, nj, MAX_INFLIGHT, err);
@@ -570,6 +573,8 @@ static int push_start_upload(struct push_job *p, struct kiln_err **err)
 		return kiln_err_errno(err, "stat blob %s", p->digest);
 	p->size = (uint64_t)st.st_size;
 	p->off = 0;
+	if (!p->job.x.prog)
+		p->job.x.prog = progress_start("Pushing", p->digest, p->size);
 	uint64_t cs = p->job.x.r->opts.chunk_size;
 	if (cs && p->size > cs)
 		return push_next_chunk(p, err);
@@ -630,6 +635,7 @@ static int push_step(struct http_job *j, struct kiln_err **err)
 		if (x->status != 201 && x->status != 204 && x->status != 200)
 			return http_status_err(x, err);
 		x->r->stats.blob_uploads++;
+		x->prog = progress_end(x->prog, true);
 		return 0;
 	default:
 		return kiln_err_set(err, "push blob %s: bad state", p->digest);

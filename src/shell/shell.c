@@ -75,7 +75,7 @@ static void skip(struct lex *l)
 static int out_add(struct kiln_buf *b, const char *p, size_t n, struct kiln_err **err)
 {
 	if (b->len + n > LIMIT_WORD)
-		return kiln_err_set(err, "expanded word is longer than %u bytes", LIMIT_WORD);
+		return kiln_err_limit(err, "expanded word is longer than %u bytes", LIMIT_WORD);
 	kiln_buf_add(b, p, n);
 	return 0;
 }

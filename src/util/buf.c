@@ -12,13 +12,39 @@ void kiln_buf_init(struct kiln_buf *b)
 	b->ptr = kiln_buf_empty;
 	b->len = 0;
 	b->cap = 0;
+	b->max = 0;
+}
+
+void kiln_buf_init_max(struct kiln_buf *b, size_t max)
+{
+	kiln_buf_init(b);
+	b->max = max;
+}
+
+size_t kiln_buf_max(const struct kiln_buf *b)
+{
+	return b->max ? b->max : KILN_BUF_MAX_DEFAULT;
+}
+
+static void buf_reinit(struct kiln_buf *b)
+{
+	size_t max = b->max;
+	kiln_buf_init(b);
+	b->max = max;
 }
 
 void kiln_buf_release(struct kiln_buf *b)
 {
 	if (b->cap)
 		free(b->ptr);
-	kiln_buf_init(b);
+	buf_reinit(b);
+}
+
+_noreturn_ static void buf_over_max(const struct kiln_buf *b, size_t need)
+{
+	fprintf(stderr, "kiln: internal buffer of %zu bytes would grow past its maximum of %zu\n",
+	        need, kiln_buf_max(b));
+	abort();
 }
 
 void kiln_buf_reset(struct kiln_buf *b)
@@ -31,7 +57,11 @@ void kiln_buf_reset(struct kiln_buf *b)
 void kiln_buf_grow(struct kiln_buf *b, size_t extra)
 {
 	size_t need;
-	if (!size_add(b->len, extra, &need) || !size_add(need, 1, &need))
+	if (!size_add(b->len, extra, &need))
+		xalloc_die();
+	if (need > kiln_buf_max(b))
+		buf_over_max(b, need);
+	if (!size_add(need, 1, &need))
 		xalloc_die();
 	if (need <= b->cap)
 		return;
@@ -40,6 +70,9 @@ void kiln_buf_grow(struct kiln_buf *b, size_t extra)
 		if (!size_mul(cap, 2, &cap))
 			xalloc_die();
 	}
+	/* no more than the bound allows (plus the NUL) */
+	if (cap - 1 > kiln_buf_max(b))
+		cap = kiln_buf_max(b) + 1;
 	if (!b->cap) {
 		b->ptr = xmalloc(cap);
 		b->ptr[0] = '\0';
@@ -57,6 +90,15 @@ void kiln_buf_add(struct kiln_buf *b, const void *data, size_t len)
 	memcpy(b->ptr + b->len, data, len);
 	b->len += len;
 	b->ptr[b->len] = '\0';
+}
+
+int kiln_buf_try_add(struct kiln_buf *b, const void *data, size_t len, const char *what,
+                     struct kiln_err **err)
+{
+	if (len > kiln_buf_max(b) - b->len)
+		return kiln_err_limit(err, "'%s' is larger than %zu bytes", what, kiln_buf_max(b));
+	kiln_buf_add(b, data, len);
+	return 0;
 }
 
 void kiln_buf_adds(struct kiln_buf *b, const char *s)
@@ -109,7 +151,7 @@ char *kiln_buf_detach(struct kiln_buf *b, size_t *ret_len)
 	char *p = b->cap ? b->ptr : xstrdup("");
 	if (ret_len)
 		*ret_len = b->len;
-	kiln_buf_init(b);
+	buf_reinit(b);
 	return p;
 }
 

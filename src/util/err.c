@@ -15,6 +15,10 @@ static struct kiln_err *err_get(struct kiln_err **err)
 _printf_(3, 0) static void err_vset(struct kiln_err **err, int errnum, const char *fmt, va_list ap)
 {
 	struct kiln_err *e = err_get(err);
+	/* a new message is a new error: nothing of the previous one's kind survives */
+	e->kind = errnum > 0 ? KILN_ERR_OS : KILN_ERR_GENERIC;
+	e->exit_status = 0;
+	e->http_status = 0;
 	char *m = xvasprintf(fmt, ap);
 	free(e->msg);
 	if (errnum > 0) {
@@ -70,8 +74,35 @@ int kiln_err_exit(struct kiln_err **err, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	err_vset(err, 0, fmt, ap);
 	va_end(ap);
+	(*err)->kind = KILN_ERR_EXIT;
 	(*err)->exit_status = status;
 	return -1;
+}
+
+int kiln_err_http(struct kiln_err **err, int status, const char *fmt, ...)
+{
+	if (!err)
+		return -1;
+	va_list ap;
+	va_start(ap, fmt);
+	err_vset(err, 0, fmt, ap);
+	va_end(ap);
+	(*err)->kind = KILN_ERR_HTTP;
+	(*err)->http_status = status;
+	return -1;
+}
+
+int kiln_err_limit(struct kiln_err **err, const char *fmt, ...)
+{
+	if (!err)
+		return -EFBIG;
+	va_list ap;
+	va_start(ap, fmt);
+	err_vset(err, 0, fmt, ap);
+	va_end(ap);
+	(*err)->kind = KILN_ERR_LIMIT;
+	(*err)->code = EFBIG;
+	return -EFBIG;
 }
 
 int kiln_err_wrap(struct kiln_err **err, const char *fmt, ...)
@@ -102,4 +133,9 @@ struct kiln_err *kiln_err_free(struct kiln_err *e)
 const char *kiln_err_msg(const struct kiln_err *e)
 {
 	return e && e->msg ? e->msg : "unknown error";
+}
+
+int kiln_err_http_status(const struct kiln_err *e)
+{
+	return e && e->kind == KILN_ERR_HTTP ? e->http_status : 0;
 }

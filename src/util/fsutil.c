@@ -47,7 +47,7 @@ int write_all(int fd, const void *data, size_t len)
 int read_fd_all(int fd, const char *what, size_t max, char **ret, size_t *ret_len,
                 struct kiln_err **err)
 {
-	cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
+	cleanup_buf struct kiln_buf b = KILN_BUF_INIT_MAX(max);
 	char chunk[65536];
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
@@ -58,9 +58,9 @@ int read_fd_all(int fd, const char *what, size_t max, char **ret, size_t *ret_le
 		}
 		if (n == 0)
 			break;
-		if (b.len + (size_t)n > max)
-			return kiln_err_set(err, "'%s' is larger than %zu bytes", what, max);
-		kiln_buf_add(&b, chunk, (size_t)n);
+		int r = kiln_buf_try_add(&b, chunk, (size_t)n, what, err);
+		if (r < 0)
+			return r;
 	}
 	*ret = kiln_buf_detach(&b, ret_len);
 	return 0;

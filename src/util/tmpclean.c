@@ -61,7 +61,8 @@ static void install(void)
 		if (sigaction(signals[i], NULL, &old) < 0 || old.sa_handler == SIG_IGN)
 			continue;
 		previous[i] = old;
-		struct sigaction sa = {.sa_sigaction = on_signal, .sa_flags = SA_SIGINFO | SA_RESTART};
+		struct sigaction sa = {.sa_sigaction = on_signal,
+		                       .sa_flags = SA_SIGINFO | SA_RESTART};
 		sigemptyset(&sa.sa_mask);
 		sigaction(signals[i], &sa, NULL);
 	}

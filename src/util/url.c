@@ -120,8 +120,8 @@ char *url_origin(const char *url)
 	if (!url || url_split(url, &p) < 0)
 		return NULL;
 	bool v6 = strchr(p.host, ':') != NULL;
-	char *o = xasprintf("%s://%s%s%s:%s", p.scheme, v6 ? "[" : "", p.host, v6 ? "]" : "",
-	                    p.port);
+	char *o =
+	    xasprintf("%s://%s%s%s:%s", p.scheme, v6 ? "[" : "", p.host, v6 ? "]" : "", p.port);
 	url_parts_release(&p);
 	return o;
 }

@@ -50,8 +50,10 @@ static void check_config(const char *body, size_t len)
 	assert(cfg && !err);
 	cleanup_strv char **env = image_config_env(cfg);
 	image_config_set_env(cfg, env);
-	image_config_add_history(cfg, "RUN x", "sha256:" "0000000000000000000000000000000000000000000000000000000000000000", false,
-	                         "1970-01-01T00:00:00Z");
+	image_config_add_history(cfg, "RUN x",
+	                         "sha256:"
+	                         "0000000000000000000000000000000000000000000000000000000000000000",
+	                         false, "1970-01-01T00:00:00Z");
 	assert(image_config_n_layers(cfg) >= 1);
 }
 

@@ -27,6 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(r->tag || r->digest);
 	_cleanup_(image_ref_freep) struct image_ref *d = image_ref_dup(r);
 	cleanup_free char *name = image_ref_name(d);
+	assert(name && name[0]);
 	cleanup_free char *str = image_ref_string(d);
 	/* the canonical string of a parsed reference is itself a reference to the same image */
 	_cleanup_(image_ref_freep) struct image_ref *again = NULL;

@@ -180,6 +180,75 @@ streamed_copy_is_the_same_layer() {
 	assert_file_mode "$W/streamed/rootfs/m/setuid" 4751
 }
 
+# xattrs are read at their real size: a 16 KiB value (ext4 holds at most one 4 KiB block of
+# them, tmpfs any size since Linux 6.6) reaches the layer whole, whether the COPY writes through
+# the root or is the last step
+copy_big_xattrs() {
+	local X=$W/bigx
+	mkdir -p "$X"
+	mount -t tmpfs -o size=32m tmpfs "$X"
+	# t_run runs each test in its own subshell: this trap is the test's
+	trap "umount '$X'" EXIT
+	mkdir "$X/ctx"
+	echo big >"$X/ctx/big"
+	python3 -c 'import os, sys
+os.setxattr(sys.argv[1], "user.big", b"v" * 16384)
+os.setxattr(sys.argv[1], "user.small", b"s")' "$X/ctx/big"
+	printf 'FROM %s\nCOPY big /through-root/big\nCOPY big /last/big\n' "$BUSYBOX_IMAGE" >"$X/ctx/Dockerfile"
+	kiln_build --context "$X/ctx" --destination "$KILN_TEST_REGISTRY/bigxattr:it" >"$W/bx.log" 2>&1 ||
+		{ cat "$W/bx.log"; fail "build failed"; }
+	rm -rf "$W/bx"
+	skopeo copy -q --src-tls-verify=false "docker://$KILN_TEST_REGISTRY/bigxattr:it" "oci:$W/bx:img" >/dev/null
+	local got
+	got=$(python3 - "$W/bx" <<'PY'
+import json, sys, tarfile
+d = sys.argv[1]
+def blob(digest):
+    return d + "/blobs/" + digest.replace(":", "/")
+idx = json.load(open(d + "/index.json"))
+man = json.load(open(blob(idx["manifests"][0]["digest"])))
+for layer in man["layers"]:
+    with tarfile.open(blob(layer["digest"]), "r:*") as t:
+        for m in t.getmembers():
+            if m.name.endswith("/big"):
+                h = m.pax_headers
+                print(m.name, len(h.get("SCHILY.xattr.user.big", "")),
+                      h.get("SCHILY.xattr.user.small", "-"))
+PY
+)
+	echo "$got"
+	assert_eq "$got" "through-root/big 16384 s
+last/big 16384 s" "xattrs of the copied files in the layers"
+}
+
+# the error paths of COPY free what the copy had gathered: the sanitized build (LeakSanitizer)
+# runs a COPY that fails after it has noted hard links and streamed files
+copy_error_path_frees() {
+	local asan=${KILN_ASAN:-$KILN_TOP/build-asan/src/cli/kiln}
+	[ -x "$asan" ] || fail "no ASan+UBSan build at $asan (tests/run.sh builds build-asan; or set KILN_ASAN)"
+	local E=$W/errpath
+	mkdir -p "$E/base/b" "$E/src"
+	echo keep >"$E/base/b/keep"
+	echo a >"$E/src/a"
+	ln "$E/src/a" "$E/src/a2"
+	echo b >"$E/src/b"
+	local last
+	for last in streamed through-root; do
+		{
+			printf 'FROM %s\nCOPY base/ /dest/\nCOPY src/ /dest/\n' "$BUSYBOX_IMAGE"
+			# a later COPY makes the failing one write through the root
+			[ "$last" = streamed ] || printf 'COPY base/ /other/\n'
+		} >"$E/Dockerfile"
+		local rc=0
+		ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
+			KILN="$asan" kiln_build --context "$E" --no-push >"$W/errpath-$last.log" 2>&1 || rc=$?
+		cat "$W/errpath-$last.log"
+		assert_not_contains "$(cat "$W/errpath-$last.log")" "Sanitizer" "$last: sanitizer report"
+		assert_eq "$rc" 1 "$last: exit status of the failing COPY"
+		assert_contains "$(cat "$W/errpath-$last.log")" "cannot copy to '/dest/b': it is a directory" "$last: error"
+	done
+}
+
 t_run "COPY: .dockerignore, --exclude, --parents, globs, directories, WORKDIR" copy_semantics
 t_run "an ignored source is an error; <Dockerfile>.dockerignore wins" ignored_source_is_an_error
 copy_from_image() {
@@ -203,4 +272,6 @@ t_run "a COPY streamed into its layer equals one written through the root" strea
 t_run "COPY --from=<image reference> pulls and copies from that image" copy_from_image
 t_run "ADD <url>: name, mode, owner, Last-Modified, --checksum, 404" add_urls
 t_run "ADD unpacks local tar, tar.gz, tar.xz, tar.bz2, tar.zst; copies other files" add_archives
+t_run "COPY keeps a 16 KiB xattr whole (through the root and as the last step)" copy_big_xattrs
+t_run "COPY's error paths free what the copy gathered (LeakSanitizer)" copy_error_path_frees
 t_done

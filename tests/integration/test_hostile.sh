@@ -116,7 +116,7 @@ p2" "copied tree"
 	if grep -rqs --exclude=.dockerignore --exclude=Dockerfile -e key -e '^s$' -e hidden "$r/all" "$r/lp" "$r/p" "$r/p2"; then
 		fail "ignored content in the image"
 	fi
-	# every way to name an ignored file through a link is "not found"
+	# every way to reach an ignored file through a link is "not found"
 	local n=0 src
 	for src in link_file link_dir/key link_hidden link_hidden/ link_pub/hidden.txt ignored_link \
 		ignored_link/; do
@@ -125,15 +125,15 @@ p2" "copied tree"
 		build_fails "$C" "ignlink-$n"
 		assert_contains "$(cat "$W/ignlink-$n.log")" "file not found in build context or excluded by .dockerignore" "error for $src"
 	done
-	# a wildcard that reaches only ignored files matches nothing: no error, nothing copied, as
-	# docker 20.10 (BuildKit) builds 'abs_link_dir/k*' and 'link_pub/h*' (its client fails
-	# 'link*/key' only by lstat'ing secret.txt/key through link_file: ENOTDIR)
+	# a wildcard through a link matches nothing ignored: as in BuildKit, a wildcard matching
+	# nothing copies nothing (a warning, no layer), it is not an error
 	for src in 'link*/key' 'abs_link_dir/k*' 'link_pub/h*'; do
 		n=$((n + 1))
 		printf 'FROM %s\nCOPY %s /got/\n' "$BUSYBOX_IMAGE" "$src" >"$C/Dockerfile"
-		build_push "$C" "ignlink-$n"
-		assert_contains "$(cat "$W/ignlink-$n.log")" "no source file matches" "warning for $src"
-		[ ! -e "$W/img-ignlink-$n/rootfs/got" ] || fail "COPY $src copied ignored files: $(find "$W/img-ignlink-$n/rootfs/got")"
+		kiln_build --context "$C" --no-push >"$W/ignlink-$n.log" 2>&1 ||
+			{ cat "$W/ignlink-$n.log"; fail "build with COPY $src failed"; }
+		assert_contains "$(cat "$W/ignlink-$n.log")" "Dockerfile:2: COPY: no source file matches '$src'" "warning for $src"
+		assert_contains "$(cat "$W/ignlink-$n.log")" "No files changed in this command" "nothing copied for $src"
 	done
 }
 
@@ -185,11 +185,12 @@ FROM $BUSYBOX_IMAGE|Dockerfile:2: COPY --from='1' names stage 1, which comes lat
 	done
 }
 
-# A Dockerfile's cost must be linear in its length. The 30 s bound is a hang guard, not a speed
-# assertion: the quadratic-to-cubic code took minutes (10,000 ENV alone ~260 s); the time is
-# printed for the record.
+# A Dockerfile's cost must be linear in its length. The bound is a hang guard, not a speed
+# assertion: 30 s of CPU (ulimit -t, so a loaded machine does not trip it; the build takes about
+# 2 s of CPU) and 300 s of wall time; the quadratic-to-cubic code took minutes of CPU (10,000 ENV
+# alone ~260 s; an ARG name expanded with the whole environment rebuilt, 112 s here). The wall
+# time is printed for the record.
 scale_instructions() {
-	local guard=30
 	local C=$W/scale
 	mkdir -p "$C"
 	python3 - "$BUSYBOX_IMAGE" >"$C/Dockerfile" <<'PY'
@@ -218,12 +219,12 @@ sys.stdout.write("\n".join(out) + "\n")
 PY
 	local t0 t1 rc=0
 	t0=$(date +%s.%N)
-	timeout "$guard" "$KILN" --kaniko-dir "$W/scale-k" --context "$C" --no-push --tar-path "$W/scale.tar" \
-		>"$W/scale.log" 2>&1 || rc=$?
+	(ulimit -t 30 && timeout 300 "$KILN" --kaniko-dir "$W/scale-k" --context "$C" --no-push \
+		--tar-path "$W/scale.tar") >"$W/scale.log" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
 	echo "20,000 meta ARG + 20,000 ENV + 20,000 ARG + 100,000 LABEL: $(echo "$t1 - $t0" | bc) s" |
 		tee "$W/scale.times"
-	assert_eq "$rc" 0 "exit status (124: over the $guard s hang guard)"
+	assert_eq "$rc" 0 "exit status (124: over 300 s; 137 or 152: over 30 s of CPU)"
 	mkdir -p "$W/scale-img"
 	tar -xf "$W/scale.tar" -C "$W/scale-img"
 	local cfg
@@ -234,11 +235,11 @@ PY
 	assert_eq "$(jq '.config.Labels | length' "$cfg")" 100001 "labels"
 	rc=0
 	t0=$(date +%s.%N)
-	timeout "$guard" "$KILN" --kaniko-dir "$W/scale-k2" --context "$C" --dockerfile "$C/Dockerfile.stages" \
-		--no-push >"$W/scale2.log" 2>&1 || rc=$?
+	(ulimit -t 30 && timeout 300 "$KILN" --kaniko-dir "$W/scale-k2" --context "$C" \
+		--dockerfile "$C/Dockerfile.stages" --no-push) >"$W/scale2.log" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
 	echo "4,000 stages: $(echo "$t1 - $t0" | bc) s" | tee -a "$W/scale.times"
-	assert_eq "$rc" 0 "exit status of 4,000 stages (124: over the $guard s hang guard)"
+	assert_eq "$rc" 0 "exit status of 4,000 stages (124: over 300 s; 137 or 152: over 30 s of CPU)"
 }
 
 # a context 2,000 directories deep: COPY, the snapshot walk of a later RUN and the removal of
@@ -304,13 +305,7 @@ t_run ".dockerignore holds through symlinks and globs over linked directories" i
 t_run "a NUL byte in the Dockerfile is an error naming the line" nul_in_dockerfile
 t_run "\${a:-\${a:-...}} nested 20,000 deep is an error naming the line, not a crash" deep_expansion
 t_run "COPY --from naming its own or a later stage is an error, not an image" copy_from_cycle
-# a cost test says nothing about memory safety: the sanitized pass of tests/run.sh
-# (KILN_SANITIZED=1) leaves it to the plain one, and says so
-if [ -z "${KILN_SANITIZED:-}" ]; then
-	t_run "a Dockerfile's cost is linear: 160,000 ENV/ARG/LABEL and 4,000 stages" scale_instructions
-else
-	echo "# not run with the sanitized binary (KILN_SANITIZED): a Dockerfile's cost is linear"
-fi
+t_run "a Dockerfile's cost is linear: 160,000 ENV/ARG/LABEL and 4,000 stages" scale_instructions
 [ -f "$W/scale.times" ] && sed 's/^/# /' "$W/scale.times"
 t_run "a context 2,000 directories deep copies under ulimit -n 256, tree identical" deep_tree
 t_done

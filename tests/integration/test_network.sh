@@ -5,7 +5,8 @@
 # authenticates; blob downloads stop at the size the manifest declares and leave no temporary
 # file, even on SIGTERM; a server that never answers or trickles fails the request in bounded
 # time (KILN_HTTP_STALL_TIMEOUT); proxies are never used for loopback and honour NO_PROXY;
-# --dockerfile https://...; --git keys that kiln cannot honour are refused.
+# --dockerfile https://... (kiln's CAs, size-bounded); --git depth refused, unknown --git keys
+# warned about.
 set -uo pipefail
 source "$KILN_TOP/tests/lib/assert.sh"
 source "$KILN_TOP/tests/lib/registry.sh"
@@ -50,10 +51,14 @@ maybe_run() { # t_run, limited to functions matching $NET_ONLY when it is set (f
 kdir() { KDIR=$(mktemp -d "$W/k.XXXXXX"); }
 
 RUN_ENV=()
-run_kiln() { # run_kiln <args...>: runs kiln (environment changes: RUN_ENV) in a fresh $KDIR;
-	# output in $OUT, status in $RC
+run_kiln() { # run_kiln <args...>: runs kiln (environment changes: RUN_ENV) in a fresh $KDIR
+	# (with $KDIR_CA as its ssl/certs/ca-certificates.crt when set); output in $OUT, status in $RC
 	kdir
 	RC=0
+	if [ -n "${KDIR_CA:-}" ]; then
+		mkdir -p "$KDIR/ssl/certs"
+		cat "$KDIR_CA" >"$KDIR/ssl/certs/ca-certificates.crt"
+	fi
 	timeout 120 env ${RUN_ENV[@]+"${RUN_ENV[@]}"} "$KILN" --kaniko-dir "$KDIR" --log-format text "$@" >"$KDIR/log" 2>&1 || RC=$?
 	OUT=$(cat "$KDIR/log")
 	echo "$OUT"
@@ -319,6 +324,54 @@ no_proxy_is_honoured() {
 	[ "$(wc -l <"$plog")" -eq "$n" ] || fail "the registry client ignored NO_PROXY"
 }
 
+# ---- --dockerfile https://... with kiln's CAs; --git keys ----
+
+dockerfile_over_https() {
+	printf 'FROM %s\nRUN echo from-url >/from-url\n' "$BUSYBOX_IMAGE" >"$W/files/Dockerfile.url"
+	hostile df-https serve --file "$W/files/Dockerfile.url" --cert "$W/ca/server.pem" \
+		--key "$W/ca/server.key"
+	local url=https://127.0.0.1:$PORT/Dockerfile.url
+	mkdir -p "$W/emptyctx"
+	# the test CA only where kaniko users put it: $KANIKO_DIR/ssl/certs/ca-certificates.crt
+	KDIR_CA=$W/ca/ca.pem run_kiln --insecure-pull --no-push --context "$W/emptyctx" \
+		--dockerfile "$url" --tar-path "$W/df.tar"
+	[ "$RC" -eq 0 ] || fail "the build failed"
+	assert_contains "$OUT" "RUN echo from-url" log
+	grep -q '^GET /Dockerfile.url' "$LOG" || fail "the Dockerfile was not fetched"
+	[ -s "$W/df.tar" ] || fail "no image tarball"
+	# without the CA: a clear TLS error naming the flag
+	run_kiln --insecure-pull --no-push --context "$W/emptyctx" --dockerfile "$url"
+	[ "$RC" -ne 0 ] || fail "an untrusted server was accepted"
+	assert_contains "$OUT" "--dockerfile: GET $url" error
+	# an error status
+	hostile df-401 record
+	run_kiln --insecure-pull --no-push --context "$W/emptyctx" \
+		--dockerfile "http://127.0.0.1:$PORT/Dockerfile"
+	[ "$RC" -ne 0 ] || fail "a 401 was accepted"
+	assert_contains "$OUT" "--dockerfile: GET http://127.0.0.1:$PORT/Dockerfile: invalid response status 401" error
+	# a body past the Dockerfile size limit (4 MiB) stops there
+	head -c $((5 << 20)) /dev/zero | tr '\0' '#' >"$W/files/Dockerfile.big"
+	hostile df-big serve --file "$W/files/Dockerfile.big"
+	run_kiln --insecure-pull --no-push --context "$W/emptyctx" \
+		--dockerfile "http://127.0.0.1:$PORT/Dockerfile.big"
+	[ "$RC" -ne 0 ] || fail "a 5 MiB Dockerfile was accepted"
+	assert_contains "$OUT" "larger than 4194304 bytes" error
+}
+
+git_keys_never_ignored_silently() {
+	mkdir -p "$W/gitkeys"
+	printf 'FROM %s\nRUN echo ok\n' "$BUSYBOX_IMAGE" >"$W/gitkeys/Dockerfile"
+	# depth cannot be honoured with libgit2 < 1.7: refused before anything is fetched
+	run_kiln --insecure-pull --no-push --context "$W/gitkeys" --git depth=1
+	[ "$RC" -ne 0 ] || fail "--git depth=1 was accepted"
+	assert_contains "$OUT" "--git depth: shallow clones need libgit2 1.7" error
+	# kaniko ignores unknown keys: kiln builds too, and warns naming the key
+	run_kiln --insecure-pull --no-push --context "$W/gitkeys" --git shallow=true \
+		--git branch=main
+	[ "$RC" -eq 0 ] || fail "an unknown --git key failed the build"
+	assert_contains "$OUT" "--git shallow: unknown key, ignored" warning
+}
+
 # ---- stalls: a server that never answers, or trickles 2 bytes/s ----
 
 stalled_downloads_fail_in_bounded_time() {
@@ -365,6 +418,8 @@ maybe_run "registry: a blob longer than its manifest says stops there, no tempor
 maybe_run "registry: SIGTERM or SIGINT mid-download leaves no temporary blob" sigterm_mid_download_leaves_no_temp_file
 maybe_run "proxies: loopback (registry, ADD <url>, git) never goes through HTTP(S)_PROXY" loopback_is_never_proxied
 maybe_run "proxies: NO_PROXY names, .domains, *, host:port and CIDRs as Go reads them" no_proxy_is_honoured
+maybe_run "--dockerfile https://... is fetched with the CAs of \$KANIKO_DIR/ssl/certs" dockerfile_over_https
+maybe_run "--git depth is refused; unknown --git keys build (as kaniko) with a warning naming them" git_keys_never_ignored_silently
 maybe_run "ADD <url> and https:// contexts: a server that never answers or trickles fails in bounded time" stalled_downloads_fail_in_bounded_time
 maybe_run "registry: a server that never answers fails in bounded time" stalled_registry_fails_in_bounded_time
 t_done

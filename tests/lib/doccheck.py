@@ -4,15 +4,20 @@ test_docs.sh). Subcommands, each given the Markdown files; exit status 1 and one
 problem when something is wrong:
 
   help-in-table  every flag `kiln --help` lists has a row in README's flag table
-  table-exists   every flag of that table exists: a "yes" row is accepted by the parser, a
-                 "no"/"not implemented" row is refused with kiln's not-implemented error
-  docs-flags     every flag the docs name exists: `--x` in inline code and --x in fenced code
-                 blocks (except on lines that run another program, see OTHER_COMMANDS;
-                 Dockerfile instruction flags, see DOCKERFILE_FLAGS, are not kiln's)
+  table-exists   every flag of that table exists: a "yes" row is a flag --help lists and the
+                 parser accepts, a "no"/"not implemented" row is refused with kiln's
+                 not-implemented error
+  docs-flags     every flag the docs name is one `kiln --help` lists: `--x` in inline code and
+                 --x in fenced code blocks (except on lines that run another program, see
+                 OTHER_COMMANDS; Dockerfile instruction flags, see DOCKERFILE_FLAGS, are not
+                 kiln's). A flag --help lacks (kaniko's hidden `--bucket`, a deprecated alias
+                 such as --whitelist-var-run) may be named only if kiln refuses it as not
+                 implemented: the sentence then says so, and `claims` checks that.
   claims         every claim that something is not there is true, by running kiln
 
 What a claim is, and how one is checked: a sentence (a paragraph or table row split at ". ")
-that says "not implemented", "not yet", "unimplemented", "refused" or "refuses". In a row of
+that says "not implemented", "not yet", "unimplemented", "refused", "refuses" or "cannot …
+yet" ("can't", "does not", "doesn't"). In a row of
 README's flag table the first cell (the flag) is not part of the claim. Every inline-code token
 of a claim must name something kiln refuses, and is probed:
   `s3://…`, `gs://…`       a build context of that kind
@@ -31,7 +36,8 @@ import re
 import subprocess
 import sys
 
-CLAIM_RE = re.compile(r"not implemented|not yet|unimplemented|\brefused\b|\brefuses\b", re.I)
+CLAIM_RE = re.compile(r"not implemented|not yet|unimplemented|\brefused\b|\brefuses\b"
+                      r"|\b(?:cannot|can't|does not|doesn't)\b[^.]*\byet\b", re.I)
 REFUSED_RE = re.compile(r"not implemented|refused|not supported", re.I)
 # Dockerfile instruction flags named in the docs (COPY --from, RUN --mount, ...): not kiln's
 DOCKERFILE_FLAGS = {"--from", "--chown", "--chmod", "--parents", "--exclude", "--link",
@@ -192,6 +198,8 @@ def check_table_exists(k, paths):
             ok, out = k.flag_refused(f)
             if ok:
                 problem("%s: the table says %s works, kiln refuses it" % (where, f))
+            elif f not in k.help_flags():
+                problem("%s: the table says %s works, --help does not list it" % (where, f))
         else:
             ok, out = k.flag_refused(f)
             if not ok:
@@ -224,6 +232,8 @@ def check_docs_flags(k, paths):
                     continue
                 if not k.flag_exists(f):
                     problem("%s:%d: names %s, which kiln does not know" % (p, n, f))
+                elif f not in k.help_flags() and not k.flag_refused(f)[0]:
+                    problem("%s:%d: names %s, which --help does not list" % (p, n, f))
 
 
 def probe_token(k, tok):

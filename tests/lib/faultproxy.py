@@ -17,6 +17,7 @@ count is not used up applies (count -1 = every matching request):
                                                          body, then reset the connection
     --rule corrupt <METHOD|*> <regex> -        <count>   forward, flip one byte in the middle
                                                          of the response body
+    --rule delay   <METHOD|*> <regex> <seconds> <count>   forward after waiting that long
     --rule redirect <METHOD|*> <regex> <base-url> <count> answer 307 to <base-url><path>, as a
                                                          registry sends blob GETs to storage
 
@@ -31,6 +32,7 @@ import http.server
 import json
 import os
 import re
+import time
 import signal
 import socket
 import struct
@@ -50,7 +52,7 @@ HOP_BY_HOP = {
 
 class Rule:
     def __init__(self, kind, method, regex, arg, count):
-        if kind not in ("fail", "reset", "corrupt", "redirect"):
+        if kind not in ("fail", "reset", "corrupt", "redirect", "delay"):
             raise SystemExit(f"faultproxy: unknown rule kind '{kind}'")
         self.kind = kind
         self.method = method
@@ -58,6 +60,7 @@ class Rule:
         self.status = int(arg.split(":")[0]) if kind == "fail" else 0
         self.code = arg.split(":", 1)[1] if kind == "fail" and ":" in arg else None
         self.target = arg if kind == "redirect" else None
+        self.delay = float(arg) if kind == "delay" else 0.0
         self.left = int(count)
 
     def take(self, method, path):
@@ -165,6 +168,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             STATE.record(method, path, rule.status, "fail", auth)
             return
 
+        if rule and rule.kind == "delay":
+            time.sleep(rule.delay)
         conn = http.client.HTTPConnection(*STATE.upstream, timeout=120)
         headers = {
             k: v

@@ -1,10 +1,13 @@
 # runc.sh — run an image from a registry the way a Docker-based CI runner (GitLab's docker
 # executor) runs a job container: runc (crun refuses these machines' hybrid cgroups), root user,
-# Docker's default capability set (no CAP_SYS_ADMIN), own mount/PID/IPC/UTS namespaces but the
-# HOST network namespace (so 127.0.0.1 reaches the test registries), /etc/resolv.conf and
-# /etc/hosts bind-mounted as Docker does, /.dockerenv, image VOLUMEs as volumes filled from the
-# image, no terminal.
+# Docker's default capability set (no CAP_SYS_ADMIN) and seccomp refusals, own mount/PID/IPC/UTS
+# namespaces but the HOST network namespace (so 127.0.0.1 reaches the test registries),
+# /etc/resolv.conf and /etc/hosts bind-mounted as Docker does, /.dockerenv, image VOLUMEs as
+# volumes filled from the image, no terminal.
 #   runc_bundle <ref> <dir> [skopeo src opts...]   <dir>/rootfs + <dir>/config.json (Docker-like)
+#   runc_privileged <dir>                          as `docker run --privileged` (a Kubernetes pod
+#                                                  with privileged: true): every capability, no
+#                                                  seccomp filter, no masked /proc paths
 #   runc_bind <dir> <host-path> <container-path> [ro]   adds a bind mount
 #   runc_env <dir> NAME=value...                   adds environment variables
 #   runc_exec <dir> <args...>                      runs args as the container's process and waits
@@ -16,6 +19,24 @@
 RUNC_DOCKER_CAPS='["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FSETID","CAP_FOWNER","CAP_MKNOD",
 "CAP_NET_RAW","CAP_SETGID","CAP_SETUID","CAP_SETFCAP","CAP_SETPCAP","CAP_NET_BIND_SERVICE",
 "CAP_SYS_CHROOT","CAP_KILL","CAP_AUDIT_WRITE"]'
+
+# Docker's default seccomp profile, as it acts on a container without CAP_SYS_ADMIN: the
+# system calls docs.docker.com/engine/security/seccomp lists as blocked (and the new mount
+# API, allowed there only with CAP_SYS_ADMIN) fail with EPERM. Written as a denylist: Docker's
+# allowlist is longer, but these are the calls it refuses that a builder might make.
+# runc_privileged removes it, as `docker run --privileged` runs unconfined.
+RUNC_DOCKER_SECCOMP='{"defaultAction": "SCMP_ACT_ALLOW",
+ "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+ "syscalls": [{"action": "SCMP_ACT_ERRNO", "errnoRet": 1, "names": [
+  "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
+  "delete_module", "finit_module", "get_kernel_syms", "get_mempolicy", "init_module",
+  "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie",
+  "mbind", "mount", "move_pages", "name_to_handle_at", "nfsservctl", "open_by_handle_at",
+  "perf_event_open", "pivot_root", "process_vm_readv", "process_vm_writev", "query_module",
+  "quotactl", "reboot", "request_key", "set_mempolicy", "setns", "settimeofday", "stime",
+  "swapon", "swapoff", "sysfs", "_sysctl", "umount", "umount2", "unshare", "uselib",
+  "userfaultfd", "ustat", "vm86", "vm86old", "fsopen", "fsconfig", "fsmount", "fspick",
+  "move_mount", "open_tree", "mount_setattr"]}]}'
 
 _runc_edit() { # _runc_edit <dir> <jq args...>: edits <dir>/config.json in place
 	local dir=$1
@@ -54,7 +75,8 @@ runc_bundle() {
 		fi
 		runc_bind "$dir" "$dir/volumes/$i" "$v"
 	done
-	_runc_edit "$dir" --arg dir "$dir" --argjson nofile "$(ulimit -Hn)" --argjson caps "$RUNC_DOCKER_CAPS" '
+	_runc_edit "$dir" --arg dir "$dir" --argjson nofile "$(ulimit -Hn)" --argjson caps "$RUNC_DOCKER_CAPS" \
+		--argjson seccomp "$RUNC_DOCKER_SECCOMP" '
 		.process.terminal = false
 		| .process.user = {uid: 0, gid: 0}
 		| .process.noNewPrivileges = false
@@ -62,6 +84,7 @@ runc_bundle() {
 		                           inheritable: [], ambient: []}
 		| .process.rlimits = [{type: "RLIMIT_NOFILE", hard: $nofile, soft: $nofile}]
 		| .process.env |= map(select(startswith("TERM=") | not))
+		| .linux.seccomp = $seccomp
 		| .hostname = "runner"
 		| .linux.namespaces |= map(select(.type != "network" and .type != "user"))
 		| .mounts += [
@@ -69,6 +92,16 @@ runc_bundle() {
 			 options: ["rbind", "rprivate"]},
 			{destination: "/etc/resolv.conf", type: "bind", source: ($dir + "/etc/resolv.conf"),
 			 options: ["rbind", "rprivate"]}]'
+}
+
+runc_privileged() {
+	local caps
+	caps=$(capsh --print | sed -n 's/^Bounding set =//p' | tr '[:lower:]' '[:upper:]' | tr , '\n' | jq -R . | jq -sc .)
+	[ "$(jq length <<<"$caps")" -gt 30 ] || { echo "runc_privileged: no capability list: $caps" >&2; return 1; }
+	_runc_edit "$1" --argjson caps "$caps" '
+		.process.capabilities = {bounding: $caps, effective: $caps, permitted: $caps,
+		                         inheritable: [], ambient: []}
+		| del(.linux.seccomp) | .linux.maskedPaths = [] | .linux.readonlyPaths = []'
 }
 
 runc_bind() {

@@ -831,6 +831,38 @@ TEST(deprecated_aliases)
 	}
 }
 
+/* ---- --git keys: depth refused (not honoured), unknown keys kept with a warning ----------- */
+
+TEST(git_keys)
+{
+	clear_env();
+	{
+		cleanup_fx struct fx f;
+		fx_parse(&f, "--no-push", "--git", "depth=1", (const char *)NULL);
+		ASSERT_EQ(f.r, -1);
+		ASSERT_TRUE(startswith(f.err->msg,
+		                       "invalid argument \"depth=1\" for \"--git\" flag: "
+		                       "--git depth: shallow clones need libgit2 1.7"));
+	}
+	{
+		/* kaniko ignores unknown keys: kiln builds, and warns naming the key */
+		cleanup_fx struct fx f;
+		PARSE_OK(&f, "--no-push", "--git", "shallow=true", "--git", "branch=main");
+		ASSERT_EQ(strv_length(f.o.git), 2);
+		ASSERT_EQ(strv_length(f.p.warnings), 1);
+		ASSERT_STREQ(
+		    f.p.warnings[0],
+		    "--git shallow: unknown key, ignored (the keys are branch, single-branch, "
+		    "recurse-submodules and insecure-skip-tls)");
+	}
+	{
+		cleanup_fx struct fx f;
+		PARSE_OK(&f, "--no-push", "--git", "insecure-skip-tls=true", "--git",
+		         "recurse-submodules=false");
+		ASSERT_TRUE(f.p.warnings == NULL);
+	}
+}
+
 /* ---- unimplemented flags --------------------------------------------------------------- */
 
 TEST(unimplemented_flags)

@@ -146,8 +146,8 @@ TEST(git_opts)
 {
 	cleanup_err struct kiln_err *err = NULL;
 	static char k1[] = "branch=x", k2[] = "single-branch=true", k3[] = "recurse-submodules=1",
-	            k4[] = "unknown=whatever", k5[] = "branch=y,single-branch=false";
-	char *kv[] = {k1, k2, k3, k4, k5, NULL};
+	            k5[] = "branch=y,single-branch=false";
+	char *kv[] = {k1, k2, k3, k5, NULL};
 	_cleanup_(context_git_opts_release) struct context_git_opts o = {0};
 	ASSERT_OK(context_git_opts_parse(kv, &o, &err), err);
 	/* the value is split at the first '=' only, and a repeated key overwrites */
@@ -167,6 +167,30 @@ TEST(git_opts)
 	struct context_git_opts o3 = {0};
 	ASSERT_OK(context_git_opts_parse(empty, &o3, &err), err);
 	ASSERT_TRUE(o3.branch == NULL);
+}
+
+TEST(git_opts_depth_refused_unknown_ignored)
+{
+	cleanup_err struct kiln_err *err = NULL;
+	static char d[] = "depth=1", u[] = "unknown=whatever", b[] = "branch=z";
+	char *kv1[] = {d, NULL};
+	struct context_git_opts o = {0};
+	ASSERT_FAIL(context_git_opts_parse(kv1, &o, &err));
+	ASSERT_TRUE(strstr(kiln_err_msg(err), "--git depth: shallow clones need libgit2 1.7") !=
+	            NULL);
+	kiln_err_free(err);
+	err = NULL;
+	/* kaniko ignores unknown keys; so does the clone (the command line warned) */
+	char *kv2[] = {u, b, NULL};
+	_cleanup_(context_git_opts_release) struct context_git_opts o2 = {0};
+	ASSERT_OK(context_git_opts_parse(kv2, &o2, &err), err);
+	ASSERT_STREQ(o2.branch, "z");
+	cleanup_free char *w = NULL;
+	ASSERT_EQ(context_git_key_check(u, &w), 1);
+	ASSERT_TRUE(strstr(w, "--git unknown: unknown key, ignored") != NULL);
+	cleanup_free char *msg = NULL;
+	ASSERT_EQ(context_git_key_check("insecure-skip-tls=true", &msg), 0);
+	ASSERT_TRUE(msg == NULL);
 }
 
 TEST(git_credentials_precedence)

@@ -631,3 +631,79 @@ TEST(layer_hardlinked_symlink_and_fifo)
 	archive_read_free(a);
 	ASSERT_STREQ(got, "fifo;new/;new/fifo2 => fifo;new/sl2;sl => new/sl2;");
 }
+
+/* the digest of a layer of src written with the given compression on n threads */
+static int threaded_layer(const char *src, const char *store, enum fs_compression c,
+                          const char *threads, struct layer_info *info, struct kiln_err **err)
+{
+	setenv("KILN_COMPRESS_THREADS", threads, 1);
+	_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
+	int r = blobstore_open(store, &bs, err);
+	if (r >= 0)
+		r = write_tree_layer(bs, src, c, true, info, err);
+	unsetenv("KILN_COMPRESS_THREADS");
+	return r;
+}
+
+/* compression on 1, 2 and 3 threads writes the same bytes, for gzip (independent members
+ * written in order) and zstd (libzstd's jobs of a fixed size), over several members and jobs,
+ * and the parallel layer extracts to the same tree */
+TEST(layer_parallel_compression_identical)
+{
+	cleanup_tmp struct tmp t = {tree_tmpdir()};
+	cleanup_free char *src = path_join(t.dir, "src");
+	cleanup_free char *dst = path_join(t.dir, "dst");
+	cleanup_free char *store = path_join(t.dir, "store");
+	ASSERT_EQ(mkdir(src, 0755), 0);
+	ASSERT_EQ(mkdir(dst, 0755), 0);
+	/* 9.5 MiB of compressible but not uniform text (so members differ), then small files */
+	size_t big = 9 * 1024 * 1024 + 512 * 1024;
+	cleanup_free char *body = xmalloc(big + 1);
+	uint32_t x = 12345;
+	for (size_t i = 0; i < big; i++) {
+		x = x * 1103515245u + 12345u;
+		body[i] = (char)((x >> 16) % 7 == 0 ? '\n' : 'a' + (x >> 20) % 16);
+	}
+	body[big] = 0;
+	cleanup_free char *bigf = path_join(src, "big.txt");
+	ASSERT_EQ(tree_write(bigf, body, 0644), 0);
+	/* and 3 MiB of noise: members that are stored rather than compressed */
+	cleanup_free char *noise = xmalloc(3 * 1024 * 1024 + 1);
+	for (size_t i = 0; i < 3 * 1024 * 1024; i++) {
+		x = x * 1103515245u + 12345u;
+		noise[i] = (char)(1 + (x >> 16) % 255);
+	}
+	noise[3 * 1024 * 1024] = 0;
+	cleanup_free char *noisef = path_join(src, "noise.bin");
+	ASSERT_EQ(tree_write(noisef, noise, 0644), 0);
+	char p[4096];
+	for (int f = 0; f < 50; f++) {
+		snprintf(p, sizeof(p), "%s/small-%02d", src, f);
+		ASSERT_EQ(tree_write(p, p, 0600), 0);
+	}
+	cleanup_err struct kiln_err *err = NULL;
+	for (int c = FS_GZIP; c <= FS_ZSTD; c++) {
+		struct layer_info one, two, three;
+		ASSERT_OK(threaded_layer(src, store, c, "1", &one, &err), err);
+		ASSERT_OK(threaded_layer(src, store, c, "2", &two, &err), err);
+		ASSERT_OK(threaded_layer(src, store, c, "3", &three, &err), err);
+		ASSERT_STREQ(one.digest, two.digest);
+		ASSERT_STREQ(one.digest, three.digest);
+		ASSERT_STREQ(one.diff_id, two.diff_id);
+		ASSERT_EQ(one.size, three.size);
+		{
+			/* both formats extract to the source tree (gzip: stored members too) */
+			_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
+			ASSERT_OK(blobstore_open(store, &bs, &err), err);
+			tree_rm(dst);
+			ASSERT_EQ(mkdir(dst, 0755), 0);
+			cleanup_close int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			cleanup_close int lfd = -1;
+			ASSERT_OK(blobstore_open_read(bs, three.digest, &lfd, &err), err);
+			ASSERT_OK(fs_extract_layer(dfd, lfd, three.digest, NULL, &err), err);
+			cleanup_free char *a = tree_describe(src, false);
+			cleanup_free char *b = tree_describe(dst, false);
+			ASSERT_STREQ(a, b);
+		}
+	}
+}

@@ -49,11 +49,11 @@ static bool proxied(const char *url, const char *no_proxy)
 
 TEST(url_proxy_scheme_and_loopback)
 {
-	cleanup_free char *a = url_proxy_decide("http://reg.example/v2/", "http://hp:3128",
-	                                        "hsp:3129", NULL);
+	cleanup_free char *a =
+	    url_proxy_decide("http://reg.example/v2/", "http://hp:3128", "hsp:3129", NULL);
 	ASSERT_STREQ(a, "http://hp:3128");
-	cleanup_free char *b = url_proxy_decide("https://reg.example/v2/", "http://hp:3128",
-	                                        "hsp:3129", NULL);
+	cleanup_free char *b =
+	    url_proxy_decide("https://reg.example/v2/", "http://hp:3128", "hsp:3129", NULL);
 	ASSERT_STREQ(b, "http://hsp:3129");
 	cleanup_free char *c =
 	    url_proxy_decide("https://reg.example/v2/", "http://hp:3128", NULL, NULL);

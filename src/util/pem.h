@@ -1,0 +1,9 @@
+/* pem.h — collecting PEM certificates from directories (SSL_CERT_DIR) into one bundle: shared
+ * by the registry client and git contexts, which trust the same CAs. */
+#pragma once
+
+#include "buf.h"
+
+/* appends every regular file holding a PEM certificate in the ':'-separated directories
+ * (dot files skipped; unreadable files and directories ignored, as Go's loader does) */
+void pem_add_dirs(struct kiln_buf *b, const char *dirs);
