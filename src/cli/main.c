@@ -154,7 +154,8 @@ static int build(struct build_opts *o, struct kiln_err **err)
 		r = output_all(o, bs, reg, &res, err);
 	build_result_release(&res);
 	int64_t total = timing_now_ns() - t_start;
-	timing_summary(total);
+	if (r >= 0) /* a failed build ends in its one-line error, nothing after it */
+		timing_summary(total);
 	/* kaniko's BENCHMARK_FILE: the phase timings as JSON, "false" for none; kaniko can also
 	 * write to gs://, kiln only to a file */
 	const char *bf = getenv("BENCHMARK_FILE");
