@@ -281,6 +281,28 @@ static void ino_add(struct layer_writer *lw, uint64_t dev, uint64_t ino, const c
 }
 
 /* borrowed fd of the parent directory of rel inside rootfd (cached: callers add sorted) */
+/* a further name of an inode already in the layer becomes a hardlink entry to its first name:
+ * 1 when written so, 0 when this is the inode's first name (now remembered), < 0 on error */
+static int entry_hardlink(struct layer_writer *lw, const struct stat *st, const char *rel,
+                          const char *path, struct kiln_err **err)
+{
+	if (st->st_nlink < 2)
+		return 0;
+	struct ino_slot *s = ino_find(lw, st->st_dev, st->st_ino);
+	if (!s || !s->name) {
+		ino_add(lw, st->st_dev, st->st_ino, rel);
+		return 0;
+	}
+	archive_entry_set_size(lw->e, 0);
+	archive_entry_copy_hardlink(lw->e, s->name);
+	int r = write_header(lw, path, err);
+	if (r < 0)
+		return r;
+	if (archive_write_finish_entry(lw->a) < ARCHIVE_OK)
+		return tar_fail(lw, path, err);
+	return 1;
+}
+
 static int parent_fd(struct layer_writer *lw, int rootfd, const char *parent, const char *path,
                      struct kiln_err **err)
 {
@@ -330,20 +352,9 @@ int layer_writer_add_path(struct layer_writer *lw, int rootfd, const char *path,
 		if (fstat(fd, &st) < 0)
 			return kiln_err_errno(err, "stat '%s'", path);
 		entry_fill(lw, rel, &st);
-		if (st.st_nlink > 1) {
-			struct ino_slot *s = ino_find(lw, st.st_dev, st.st_ino);
-			if (s && s->name) {
-				archive_entry_set_size(lw->e, 0);
-				archive_entry_copy_hardlink(lw->e, s->name);
-				r = write_header(lw, path, err);
-				if (r < 0)
-					return r;
-				if (archive_write_finish_entry(lw->a) < ARCHIVE_OK)
-					return tar_fail(lw, path, err);
-				return 0;
-			}
-			ino_add(lw, st.st_dev, st.st_ino, rel);
-		}
+		r = entry_hardlink(lw, &st, rel, path, err);
+		if (r != 0)
+			return r < 0 ? r : 0;
 		r = entry_xattrs(lw, fd, dfd, base, path, err);
 		if (r < 0)
 			return r;
@@ -355,19 +366,10 @@ int layer_writer_add_path(struct layer_writer *lw, int rootfd, const char *path,
 	entry_fill(lw, rel, &st);
 	/* a symlink, fifo or device node with more than one name (cp -al links symlinks too) is
 	 * linked like a regular file: one entry, then hardlink entries to its first name */
-	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
-		struct ino_slot *s = ino_find(lw, st.st_dev, st.st_ino);
-		if (s && s->name) {
-			archive_entry_set_size(lw->e, 0);
-			archive_entry_copy_hardlink(lw->e, s->name);
-			r = write_header(lw, path, err);
-			if (r < 0)
-				return r;
-			if (archive_write_finish_entry(lw->a) < ARCHIVE_OK)
-				return tar_fail(lw, path, err);
-			return 0;
-		}
-		ino_add(lw, st.st_dev, st.st_ino, rel);
+	if (!S_ISDIR(st.st_mode)) {
+		r = entry_hardlink(lw, &st, rel, path, err);
+		if (r != 0)
+			return r < 0 ? r : 0;
 	}
 	if (S_ISLNK(st.st_mode)) {
 		char target[LIMIT_PATH + 1];

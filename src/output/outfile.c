@@ -132,18 +132,11 @@ static int copy_in_place(struct output_file *f, struct kiln_err **err)
 	cleanup_close int out = open(f->final, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
 	if (out < 0)
 		return kiln_err_errno(err, "open '%s'", f->path);
-	char buf[1 << 16];
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return kiln_err_errno(err, "read '%s'", f->tmp);
-		if (n == 0)
-			break;
-		if (write_all(out, buf, (size_t)n) < 0)
-			return kiln_err_errno(err, "write '%s'", f->path);
-	}
+	bool wfail;
+	int r = copy_fd(in, out, &wfail);
+	if (r < 0)
+		return wfail ? kiln_err_errnum(err, -r, "write '%s'", f->path)
+		             : kiln_err_errnum(err, -r, "read '%s'", f->tmp);
 	if (close(TAKE_FD(out)) < 0)
 		return kiln_err_errno(err, "write '%s'", f->path);
 	return 0;

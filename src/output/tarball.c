@@ -125,18 +125,11 @@ static int link_or_copy(struct blobstore *bs, const char *digest, const char *de
 	cleanup_close int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (out < 0)
 		return kiln_err_errno(err, "create '%s'", tmp);
-	char buf[1 << 16];
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return kiln_err_errno(err, "read blob %s", digest);
-		if (n == 0)
-			break;
-		if (write_all(out, buf, (size_t)n) < 0)
-			return kiln_err_errno(err, "write '%s'", tmp);
-	}
+	bool wfail;
+	r = copy_fd(in, out, &wfail);
+	if (r < 0)
+		return wfail ? kiln_err_errnum(err, -r, "write '%s'", tmp)
+		             : kiln_err_errnum(err, -r, "read blob %s", digest);
 	if (rename(tmp, dest) < 0)
 		return kiln_err_errno(err, "rename '%s'", dest);
 	return 0;

@@ -44,6 +44,27 @@ int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+int copy_fd(int in, int out, bool *ret_write_failed)
+{
+	char buf[1 << 16];
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*ret_write_failed = false;
+			return -errno;
+		}
+		if (n == 0)
+			return 0;
+		int r = write_all(out, buf, (size_t)n);
+		if (r < 0) {
+			*ret_write_failed = true;
+			return r;
+		}
+	}
+}
+
 int read_fd_all(int fd, const char *what, size_t max, char **ret, size_t *ret_len,
                 struct kiln_err **err)
 {

@@ -3,6 +3,7 @@
 
 #include "err.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -16,6 +17,9 @@ int read_fd_all(int fd, const char *what, size_t max, char **ret, size_t *ret_le
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                       struct kiln_err **err);
 int write_all(int fd, const void *data, size_t len);
+/* copies in to EOF into out: 0, or -errno with *ret_write_failed telling which side failed
+ * (true: writing out, false: reading in) */
+int copy_fd(int in, int out, bool *ret_write_failed);
 /* read until len bytes or EOF; returns bytes read or -errno */
 ssize_t read_full(int fd, void *buf, size_t len);
 int mkdir_p(const char *path, mode_t mode, struct kiln_err **err);

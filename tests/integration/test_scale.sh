@@ -355,30 +355,7 @@ wave1_looked_up_every_step() {
 # above now and then; here tests/lib/faultproxy.py gives those answers on purpose. The
 # destination names the proxy as localhost (another registry than the base's), so no
 # cross-repository mount pass absorbs a failure, and there is no --push-retry.
-PROXY_PID=
-proxy_start() { # proxy_start <name> [--rule ...]...: exports PROXY (127.0.0.1:port)
-	local name=$1
-	shift
-	PROXY_LOG=$W/$name.proxy.log
-	python3 "$KILN_TOP/tests/lib/faultproxy.py" --upstream "$SREG" --port-file "$W/$name.port" \
-		--log "$PROXY_LOG" "$@" 2>"$W/$name.proxy.err" &
-	PROXY_PID=$!
-	local i
-	for i in $(seq 1 100); do
-		[ -s "$W/$name.port" ] && break
-		sleep 0.05
-	done
-	[ -s "$W/$name.port" ] || { cat "$W/$name.proxy.err"; fail "faultproxy did not start"; }
-	PROXY=127.0.0.1:$(cat "$W/$name.port")
-	touch "$PROXY_LOG"
-}
-proxy_stop() {
-	if [ -n "$PROXY_PID" ]; then
-		kill "$PROXY_PID" 2>/dev/null || true
-		wait "$PROXY_PID" 2>/dev/null || true
-		PROXY_PID=
-	fi
-}
+source "$KILN_TOP/tests/lib/faultproxy.sh"
 trap 'proxy_stop; registry_stop_all' EXIT
 
 push_through_proxy() { # push_through_proxy <name> <kiln args...>: FROM busybox, COPY one file
@@ -392,7 +369,7 @@ push_through_proxy() { # push_through_proxy <name> <kiln args...>: FROM busybox,
 
 manifest_blob_unknown_is_tried_again() {
 	setup_ok
-	proxy_start mbu --rule fail PUT '/manifests/' 400:MANIFEST_BLOB_UNKNOWN 2
+	PROXY_UPSTREAM=$SREG proxy_start mbu --rule fail PUT '/manifests/' 400:MANIFEST_BLOB_UNKNOWN 2
 	local dest=localhost:${PROXY#127.0.0.1:}/scale-faults/mbu:1 rc=0
 	push_through_proxy mbu --destination "$dest" || rc=$?
 	proxy_stop
@@ -405,7 +382,7 @@ manifest_blob_unknown_is_tried_again() {
 	skopeo inspect --tls-verify=false "docker://$SREG/scale-faults/mbu:1" >/dev/null ||
 		fail "the pushed image is not readable"
 	# and a registry that keeps refusing still fails the push, naming the error
-	proxy_start mbu2 --rule fail PUT '/manifests/' 400:MANIFEST_BLOB_UNKNOWN -1
+	PROXY_UPSTREAM=$SREG proxy_start mbu2 --rule fail PUT '/manifests/' 400:MANIFEST_BLOB_UNKNOWN -1
 	rc=0
 	push_through_proxy mbu2 --destination "localhost:${PROXY#127.0.0.1:}/scale-faults/mbu:2" || rc=$?
 	proxy_stop
@@ -417,7 +394,7 @@ manifest_blob_unknown_is_tried_again() {
 
 blob_head_500_does_not_fail_the_push() {
 	setup_ok
-	proxy_start head500 --rule fail HEAD '/v2/scale-faults/head/blobs/' 500 -1
+	PROXY_UPSTREAM=$SREG proxy_start head500 --rule fail HEAD '/v2/scale-faults/head/blobs/' 500 -1
 	local dest=localhost:${PROXY#127.0.0.1:}/scale-faults/head:1 rc=0
 	push_through_proxy head500 --destination "$dest" || rc=$?
 	proxy_stop
