@@ -201,25 +201,6 @@ static void platform_args(char ***v, const char *prefix, const char *platform)
 	strv_env_set(v, k, variant ? variant : "");
 }
 
-static const char *host_platform(void)
-{
-#if defined(__x86_64__)
-	return "linux/amd64";
-#elif defined(__aarch64__)
-	return "linux/arm64/v8";
-#elif defined(__arm__)
-	return "linux/arm/v7";
-#elif defined(__i386__)
-	return "linux/386";
-#elif defined(__s390x__)
-	return "linux/s390x";
-#elif defined(__powerpc64__)
-	return "linux/ppc64le";
-#else
-	return "linux/unknown";
-#endif
-}
-
 /* a meta ARG's value (a shell_lookup_fn over the builder), O(1) */
 static const char *meta_var(void *ud, const char *name, size_t nl)
 {
@@ -252,8 +233,8 @@ static int meta_args_resolve(struct builder *b, size_t *first_from, struct kiln_
 	size_t i = 0;
 	cleanup_strv char **platform = xcalloc(1, sizeof(char *));
 	platform_args(&platform, "TARGET",
-	              b->o->custom_platform ? b->o->custom_platform : host_platform());
-	platform_args(&platform, "BUILD", host_platform());
+	              b->o->custom_platform ? b->o->custom_platform : image_host_platform());
+	platform_args(&platform, "BUILD", image_host_platform());
 	b->meta_ix = strmap_new();
 	b->meta_args = xcalloc(1, sizeof(char *));
 	strv_foreach (kv, platform) {

@@ -316,25 +316,29 @@ static void normalize_arch(char **arch, char **variant)
 	*variant = v2;
 }
 
-static const char *host_arch(void)
-{
+/* the platform kiln itself runs on, as BuildKit names it: {architecture, os/arch[/variant]} */
+static const char *const host[2] =
 #if defined(__x86_64__)
-	return "amd64";
+    {"amd64", "linux/amd64"};
 #elif defined(__aarch64__)
-	return "arm64";
+    {"arm64", "linux/arm64/v8"};
 #elif defined(__arm__)
-	return "arm";
+    {"arm", "linux/arm/v7"};
 #elif defined(__i386__)
-	return "386";
+    {"386", "linux/386"};
 #elif defined(__s390x__)
-	return "s390x";
+    {"s390x", "linux/s390x"};
 #elif defined(__powerpc64__)
-	return "ppc64le";
+    {"ppc64le", "linux/ppc64le"};
 #elif defined(__riscv)
-	return "riscv64";
+    {"riscv64", "linux/riscv64"};
 #else
-	return "amd64";
+    {"unknown", "linux/unknown"};
 #endif
+
+const char *image_host_platform(void)
+{
+	return host[1];
 }
 
 int image_platform_normalize(const char *spec, char **ret, struct kiln_err **err)
@@ -369,7 +373,7 @@ int image_platform_normalize(const char *spec, char **ret, struct kiln_err **err
 	if (n == 1) {
 		if (in_list(parts[0], known_os, ARRAY_SIZE(known_os))) {
 			os = xstrdup(parts[0]);
-			arch = xstrdup(host_arch());
+			arch = xstrdup(host[0]);
 		} else if (in_list(parts[0], known_arch, ARRAY_SIZE(known_arch))) {
 			os = xstrdup("linux");
 			arch = xstrdup(parts[0]);

@@ -59,6 +59,8 @@ const char *layer_media_type(enum image_format format, bool zstd);
  * ("linux/amd64,linux/arm64") is refused. The error text is containerd's, for kaniko's
  * "Invalid platform" message. */
 int image_platform_normalize(const char *spec, char **ret, struct kiln_err **err);
+/* the platform kiln runs on ("linux/amd64", "linux/arm64/v8", …) */
+const char *image_host_platform(void);
 /* whether the config's os/architecture/variant are platform's (variant: an absent one
  * matches the architecture's default) */
 bool image_config_has_platform(json_t *cfg, const char *platform);
