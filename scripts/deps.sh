@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh — installs, with apt, everything kiln's build and tests need on a fresh Debian 12
 # root machine. Idempotent: when every package is already present it touches nothing.
-#   bash scripts/deps.sh          build + tests
-#   bash scripts/deps.sh bench    also what the benchmarks run besides buildah (docker.io)
+#   bash scripts/deps.sh          build, tests and benchmarks (the differential suite runs docker
+#                                 build: docker.io, containerd; `bench` is accepted, as before)
 set -euo pipefail
 
 PACKAGES=(
@@ -12,10 +12,8 @@ PACKAGES=(
 	docker-registry skopeo umoci busybox-static debootstrap debian-archive-keyring gpgv openssl apache2-utils runc
 	jq ca-certificates curl python3 xz-utils zstd bzip2 git
 	buildah
+	docker.io containerd time bc
 )
-if [ "${1:-}" = bench ]; then
-	PACKAGES+=(docker.io containerd time bc)
-fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
