@@ -8,6 +8,7 @@
 #include "fs/layer.h"
 #include "instr/instr.h"
 #include "kiln-config.h"
+#include "plan/plan.h"
 #include "registry/ref.h"
 #include "sandbox/sandbox.h"
 #include "shell/shell.h"
@@ -38,16 +39,11 @@ struct builder {
 	struct blobstore *bs;
 	struct registry *reg;
 	struct dockerfile *df;
+	struct plan *plan;     /* stages, meta ARGs, target, graph (over df) */
 	char *dockerfile_path; /* as shown in messages */
 	char *context;
 	char *resolv_conf, *hosts;
-	char **meta_args;
-	struct strmap *meta_ix; /* name -> index in meta_args */
-	size_t *deps;           /* stage indexes, for stage_src.reads */
-	size_t n_deps, cap_deps;
-	size_t n_meta, cap_meta;
-	char **build_args;
-	char **used_build_args;
+	char **used_build_args; /* of the meta ARGs (the plan's) and of every stage built */
 	struct stage **stages;
 	size_t n_stages;
 	struct stage **images; /* COPY --from=<image reference>, kaniko's "extra stages" */
@@ -85,17 +81,6 @@ struct cache_store_job {
 	bool has_layer;
 	struct image_layer layer; /* media_type heap-allocated */
 	char *created_by;
-};
-
-struct stage_src {
-	const struct df_instr *from;
-	size_t first, end; /* instruction range after FROM */
-	char *name;
-	/* filled once by stage_deps (a Dockerfile's cost stays linear in its stages): */
-	size_t reads, n_reads; /* b->deps[reads...]: the earlier stages it reads, sorted */
-	bool reads_any;  /* FROM that cannot be expanded, COPY --from=$X: every earlier stage */
-	bool used_later; /* a later stage reads this one */
-	bool base_later; /* a later stage is built FROM this one */
 };
 
 static void stage_free(struct stage *s)
@@ -149,140 +134,6 @@ static int find_dockerfile(struct builder *b, char **ret, struct kiln_err **err)
 	}
 	return kiln_err_set(err, "please provide a valid path to a Dockerfile within the build "
 	                         "context with --dockerfile");
-}
-
-/* the --build-arg list, "K=V" each (cli/ has already filled bare names from the env) */
-static char **collect_build_args(const struct build_opts *o)
-{
-	char **v = xcalloc(1, sizeof(char *));
-	strv_foreach (a, o->build_args) {
-		const char *eq = strchr(a, '=');
-		if (eq) {
-			cleanup_free char *k = xstrndup(a, (size_t)(eq - a));
-			strv_env_set(&v, k, eq + 1);
-		} else {
-			const char *env = getenv(a);
-			strv_env_set(&v, a, env ? env : "");
-		}
-	}
-	return v;
-}
-
-/* BuildKit's automatic platform ARGs: "linux/arm64/v8" -> TARGETOS=linux TARGETARCH=arm64
- * TARGETVARIANT=v8 (BUILD* describe the machine kiln runs on) */
-static void platform_args(char ***v, const char *prefix, const char *platform)
-{
-	cleanup_free char *p = xstrdup(platform);
-	char *arch = strchr(p, '/');
-	char *variant = NULL;
-	if (arch) {
-		*arch++ = '\0';
-		variant = strchr(arch, '/');
-		if (variant)
-			*variant++ = '\0';
-	}
-	/* BuildKit formats the normalised platform, where arm64's default variant is implied */
-	if (arch && variant && streq(arch, "arm64") && streq(variant, "v8"))
-		variant = NULL;
-	cleanup_free char *formatted = variant ? xasprintf("%s/%s/%s", p, arch, variant)
-	                               : arch  ? xasprintf("%s/%s", p, arch)
-	                                       : xstrdup(p);
-	cleanup_free char *k = NULL;
-	k = xasprintf("%sPLATFORM", prefix);
-	strv_env_set(v, k, formatted);
-	free(k);
-	k = xasprintf("%sOS", prefix);
-	strv_env_set(v, k, p);
-	free(k);
-	k = xasprintf("%sARCH", prefix);
-	strv_env_set(v, k, arch ? arch : "");
-	free(k);
-	k = xasprintf("%sVARIANT", prefix);
-	strv_env_set(v, k, variant ? variant : "");
-}
-
-/* a meta ARG's value (a shell_lookup_fn over the builder), O(1) */
-static const char *meta_var(void *ud, const char *name, size_t nl)
-{
-	const struct builder *b = ud;
-	size_t i;
-	if (!strmap_get(b->meta_ix, name, nl, &i))
-		return NULL;
-	return b->meta_args[i] + nl + 1;
-}
-
-/* sets a meta ARG, replacing an earlier value in place */
-static void meta_set(struct builder *b, const char *name, const char *value)
-{
-	size_t nl = strlen(name), i;
-	char *kv = xasprintf("%s=%s", name, value);
-	if (strmap_get(b->meta_ix, name, nl, &i)) {
-		free(b->meta_args[i]);
-		b->meta_args[i] = kv;
-		return;
-	}
-	XGROW(b->meta_args, b->n_meta + 2, b->cap_meta);
-	strmap_set(b->meta_ix, name, nl, b->n_meta);
-	b->meta_args[b->n_meta++] = kv;
-	b->meta_args[b->n_meta] = NULL;
-}
-
-static int meta_args_resolve(struct builder *b, size_t *first_from, struct kiln_err **err)
-{
-	const struct dockerfile *df = b->df;
-	size_t i = 0;
-	cleanup_strv char **platform = xcalloc(1, sizeof(char *));
-	platform_args(&platform, "TARGET",
-	              b->o->custom_platform ? b->o->custom_platform : image_host_platform());
-	platform_args(&platform, "BUILD", image_host_platform());
-	b->meta_ix = strmap_new();
-	b->meta_args = xcalloc(1, sizeof(char *));
-	strv_foreach (kv, platform) {
-		cleanup_free char *k = xstrndup(kv, strcspn(kv, "="));
-		meta_set(b, k, kv + strlen(k) + 1);
-	}
-	for (; i < df->n_instrs && !streq(df->instrs[i].cmd, "from"); i++) {
-		const struct df_instr *in = &df->instrs[i];
-		if (!streq(in->cmd, "arg"))
-			return kiln_err_set(err,
-			                    "%s:%d: %s instruction before the first FROM: only "
-			                    "ARG may come before FROM",
-			                    b->dockerfile_path, in->start_line, in->cmd);
-		strv_foreach (a, in->args) {
-			cleanup_free char *name = xstrdup(a);
-			char *def = strchr(name, '=');
-			if (def)
-				*def++ = '\0';
-			const char *given = strv_env_get(b->build_args, name);
-			cleanup_free char *value = NULL;
-			if (given && (*given || !def)) {
-				value = xstrdup(given);
-				if (!strv_contains(b->used_build_args, name))
-					strv_push(&b->used_build_args, xstrdup(name));
-			} else if (def) {
-				if (shell_expand_word_fn(def, meta_var, b, b->df->escape, &value,
-				                         err) < 0)
-					return kiln_err_wrap(err, "%s:%d", b->dockerfile_path,
-					                     in->start_line);
-			}
-			if (value)
-				meta_set(b, name, value);
-		}
-	}
-	if (i == df->n_instrs)
-		return kiln_err_set(err, "%s: no FROM instruction: the Dockerfile has no stages",
-		                    b->dockerfile_path);
-	*first_from = i;
-	return 0;
-}
-
-static struct stage *find_stage(struct builder *b, const char *name, size_t before)
-{
-	for (size_t i = 0; i < before && i < b->n_stages; i++) {
-		if (b->stages[i]->name && !strcasecmp(b->stages[i]->name, name))
-			return b->stages[i];
-	}
-	return NULL;
 }
 
 /* pulls the base image's manifest and config; layers come later, when the root is needed */
@@ -502,101 +353,6 @@ static int stage_unpack(struct builder *b, struct stage *s, const struct image_r
 	return r;
 }
 
-static int cmp_size(const void *a, const void *b)
-{
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* the stages before stage i that name (a FROM image or a COPY --from value) names: by name
- * (case-insensitive; the name map holds the last one, prev the earlier ones) or by index */
-static void stages_named(const struct strmap *names, const size_t *prev, size_t i, const char *name,
-                         size_t **v, size_t *n, size_t *cap)
-{
-	size_t nl = strlen(name), k;
-	cleanup_free char *low = xstrdup(name);
-	for (char *c = low; *c; c++)
-		*c = (char)tolower((unsigned char)*c);
-	if (strmap_get(names, low, nl, &k)) {
-		for (; k != SIZE_MAX; k = prev[k]) {
-			XGROW(*v, *n + 1, *cap);
-			(*v)[(*n)++] = k;
-		}
-	}
-	if (nl && nl < 20 && strspn(name, "0123456789") == nl && (name[0] != '0' || nl == 1)) {
-		size_t idx = (size_t)strtoull(name, NULL, 10);
-		if (idx < i) {
-			XGROW(*v, *n + 1, *cap);
-			(*v)[(*n)++] = idx;
-		}
-	}
-}
-
-/* what each of the first n stages reads: FROM <name|index> (expanded with the meta ARGs; what
- * cannot be expanded counts as every earlier stage) and COPY --from=<name|index> (a value
- * with '$' depends on the stage's own ARGs and counts as every earlier stage, which only costs
- * keeping a root that may not be read) */
-static void stage_deps(struct builder *b, struct stage_src *srcs, size_t n)
-{
-	_cleanup_(strmap_freep) struct strmap *names = strmap_new(); /* lower-case -> last */
-	cleanup_free size_t *prev = xcalloc(n ? n : 1, sizeof(size_t));
-	size_t any_from = 0, any_read = 0; /* stages below these are bases / read later */
-	for (size_t i = 0; i < n; i++) {
-		struct stage_src *src = &srcs[i];
-		src->reads = b->n_deps;
-		const struct df_instr *from = src->from;
-		if (from->args && from->args[0]) {
-			cleanup_free char *image = NULL;
-			if (shell_expand_word_fn(from->args[0], meta_var, b, b->df->escape, &image,
-			                         NULL) < 0) {
-				src->reads_any = true;
-				any_from = i;
-			} else {
-				size_t before = b->n_deps;
-				stages_named(names, prev, i, image, &b->deps, &b->n_deps,
-				             &b->cap_deps);
-				for (size_t k = before; k < b->n_deps; k++)
-					srcs[b->deps[k]].base_later = true;
-			}
-		}
-		for (size_t k = src->first; k < src->end; k++) {
-			const struct df_instr *in = &b->df->instrs[k];
-			for (size_t f = 0; f < in->n_flags; f++) {
-				const char *v = in->flags[f].value;
-				if (!streq(in->flags[f].name, "from") || !v)
-					continue;
-				if (strchr(v, '$'))
-					src->reads_any = true;
-				else
-					stages_named(names, prev, i, v, &b->deps, &b->n_deps,
-					             &b->cap_deps);
-			}
-		}
-		if (src->reads_any)
-			any_read = i;
-		src->n_reads = b->n_deps - src->reads;
-		size_t *reads = b->deps + src->reads;
-		if (src->n_reads > 1)
-			qsort(reads, src->n_reads, sizeof(size_t), cmp_size);
-		for (size_t k = 0; k < src->n_reads; k++)
-			srcs[reads[k]].used_later = true;
-		prev[i] = SIZE_MAX;
-		if (src->name) {
-			cleanup_free char *low = xstrdup(src->name);
-			for (char *c = low; *c; c++)
-				*c = (char)tolower((unsigned char)*c);
-			size_t last;
-			if (strmap_get(names, low, strlen(low), &last))
-				prev[i] = last;
-			strmap_set(names, low, strlen(low), i);
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		srcs[i].base_later |= i < any_from;
-		srcs[i].used_later |= i < any_read;
-	}
-}
-
 /* may_stream: whether COPY may skip the root when nothing after it in this list reads it
  * (false for ONBUILD triggers, which the stage's own instructions follow) */
 /* a lazily unpacked root, when the first step that runs needs it: the base layers and the
@@ -669,21 +425,17 @@ static int cache_extract_one(struct builder *b, struct stage *s, const struct im
 /* with --cache, before a step runs: extend the key; while nothing missed, look the step up.
  * Returns 1 when the cache served the step (its layer or empty entry is appended). */
 static int cache_before_step(struct builder *b, struct stage *s, struct stage_cache *sc,
-                             const struct df_instr *in, struct kiln_err **err)
+                             const struct plan_instr *pi, struct kiln_err **err)
 {
+	const struct df_instr *in = pi->in;
 	if (!sc->keyed)
 		return 0;
 	/* ADD (URLs, archives) and COPY --from (another stage's or image's files) read what the
 	 * key cannot describe: the cache is off for the rest of the stage */
-	bool keyable = !streq(in->cmd, "add");
-	for (size_t f = 0; f < in->n_flags; f++) {
-		if (streq(in->cmd, "copy") && streq(in->flags[f].name, "from"))
-			keyable = false;
-		if (streq(in->cmd, "run"))
-			keyable = false;
-	}
+	bool keyable = pi->kind != INSTR_ADD && !(pi->kind == INSTR_COPY && pi->copy.has_from) &&
+	               !(pi->kind == INSTR_RUN && in->n_flags);
 	cleanup_err struct kiln_err *e = NULL;
-	if (!keyable || cache_key_step(sc->key, s, in, &e) < 0) {
+	if (!keyable || cache_key_step(sc->key, s, pi, &e) < 0) {
 		if (e)
 			log_debug("Layer cache off for the rest of the stage: %s", kiln_err_msg(e));
 		else
@@ -692,7 +444,7 @@ static int cache_before_step(struct builder *b, struct stage *s, struct stage_ca
 		sc->keyed = sc->looking = false;
 		return 0;
 	}
-	if (!sc->looking || !cache_step_cacheable(b->o, in))
+	if (!sc->looking || !cache_step_cacheable(b->o, pi))
 		return 0;
 	log_info("Checking for cached layer %s:%s...", b->cache_repo, sc->key);
 	struct cache_hit hit = {0};
@@ -735,9 +487,9 @@ static int cache_before_step(struct builder *b, struct stage *s, struct stage_ca
 
 /* with --cache, after a cacheable step ran: its result is pushed under its key at the end */
 static void cache_after_step(struct builder *b, struct stage *s, struct stage_cache *sc,
-                             const struct df_instr *in, size_t layers_before)
+                             const struct plan_instr *pi, size_t layers_before)
 {
-	if (!sc->keyed || !cache_step_cacheable(b->o, in) || b->o->no_push_cache)
+	if (!sc->keyed || !cache_step_cacheable(b->o, pi) || b->o->no_push_cache)
 		return;
 	json_t *hist = json_object_get(s->config, "history");
 	const char *cb = json_string_value(
@@ -756,7 +508,7 @@ static void cache_after_step(struct builder *b, struct stage *s, struct stage_ca
 }
 
 static int run_instructions(struct builder *b, struct stage *s, struct stage_cache *sc,
-                            const struct df_instr *instrs, size_t n, bool may_stream,
+                            const struct plan_instr *instrs, size_t n, bool may_stream,
                             struct kiln_err **err)
 {
 	/* the last step that reads the root: the steps after it stream (found once, not per
@@ -769,12 +521,13 @@ static int run_instructions(struct builder *b, struct stage *s, struct stage_cac
 		}
 	}
 	for (size_t k = 0; k < n; k++) {
-		const struct df_instr *in = &instrs[k];
+		const struct plan_instr *pi = &instrs[k];
+		const struct df_instr *in = pi->in;
 		log_info("%s", in->original);
 		int64_t t0 = timing_now_ns();
 		size_t layers_before = s->n_layers;
 		s->nothing_reads_root = may_stream && !s->used_later && last_reader <= k + 1;
-		int r = sc ? cache_before_step(b, s, sc, in, err) : 0;
+		int r = sc ? cache_before_step(b, s, sc, pi, err) : 0;
 		if (r < 0)
 			return r;
 		if (r > 0) {
@@ -784,29 +537,36 @@ static int run_instructions(struct builder *b, struct stage *s, struct stage_cac
 			                  : -1);
 			continue;
 		}
-		if (sc && !sc->root_ready && instr_needs_root(in)) {
+		if (sc && !sc->root_ready && instr_needs_root(pi)) {
 			r = cache_unpack(b, s, sc, err);
 			if (r < 0)
 				return r;
 		}
-		if (streq(in->cmd, "run"))
-			r = instr_run(s, in, err);
-		else if (streq(in->cmd, "copy") || streq(in->cmd, "add"))
-			r = instr_copy(s, in, err);
-		else if (streq(in->cmd, "workdir"))
-			r = instr_workdir(s, in, err);
-		else if (streq(in->cmd, "from"))
+		switch (pi->kind) {
+		case INSTR_RUN:
+			r = instr_run(s, pi, err);
+			break;
+		case INSTR_COPY:
+		case INSTR_ADD:
+			r = instr_copy(s, pi, err);
+			break;
+		case INSTR_WORKDIR:
+			r = instr_workdir(s, pi, err);
+			break;
+		case INSTR_FROM:
 			r = kiln_err_set(err, "%s:%d: unexpected FROM", b->dockerfile_path,
 			                 in->start_line);
-		else
-			r = instr_meta(s, in, err);
+			break;
+		default:
+			r = instr_meta(s, pi, err);
+		}
 		if (r < 0)
 			return r;
 		timing_record("step", s->index, in->original, timing_now_ns() - t0, 0,
 		              s->n_layers > layers_before ? (int64_t)s->layers[s->n_layers - 1].size
 		                                          : -1);
 		if (sc)
-			cache_after_step(b, s, sc, in, layers_before);
+			cache_after_step(b, s, sc, pi, layers_before);
 	}
 	return 0;
 }
@@ -820,6 +580,7 @@ static int run_triggers(struct builder *b, struct stage *s, struct kiln_err **er
 	log_info("Executing %zu build triggers", n);
 	if (!n)
 		return 0;
+	cleanup_free struct plan_instr *pis = NULL;
 	cleanup_buf struct kiln_buf text = KILN_BUF_INIT;
 	size_t i;
 	json_t *e;
@@ -833,7 +594,9 @@ static int run_triggers(struct builder *b, struct stage *s, struct kiln_err **er
 	int r = dockerfile_parse("ONBUILD trigger", text.ptr, text.len, &tdf, err);
 	if (r < 0)
 		return r;
-	r = run_instructions(b, s, NULL, tdf->instrs, tdf->n_instrs, false, err);
+	r = plan_instrs_parse(tdf, b->dockerfile_path, &pis, err);
+	if (r >= 0)
+		r = run_instructions(b, s, NULL, pis, tdf->n_instrs, false, err);
 	dockerfile_free(tdf);
 	return r;
 }
@@ -960,12 +723,11 @@ static void apply_labels(struct builder *b, struct stage *s)
 	}
 }
 
-static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx,
-                       bool last, struct kiln_err **err)
+static int build_stage(struct builder *b, size_t idx, bool last, struct kiln_err **err)
 {
-	const struct stage_src *src = &srcs[idx];
+	const struct plan_stage *src = &b->plan->stages[idx];
 	struct stage *s = b->stages[idx];
-	assert(idx < n);
+	assert(idx < b->n_stages);
 	s->stages = b->stages;
 	s->n_stages = idx; /* COPY --from and FROM see only earlier stages */
 	s->images = b->images;
@@ -980,9 +742,9 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	s->hosts = b->hosts;
 	s->escape = b->df->escape;
 	s->dockerfile_path = b->dockerfile_path;
-	s->build_args = b->build_args;
-	s->meta_args = b->meta_args;
-	s->meta_ix = b->meta_ix;
+	s->build_args = b->plan->build_args;
+	s->meta_args = b->plan->meta_args;
+	s->meta_ix = b->plan->meta_ix;
 	s->snapshot_mode =
 	    b->o->snapshot_mode && *b->o->snapshot_mode ? b->o->snapshot_mode : "full";
 	if (!streq(s->snapshot_mode, "full") && !streq(s->snapshot_mode, "redo") &&
@@ -996,27 +758,16 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	s->inplace = b->inplace;
 	s->ignore = b->ignore;
 
-	const struct df_instr *from = src->from;
+	const struct df_instr *from = src->from->in;
 	cleanup_free char *image = NULL;
-	if (!from->args || !from->args[0])
-		return kiln_err_set(err, "%s:%d: FROM requires an image", b->dockerfile_path,
-		                    from->start_line);
-	if (shell_expand_word_fn(from->args[0], meta_var, b, b->df->escape, &image, err) < 0)
-		return kiln_err_wrap(err, "%s:%d", b->dockerfile_path, from->start_line);
-	if (!*image)
-		return kiln_err_set(err, "%s:%d: FROM names an empty image (is an ARG unset?)",
-		                    b->dockerfile_path, from->start_line);
-	for (size_t f = 0; f < from->n_flags; f++) {
-		if (!streq(from->flags[f].name, "platform"))
-			return kiln_err_set(err, "%s:%d: FROM --%s is not supported",
-			                    b->dockerfile_path, from->start_line,
-			                    from->flags[f].name);
-	}
+	int base_idx = -1;
+	int r = plan_stage_base(b->plan, idx, &image, &base_idx, err);
+	if (r < 0)
+		return r;
 
 	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
 	char base_digest[DIGEST_STRING_LEN + 1] = "";
-	struct stage *parent = find_stage(b, image, idx);
-	int base_idx = -1;
+	struct stage *parent = base_idx >= 0 ? b->stages[base_idx] : NULL;
 	if (parent) {
 		base_idx = parent->index;
 		s->config = json_deep_copy(parent->config);
@@ -1035,7 +786,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 		s->format = IMAGE_DOCKER;
 	} else {
 		pthread_mutex_lock(&b->lock);
-		int r = stage_from_registry(b, s, image, &ref, base_digest, err);
+		r = stage_from_registry(b, s, image, &ref, base_digest, err);
 		pthread_mutex_unlock(&b->lock);
 		if (r < 0)
 			return kiln_err_wrap(err, "%s:%d", b->dockerfile_path, from->start_line);
@@ -1049,17 +800,17 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	log_info("Building stage '%s' [idx: '%zu', base-idx: '%d']", image, idx, base_idx);
 	apply_labels(b, s);
 
-	s->used_later = srcs[idx].used_later;
-	s->no_layers = !last && !b->inplace && !srcs[idx].base_later;
+	s->used_later = src->used_later;
+	s->no_layers = !last && !b->inplace && !src->base_later;
 	if (s->no_layers)
 		log_info("Stage %zu is only read through COPY --from: its steps take no snapshots",
 		         idx);
 	bool need_root = s->used_later;
 	const char *why = NULL;
-	for (size_t k = src->first; k < src->end && !need_root; k++) {
-		if (instr_needs_root(&b->df->instrs[k])) {
+	for (size_t k = 0; k < src->n_instrs && !need_root; k++) {
+		if (instr_needs_root(&src->instrs[k])) {
 			need_root = true;
-			why = b->df->instrs[k].original;
+			why = src->instrs[k].in->original;
 		}
 	}
 	json_t *ob = json_object_get(image_config_container(s->config), "OnBuild");
@@ -1091,22 +842,21 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	} else if (need_root) {
 		if (why)
 			log_info("Unpacking rootfs as cmd %s requires it.", why);
-		int r = stage_unpack(b, s, ref, b->inplace, err);
+		r = stage_unpack(b, s, ref, b->inplace, err);
 		if (r < 0)
 			return r;
 	} else {
 		log_info("Skipping unpacking as no commands require it.");
 	}
 	s->single_snapshot = b->o->single_snapshot;
-	int r = 0;
+	r = 0;
 	if (s->single_snapshot && s->rootfd >= 0)
 		r = stage_index_sync(s, err);
 	if (r >= 0)
 		r = run_triggers(b, s, err);
 	if (r < 0)
 		return r;
-	r = run_instructions(b, s, sc, &b->df->instrs[src->first], src->end - src->first, true,
-	                     err);
+	r = run_instructions(b, s, sc, src->instrs, src->n_instrs, true, err);
 	if (r >= 0 && sc && !sc->root_ready && s->used_later)
 		r = cache_unpack(b, s, sc, err); /* a later stage reads this root */
 	if (sc && sc->ref)
@@ -1116,7 +866,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	if (s->single_snapshot && s->fsindex) {
 		/* kaniko: one layer per stage, taken after its last instruction */
 		const char *last_text =
-		    src->end > src->first ? b->df->instrs[src->end - 1].original : from->original;
+		    src->n_instrs ? src->instrs[src->n_instrs - 1].in->original : from->original;
 		r = stage_snapshot(s, last_text, err);
 		if (r < 0)
 			return r;
@@ -1128,7 +878,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	}
 	pthread_mutex_unlock(&b->lock);
 	if (b->inplace && !last)
-		return inplace_stage_done(b, s, srcs[idx].used_later, err);
+		return inplace_stage_done(b, s, src->used_later, err);
 	return 0;
 }
 
@@ -1259,6 +1009,7 @@ static void builder_release(struct builder *b)
 	for (size_t i = 0; i < b->n_images; i++)
 		stage_free(b->images[i]);
 	free(b->images);
+	plan_free(b->plan);
 	dockerfile_free(b->df);
 	free(b->dockerfile_path);
 	free(b->context);
@@ -1268,82 +1019,37 @@ static void builder_release(struct builder *b)
 	free(b->final_base);
 	ignore_list_free(b->ignore);
 	dockerignore_free(b->dockerignore);
-	strv_free(b->meta_args);
-	strmap_free(b->meta_ix);
-	free(b->deps);
-	strv_free(b->build_args);
 	strv_free(b->used_build_args);
 }
 
-/* COPY --from=<x> where x is neither an earlier stage's name nor an index names an image: like
- * kaniko, pull and unpack each one before any stage runs (in chroot mode under
- * $KANIKO_DIR/images/<n>; in place as well, since "/" belongs to the stages) */
-static int pull_copy_images(struct builder *b, const struct stage_src *srcs, size_t n, size_t n_all,
-                            struct kiln_err **err)
+/* the images COPY --from names (the plan's list), as in kaniko pulled and unpacked before any
+ * stage runs (in chroot mode under $KANIKO_DIR/stages/image-<n>; in place as well, since "/"
+ * belongs to the stages) */
+static int pull_copy_images(struct builder *b, struct kiln_err **err)
 {
-	for (size_t j = 0; j < n; j++) {
-		for (size_t k = srcs[j].first; k < srcs[j].end; k++) {
-			const struct df_instr *in = &b->df->instrs[k];
-			for (size_t f = 0; f < in->n_flags; f++) {
-				const char *v = in->flags[f].value;
-				if (!streq(in->flags[f].name, "from") || !v || !*v ||
-				    strchr(v, '$'))
-					continue;
-				char *end = NULL;
-				long idx = strtol(v, &end, 10);
-				bool numeric = *end == '\0';
-				bool stage = numeric;
-				for (size_t i = 0; i < j && !stage; i++)
-					stage = srcs[i].name && !strcasecmp(srcs[i].name, v);
-				/* the stage itself or a later one: not an image to look up */
-				for (size_t i = j; i < n_all && (!stage || numeric); i++) {
-					if (numeric ? idx != (long)i
-					            : !srcs[i].name || strcasecmp(srcs[i].name, v))
-						continue;
-					if (i == j)
-						return kiln_err_set(
-						    err,
-						    "%s:%d: COPY --from='%s' names the "
-						    "stage it is in: circular dependency "
-						    "detected on stage %zu",
-						    b->dockerfile_path, in->start_line, v, i);
-					return kiln_err_set(
-					    err,
-					    "%s:%d: COPY --from='%s' names stage %zu, "
-					    "which comes later in the Dockerfile: a "
-					    "stage copies only from earlier stages",
-					    b->dockerfile_path, in->start_line, v, i);
-				}
-				bool have = false;
-				for (size_t i = 0; i < b->n_images && !have; i++)
-					have = streq(b->images[i]->name, v);
-				if (stage || have)
-					continue;
-				struct stage *img = xcalloc(1, sizeof(*img));
-				img->rootfd = -1;
-				img->index = -1;
-				img->name = xstrdup(v);
-				b->images =
-				    xreallocarray(b->images, b->n_images + 1, sizeof(*b->images));
-				b->images[b->n_images++] = img;
-				img->root = xasprintf("%s/stages/image-%zu/rootfs",
-				                      b->o->kaniko_dir, b->n_images - 1);
-				_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
-				int r = stage_from_registry(b, img, v, &ref, NULL, err);
-				if (r >= 0)
-					r = stage_unpack(b, img, ref, false, err);
-				if (r < 0)
-					return kiln_err_wrap(err, "%s:%d: COPY --from='%s'",
-					                     b->dockerfile_path, in->start_line, v);
-			}
-		}
+	const struct plan *p = b->plan;
+	b->images = xcalloc(p->n_copy_images ? p->n_copy_images : 1, sizeof(*b->images));
+	for (size_t i = 0; i < p->n_copy_images; i++) {
+		const char *v = p->copy_images[i].ref;
+		struct stage *img = xcalloc(1, sizeof(*img));
+		img->rootfd = -1;
+		img->index = -1;
+		img->name = xstrdup(v);
+		b->images[b->n_images++] = img;
+		img->root = xasprintf("%s/stages/image-%zu/rootfs", b->o->kaniko_dir, i);
+		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+		int r = stage_from_registry(b, img, v, &ref, NULL, err);
+		if (r >= 0)
+			r = stage_unpack(b, img, ref, false, err);
+		if (r < 0)
+			return kiln_err_wrap(err, "%s:%d: COPY --from='%s'", b->dockerfile_path,
+			                     p->copy_images[i].pi->in->start_line, v);
 	}
 	return 0;
 }
 
 struct sched {
 	struct builder *b;
-	const struct stage_src *srcs;
 	size_t n;
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
@@ -1362,7 +1068,7 @@ static void *stage_thread(void *arg)
 	struct stage_job *job = arg;
 	struct sched *sc = job->sc;
 	struct kiln_err *e = NULL;
-	int r = build_stage(sc->b, sc->srcs, sc->n, job->idx, job->idx == sc->n - 1, &e);
+	int r = build_stage(sc->b, job->idx, job->idx == sc->n - 1, &e);
 	pthread_mutex_lock(&sc->lock);
 	sc->done[job->idx] = true;
 	sc->running[job->idx] = false;
@@ -1380,12 +1086,11 @@ static void *stage_thread(void *arg)
 /* Builds every stage that is not skipped, each as soon as the stages it reads are done; up to
  * one per CPU at a time (one at a time in place, where all share "/"). A failure stops new
  * stages from starting; the ones running finish their current work. */
-static int build_stages(struct builder *b, const struct stage_src *srcs, size_t n,
-                        struct kiln_err **err)
+static int build_stages(struct builder *b, size_t n, struct kiln_err **err)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t max = b->inplace ? 1 : (size_t)(cpus < 1 ? 1 : cpus > 4 ? 4 : cpus);
-	struct sched sc = {.b = b, .srcs = srcs, .n = n};
+	struct sched sc = {.b = b, .n = n};
 	pthread_mutex_init(&sc.lock, NULL);
 	pthread_cond_init(&sc.cv, NULL);
 	cleanup_free bool *done = xcalloc(n, sizeof(bool));
@@ -1407,13 +1112,14 @@ static int build_stages(struct builder *b, const struct stage_src *srcs, size_t 
 		for (size_t i = 0; i < n && !sc.err && sc.active < max; i++) {
 			if (done[i] || running[i])
 				continue;
+			const struct plan_stage *ps = &b->plan->stages[i];
 			bool ready = true;
-			if (srcs[i].reads_any) {
+			if (ps->reads_any) {
 				for (size_t j = 0; j < i && ready; j++)
 					ready = done[j];
 			}
-			for (size_t k = 0; k < srcs[i].n_reads && ready; k++)
-				ready = done[b->deps[srcs[i].reads + k]];
+			for (size_t k = 0; k < ps->n_reads && ready; k++)
+				ready = done[ps->reads[k]];
 			/* with one worker, keep kaniko's order */
 			if (!ready || (max == 1 && i > 0 && !done[i - 1]))
 				continue;
@@ -1482,71 +1188,32 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	r = choose_isolation(&b, err);
 	if (r < 0)
 		return r;
-	b.build_args = collect_build_args(o);
-	size_t first = 0;
-	r = meta_args_resolve(&b, &first, err);
+	cleanup_strv char **build_args = plan_build_args(o->build_args, getenv);
+	struct plan_opts po = {
+	    .build_args = build_args,
+	    .target = o->target,
+	    .platform = o->custom_platform,
+	    .skip_unused_stages = o->skip_unused_stages,
+	};
+	r = plan_new(b.df, b.dockerfile_path, &po, &b.plan, err);
 	if (r < 0)
 		return r;
-
-	/* split into stages */
-	cleanup_free struct stage_src *srcs = NULL;
-	size_t n = 0, cap_srcs = 0;
-	for (size_t i = first; i < b.df->n_instrs; i++) {
-		const struct df_instr *in = &b.df->instrs[i];
-		if (streq(in->cmd, "from")) {
-			XGROW(srcs, n + 1, cap_srcs);
-			srcs[n] = (struct stage_src){.from = in, .first = i + 1, .end = i + 1};
-			if (in->args && in->args[0] && in->args[1] &&
-			    !strcasecmp(in->args[1], "as") && in->args[2])
-				srcs[n].name = in->args[2];
-			n++;
-		} else {
-			srcs[n - 1].end = i + 1;
-		}
-	}
-	size_t target = n - 1;
-	if (o->target && *o->target) {
-		bool found = false;
-		for (size_t i = 0; i < n; i++) {
-			if (srcs[i].name && !strcasecmp(srcs[i].name, o->target)) {
-				target = i;
-				found = true;
-				break;
-			}
-		}
-		if (!found)
-			return kiln_err_set(err,
-			                    "Error finding target stage: %s is not a valid "
-			                    "target build stage",
-			                    o->target);
-	}
+	b.used_build_args =
+	    strv_dup(b.plan->used_build_args ? b.plan->used_build_args : (char *[]){NULL});
+	size_t target = b.plan->target;
 	r = prepare_run_files(&b, err);
 	if (r < 0)
 		return r;
-	stage_deps(&b, srcs, target + 1);
-	cleanup_free bool *needed = xcalloc(target + 1, sizeof(bool));
-	needed[target] = true;
-	size_t needed_below = 0; /* a needed stage reads every stage below this one */
-	for (size_t i = target + 1; i-- > 0;) {
-		/* a stage reads an earlier one through FROM <name|index> or COPY --from */
-		needed[i] |= i < needed_below;
-		if (!needed[i])
-			continue;
-		if (srcs[i].reads_any && i > needed_below)
-			needed_below = i;
-		for (size_t k = 0; k < srcs[i].n_reads; k++)
-			needed[b.deps[srcs[i].reads + k]] = true;
-	}
 	log_info("Built cross stage deps: map[]");
-	b.n_stages = target + 1;
+	b.n_stages = b.plan->n_graph;
 	b.stages = xcalloc(b.n_stages, sizeof(*b.stages));
 	for (size_t i = 0; i <= target; i++) {
 		struct stage *st = xcalloc(1, sizeof(*st));
 		st->rootfd = -1;
 		st->index = (int)i;
-		st->name = srcs[i].name ? xstrdup(srcs[i].name) : NULL;
+		st->name = b.plan->stages[i].name ? xstrdup(b.plan->stages[i].name) : NULL;
 		b.stages[i] = st;
-		if (!needed[i] && o->skip_unused_stages) {
+		if (b.plan->stages[i].skipped) {
 			log_info("Skipping stage %zu: the target does not use it", i);
 			st->skipped = true;
 		}
@@ -1554,10 +1221,10 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	r = cache_setup(&b, err);
 	if (r < 0)
 		return r;
-	r = pull_copy_images(&b, srcs, target + 1, n, err);
+	r = pull_copy_images(&b, err);
 	if (r < 0)
 		return r;
-	r = build_stages(&b, srcs, target + 1, err);
+	r = build_stages(&b, target + 1, err);
 	if (r < 0) {
 		if (b.stages_tmpfs && sandbox_tmpfs_full(b.stages_tmpfs))
 			log_warn(
@@ -1568,10 +1235,10 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	}
 	if (b.scache)
 		cache_push_all(&b);
-	strv_foreach (a, b.build_args) {
+	strv_foreach (a, b.plan->build_args) {
 		cleanup_free char *k = xstrndup(a, strcspn(a, "="));
 		if (!strv_contains(b.used_build_args, k) && !instr_is_proxy_arg(k) &&
-		    !meta_var(&b, k, strlen(k)))
+		    !plan_meta_var(b.plan, k, strlen(k)))
 			log_warn("[Warning] One or more build-args [%s] were not consumed", k);
 	}
 	r = finish_image(&b, b.stages[target], ret, err);

@@ -161,27 +161,19 @@ static int hash_tree(struct sha256 *h, int dirfd, const char *name, const char *
 	return walk_tree(fd, &o, hash_visit, &w, err);
 }
 
-static bool is_flag(const struct df_instr *in, const char *name)
+bool cache_step_cacheable(const struct build_opts *o, const struct plan_instr *pi)
 {
-	for (size_t i = 0; i < in->n_flags; i++) {
-		if (streq(in->flags[i].name, name))
-			return true;
-	}
+	if (pi->kind == INSTR_RUN)
+		return o->cache_run_layers && pi->in->n_flags == 0;
+	if (pi->kind == INSTR_COPY)
+		return o->cache_copy_layers && !pi->copy.has_from;
 	return false;
 }
 
-bool cache_step_cacheable(const struct build_opts *o, const struct df_instr *in)
-{
-	if (streq(in->cmd, "run"))
-		return o->cache_run_layers && in->n_flags == 0;
-	if (streq(in->cmd, "copy"))
-		return o->cache_copy_layers && !is_flag(in, "from");
-	return false;
-}
-
-int cache_key_step(char key[CACHE_KEY_LEN + 1], struct stage *s, const struct df_instr *in,
+int cache_key_step(char key[CACHE_KEY_LEN + 1], struct stage *s, const struct plan_instr *pi,
                    struct kiln_err **err)
 {
+	const struct df_instr *in = pi->in;
 	struct sha256 h;
 	sha256_init(&h);
 	part_str(&h, "prev", key);
@@ -190,7 +182,7 @@ int cache_key_step(char key[CACHE_KEY_LEN + 1], struct stage *s, const struct df
 		part_str(&h, "heredoc", in->heredocs[i].name);
 		part_str(&h, "body", in->heredocs[i].content);
 	}
-	bool run = streq(in->cmd, "run"), copy = streq(in->cmd, "copy");
+	bool run = pi->kind == INSTR_RUN, copy = pi->kind == INSTR_COPY;
 	if (run || copy) {
 		/* what the step sees: Env, User, WorkingDir, Shell... and the ARGs in scope */
 		cleanup_free char *cc = kjson_dump(image_config_container(s->config));
@@ -200,7 +192,7 @@ int cache_key_step(char key[CACHE_KEY_LEN + 1], struct stage *s, const struct df
 		strv_foreach (e, env)
 			part_str(&h, "env", e);
 	}
-	if (copy && !is_flag(in, "from")) {
+	if (copy && !pi->copy.has_from) {
 		cleanup_close int ctx = open(s->context, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (ctx < 0) {
 			sha256_release(&h);

@@ -6,6 +6,7 @@
 #include "build/opts.h"
 #include "image/image.h"
 #include "instr/instr.h"
+#include "plan/plan.h"
 #include "registry/registry.h"
 #include "util/blobstore.h"
 #include "util/err.h"
@@ -33,13 +34,13 @@ void cache_key_start(char key[CACHE_KEY_LEN + 1], const char *base, const char *
  * heredocs; for RUN and COPY/ADD also the container config and the visible ARGs; for COPY
  * from the context, the names, modes and contents of its sources. Returns <0 when a source
  * cannot be read (the caller stops using the cache for the stage). */
-int cache_key_step(char key[CACHE_KEY_LEN + 1], struct stage *s, const struct df_instr *in,
+int cache_key_step(char key[CACHE_KEY_LEN + 1], struct stage *s, const struct plan_instr *pi,
                    struct kiln_err **err);
 
 /* whether the instruction's result may come from the cache at all (RUN with
  * cache_run_layers; COPY from the context with cache_copy_layers; never ADD, COPY --from,
  * RUN --mount) */
-bool cache_step_cacheable(const struct build_opts *o, const struct df_instr *in);
+bool cache_step_cacheable(const struct build_opts *o, const struct plan_instr *pi);
 
 /* looks up <repo>:<key>; *ret_hit false on a miss (absent, expired per ttl_ns, not kiln's
  * format); registry errors other than absence are a miss too, logged */

@@ -6,9 +6,9 @@
 #include "image/image.h"
 #include "kiln-config.h"
 #include "output/output.h"
+#include "plan/plan.h"
 #include "registry/ref.h"
 #include "registry/registry.h"
-#include "shell/shell.h"
 #include "util/blobstore.h"
 #include "util/fsutil.h"
 #include "util/limits.h"
@@ -74,7 +74,9 @@ static void usage(FILE *out)
 	      out);
 }
 
-/* the FROM images of a Dockerfile, ARGs substituted; names of its own stages left out */
+/* the FROM images of a Dockerfile as the build reads them (plan_from_images): the meta ARGs
+ * (before the first FROM, --build-arg, TARGETPLATFORM from --customPlatform) substituted, names
+ * of its own stages and scratch left out */
 static int dockerfile_images(const struct warmer_opts *w, char ***images, struct kiln_err **err)
 {
 	cleanup_free char *text = NULL;
@@ -82,35 +84,23 @@ static int dockerfile_images(const struct warmer_opts *w, char ***images, struct
 	int r = read_file_at(AT_FDCWD, w->dockerfile, LIMIT_DOCKERFILE, &text, &len, err);
 	if (r < 0)
 		return r;
-	struct dockerfile *df = NULL;
+	cleanup_dockerfile struct dockerfile *df = NULL;
 	r = dockerfile_parse(w->dockerfile, text, len, &df, err);
 	if (r < 0)
 		return r;
-	cleanup_strv char **args = strv_dup(w->build_args ? w->build_args : (char *[]){NULL});
-	cleanup_strv char **stages = NULL;
-	for (size_t i = 0; i < df->n_instrs && r >= 0; i++) {
-		const struct df_instr *in = &df->instrs[i];
-		if (streq(in->cmd, "arg")) {
-			strv_foreach (a, in->args) {
-				const char *eq = strchr(a, '=');
-				cleanup_free char *k =
-				    xstrndup(a, eq ? (size_t)(eq - a) : strlen(a));
-				if (eq && !strv_env_get(args, k))
-					strv_env_set(&args, k, eq + 1);
-			}
-		} else if (streq(in->cmd, "from") && in->args && in->args[0]) {
-			cleanup_free char *img = NULL;
-			r = shell_expand_word(in->args[0], args, df->escape, &img, err);
-			if (r < 0)
-				break;
-			if (!strv_contains(stages, img) && strcasecmp(img, "scratch") != 0)
-				strv_push(images, xstrdup(img));
-			if (in->args[1] && !strcasecmp(in->args[1], "as") && in->args[2])
-				strv_push(&stages, xstrdup(in->args[2]));
-		}
-	}
-	dockerfile_free(df);
-	return r;
+	cleanup_strv char **args = plan_build_args(w->build_args, getenv);
+	struct plan_opts po = {.build_args = args, .platform = w->platform, .images_only = true};
+	_cleanup_(plan_freep) struct plan *p = NULL;
+	r = plan_new(df, w->dockerfile, &po, &p, err);
+	if (r < 0)
+		return r;
+	cleanup_strv char **found = NULL;
+	r = plan_from_images(p, &found, err);
+	if (r < 0)
+		return r;
+	strv_foreach (img, found)
+		strv_push(images, xstrdup(img));
+	return 0;
 }
 
 static int warm_one(struct registry *reg, const struct warmer_opts *w, const char *image,

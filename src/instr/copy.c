@@ -700,8 +700,10 @@ static int add_url(struct copy_ctx *c, const char *url, const char *dest, bool d
 	return apply_meta(c, pfd, name, &st, false, abs, err);
 }
 
-int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err)
+int instr_copy(struct stage *s, const struct plan_instr *pi, struct kiln_err **err)
 {
+	const struct df_instr *in = pi->in;
+	bool is_add = pi->kind == INSTR_ADD;
 	cleanup_strv char **written = NULL;
 	_cleanup_(copy_ctx_release) struct copy_ctx c = {
 	    .stream = s->nothing_reads_root && !s->single_snapshot && !s->inplace,
@@ -717,8 +719,7 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		const char *n = in->flags[i].name;
 		if (!streq(n, "from") && !streq(n, "chown") && !streq(n, "chmod") &&
 		    !streq(n, "link") && !streq(n, "exclude") &&
-		    !(streq(n, "checksum") && in->cmd[0] == 'a') &&
-		    !(streq(n, "parents") && in->cmd[0] == 'c'))
+		    !(streq(n, "checksum") && is_add) && !(streq(n, "parents") && !is_add))
 			return kiln_err_set(err, "%s:%d: %s --%s is not implemented yet in kiln",
 			                    s->dockerfile_path, in->start_line, in->cmd, n);
 	}
@@ -777,8 +778,7 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		return kiln_err_set(err,
 		                    "%s:%d: %s requires at least two arguments, but only one "
 		                    "was provided. Destination could not be determined",
-		                    s->dockerfile_path, in->start_line,
-		                    in->cmd[0] == 'a' ? "ADD" : "COPY");
+		                    s->dockerfile_path, in->start_line, is_add ? "ADD" : "COPY");
 	const char *dest_raw = words[nw - 1];
 	json_t *cfg = image_config_container(s->config);
 	const char *wd = kjson_str(cfg, "WorkingDir");
@@ -824,7 +824,6 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		c.ignore = s->dockerignore;
 	}
 
-	bool is_add = in->cmd[0] == 'a';
 	const struct df_flag *checksum = flag_get(in, "checksum");
 	size_t n_urls = 0;
 	for (size_t i = 0; is_add && i + 1 < nw; i++) {
@@ -919,13 +918,13 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		 * without one must exist */
 		if (kept == before && glob)
 			log_warn("%s:%d: %s: no source file matches '%s'", s->dockerfile_path,
-			         in->start_line, in->cmd[0] == 'a' ? "ADD" : "COPY", words[i]);
+			         in->start_line, is_add ? "ADD" : "COPY", words[i]);
 		else if (kept == before)
 			return kiln_err_set(err,
 			                    "%s:%d: %s failed: file not found in %s or excluded by "
 			                    ".dockerignore: '%s'",
 			                    s->dockerfile_path, in->start_line,
-			                    in->cmd[0] == 'a' ? "ADD" : "COPY", c.what, words[i]);
+			                    is_add ? "ADD" : "COPY", c.what, words[i]);
 	}
 	size_t ns = strv_length(sources);
 	if (parents)
@@ -934,8 +933,7 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		return kiln_err_set(err,
 		                    "%s:%d: When using %s with more than one source file, the "
 		                    "destination must be a directory and end with a /",
-		                    s->dockerfile_path, in->start_line,
-		                    in->cmd[0] == 'a' ? "ADD" : "COPY");
+		                    s->dockerfile_path, in->start_line, is_add ? "ADD" : "COPY");
 
 	for (size_t i = 0; i < ns; i++) {
 		const char *src = sources[i];
@@ -947,7 +945,7 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 			return kiln_err_errno(err,
 			                      "%s:%d: %s failed: file not found in %s: stat %s",
 			                      s->dockerfile_path, in->start_line,
-			                      in->cmd[0] == 'a' ? "ADD" : "COPY", c.what, src);
+			                      is_add ? "ADD" : "COPY", c.what, src);
 		}
 		/* --parents keeps the source's path (after a "/./" pivot) under the destination */
 		const char *kept_path = src;
@@ -1048,8 +1046,8 @@ int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err
 	return r;
 }
 
-bool instr_needs_root(const struct df_instr *in)
+bool instr_needs_root(const struct plan_instr *pi)
 {
-	return streq(in->cmd, "run") || streq(in->cmd, "copy") || streq(in->cmd, "add") ||
-	       streq(in->cmd, "workdir");
+	return pi->kind == INSTR_RUN || pi->kind == INSTR_COPY || pi->kind == INSTR_ADD ||
+	       pi->kind == INSTR_WORKDIR;
 }

@@ -7,6 +7,7 @@
 #include "fs/layer.h"
 #include "fs/snapshot.h"
 #include "image/image.h"
+#include "plan/plan.h"
 #include "sandbox/ignore.h"
 #include "sandbox/sandbox.h"
 #include "util/blobstore.h"
@@ -124,13 +125,14 @@ void stage_commit_empty(struct stage *s, const char *created_by);
 /* error prefix "Dockerfile:7: " */
 int stage_err(struct stage *s, const struct df_instr *in, struct kiln_err **err);
 
-int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err);
-int instr_copy(struct stage *s, const struct df_instr *in, struct kiln_err **err);
-int instr_workdir(struct stage *s, const struct df_instr *in, struct kiln_err **err);
+/* each takes a typed instruction of the plan (its flags already checked there) */
+int instr_run(struct stage *s, const struct plan_instr *pi, struct kiln_err **err);
+int instr_copy(struct stage *s, const struct plan_instr *pi, struct kiln_err **err);
+int instr_workdir(struct stage *s, const struct plan_instr *pi, struct kiln_err **err);
 /* ENV ARG LABEL USER EXPOSE VOLUME CMD ENTRYPOINT SHELL STOPSIGNAL HEALTHCHECK ONBUILD
  * MAINTAINER */
-int instr_meta(struct stage *s, const struct df_instr *in, struct kiln_err **err);
+int instr_meta(struct stage *s, const struct plan_instr *pi, struct kiln_err **err);
 /* a stage built FROM an earlier one starts with that stage's ARGs ("K=V" or "K") */
 void instr_args_inherit(struct stage *s, char *const *parent_args);
 /* true when the instruction needs the unpacked root */
-bool instr_needs_root(const struct df_instr *in);
+bool instr_needs_root(const struct plan_instr *pi);

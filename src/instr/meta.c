@@ -2,7 +2,6 @@
  * VOLUME CMD ENTRYPOINT SHELL STOPSIGNAL HEALTHCHECK ONBUILD MAINTAINER. */
 #include "instr.h"
 #include "shell/shell.h"
-#include "util/duration.h"
 #include "util/log.h"
 #include "util/strmap.h"
 #include "util/strv.h"
@@ -11,15 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static const struct df_flag *flag_get(const struct df_instr *in, const char *name)
-{
-	for (size_t i = 0; i < in->n_flags; i++) {
-		if (streq(in->flags[i].name, name))
-			return &in->flags[i];
-	}
-	return NULL;
-}
 
 static int fail(struct stage *s, const struct df_instr *in, struct kiln_err **err, const char *msg)
 {
@@ -274,8 +264,9 @@ static int do_words_into(struct stage *s, const struct df_instr *in, const char 
 	return 0;
 }
 
-static int do_healthcheck(struct stage *s, const struct df_instr *in, struct kiln_err **err)
+static int do_healthcheck(struct stage *s, const struct plan_instr *pi, struct kiln_err **err)
 {
+	const struct df_instr *in = pi->in;
 	json_t *c = image_config_container(s->config);
 	if (!in->args || !in->args[0])
 		return fail(s, in, err, "HEALTHCHECK requires an argument");
@@ -297,85 +288,83 @@ static int do_healthcheck(struct stage *s, const struct df_instr *in, struct kil
 	for (size_t i = 1; in->args[i]; i++)
 		json_array_append_new(test, json_string(in->args[i]));
 	json_object_set_new(hc, "Test", test);
-	static const struct {
-		const char *flag, *field;
-	} durations[] = {{"interval", "Interval"},
-	                 {"timeout", "Timeout"},
-	                 {"start-period", "StartPeriod"},
-	                 {"start-interval", "StartInterval"}};
-	for (size_t i = 0; i < ARRAY_SIZE(durations); i++) {
-		const struct df_flag *f = flag_get(in, durations[i].flag);
+	/* the flags, parsed and checked by the plan; 0 sets nothing */
+	const struct plan_healthcheck *f = &pi->healthcheck;
+	const struct {
 		int64_t ns;
-		if (!f || !f->value)
-			continue;
-		if (!duration_parse(f->value, &ns) || ns < 0) {
-			json_decref(hc);
-			return kiln_err_set(err, "%s:%d: invalid duration for --%s: '%s'",
-			                    s->dockerfile_path, in->start_line, f->name, f->value);
-		}
-		if (ns)
-			json_object_set_new(hc, durations[i].field, json_integer(ns));
+		const char *field;
+	} durations[] = {{f->interval_ns, "Interval"},
+	                 {f->timeout_ns, "Timeout"},
+	                 {f->start_period_ns, "StartPeriod"},
+	                 {f->start_interval_ns, "StartInterval"}};
+	for (size_t i = 0; i < ARRAY_SIZE(durations); i++) {
+		if (durations[i].ns)
+			json_object_set_new(hc, durations[i].field, json_integer(durations[i].ns));
 	}
-	const struct df_flag *retries = flag_get(in, "retries");
-	if (retries && retries->value) {
-		char *end = NULL;
-		long v = strtol(retries->value, &end, 10);
-		if (end == retries->value || *end || v < 0) {
-			json_decref(hc);
-			return kiln_err_set(err, "%s:%d: invalid value for --retries: '%s'",
-			                    s->dockerfile_path, in->start_line, retries->value);
-		}
-		if (v)
-			json_object_set_new(hc, "Retries", json_integer(v));
-	}
+	if (f->retries)
+		json_object_set_new(hc, "Retries", json_integer(f->retries));
 	json_object_set_new(c, "Healthcheck", hc);
 	return 0;
 }
 
-int instr_meta(struct stage *s, const struct df_instr *in, struct kiln_err **err)
+int instr_meta(struct stage *s, const struct plan_instr *pi, struct kiln_err **err)
 {
+	const struct df_instr *in = pi->in;
 	json_t *c = image_config_container(s->config);
-	const char *cmd = in->cmd;
 	int r = 0;
-	if (streq(cmd, "env")) {
+	switch (pi->kind) {
+	case INSTR_ENV:
 		r = do_env(s, in, err);
-	} else if (streq(cmd, "arg")) {
+		break;
+	case INSTR_ARG:
 		r = do_arg(s, in, err);
-	} else if (streq(cmd, "label")) {
+		break;
+	case INSTR_LABEL:
 		r = do_label(s, in, err);
-	} else if (streq(cmd, "user")) {
+		break;
+	case INSTR_USER: {
 		cleanup_free char *u = NULL;
 		if (!in->args || !in->args[0])
 			return fail(s, in, err, "USER requires exactly one argument");
 		if (stage_expand(s, in->args[0], &u, err) < 0)
 			return stage_err(s, in, err);
 		json_object_set_new(c, "User", json_string(u));
-	} else if (streq(cmd, "expose")) {
+		break;
+	}
+	case INSTR_EXPOSE:
 		r = do_words_into(s, in, "ExposedPorts", true, err);
-	} else if (streq(cmd, "volume")) {
+		break;
+	case INSTR_VOLUME:
 		r = do_words_into(s, in, "Volumes", false, err);
-	} else if (streq(cmd, "cmd")) {
+		break;
+	case INSTR_CMD:
 		json_object_set_new(c, "Cmd", command_value(s, in, 0));
 		s->cmd_set = true;
-	} else if (streq(cmd, "entrypoint")) {
+		break;
+	case INSTR_ENTRYPOINT:
 		json_object_set_new(c, "Entrypoint", command_value(s, in, 0));
 		/* Docker: an ENTRYPOINT drops a CMD inherited from the base image */
 		if (!s->cmd_set)
 			json_object_del(c, "Cmd");
-	} else if (streq(cmd, "shell")) {
+		break;
+	case INSTR_SHELL:
 		if (!in->json || !in->args || !in->args[0])
 			return fail(s, in, err, "SHELL requires the arguments to be in JSON form");
 		json_object_set_new(c, "Shell", str_array(in->args, 0));
-	} else if (streq(cmd, "stopsignal")) {
+		break;
+	case INSTR_STOPSIGNAL: {
 		cleanup_free char *sig = NULL;
 		if (!in->args || !in->args[0])
 			return fail(s, in, err, "STOPSIGNAL requires exactly one argument");
 		if (stage_expand(s, in->args[0], &sig, err) < 0)
 			return stage_err(s, in, err);
 		json_object_set_new(c, "StopSignal", json_string(sig));
-	} else if (streq(cmd, "healthcheck")) {
-		r = do_healthcheck(s, in, err);
-	} else if (streq(cmd, "onbuild")) {
+		break;
+	}
+	case INSTR_HEALTHCHECK:
+		r = do_healthcheck(s, pi, err);
+		break;
+	case INSTR_ONBUILD: {
 		const char *text = in->original;
 		while (*text && *text != ' ' && *text != '\t')
 			text++;
@@ -387,16 +376,19 @@ int instr_meta(struct stage *s, const struct df_instr *in, struct kiln_err **err
 			json_object_set_new(c, "OnBuild", ob);
 		}
 		json_array_append_new(ob, json_string(text));
-	} else if (streq(cmd, "maintainer")) {
+		break;
+	}
+	case INSTR_MAINTAINER:
 		json_object_set_new(s->config, "author",
 		                    json_string(in->args && in->args[0] ? in->args[0] : ""));
-	} else {
+		break;
+	default:
 		return kiln_err_set(err, "%s:%d: %s is not a supported command", s->dockerfile_path,
 		                    in->start_line, in->cmd);
 	}
 	if (r < 0)
 		return r;
-	if (!streq(cmd, "arg"))
+	if (pi->kind != INSTR_ARG)
 		stage_commit_empty(s, in->original);
 	return 0;
 }

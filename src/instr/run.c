@@ -142,12 +142,10 @@ static int make_volume_dirs(struct stage *s, struct kiln_err **err)
 	return 0;
 }
 
-int instr_run(struct stage *s, const struct df_instr *in, struct kiln_err **err)
+int instr_run(struct stage *s, const struct plan_instr *pi, struct kiln_err **err)
 {
-	/* RUN --mount/--network/--security change what the command sees: never run without them */
-	if (in->n_flags)
-		return kiln_err_set(err, "%s:%d: RUN --%s is not implemented yet in kiln",
-		                    s->dockerfile_path, in->start_line, in->flags[0].name);
+	/* RUN's flags (--mount, --network, --security) are refused by the plan */
+	const struct df_instr *in = pi->in;
 	cleanup_strv char **argv = run_argv(s, in);
 	if (!argv || !argv[0] || !*argv[0])
 		return kiln_err_set(err, "%s:%d: RUN needs a command", s->dockerfile_path,

@@ -9,8 +9,9 @@
 
 #include <unistd.h>
 
-int instr_workdir(struct stage *s, const struct df_instr *in, struct kiln_err **err)
+int instr_workdir(struct stage *s, const struct plan_instr *pi, struct kiln_err **err)
 {
+	const struct df_instr *in = pi->in;
 	if (!in->args || !in->args[0])
 		return kiln_err_set(err, "%s:%d: WORKDIR requires exactly one argument",
 		                    s->dockerfile_path, in->start_line);
