@@ -1,5 +1,6 @@
-/* build.c — the build driver: Dockerfile → stages → base images → instructions → final image
- * in the blob store. Each stage has its own root under $KANIKO_DIR/stages/<n>/rootfs. */
+/* build.c — the build driver: Dockerfile → plan (src/plan: typed instructions, stages, meta
+ * ARGs, target, pruning, stage graph) → base images → instructions → final image in the blob
+ * store. Each stage has its own root under $KANIKO_DIR/stages/<n>/rootfs. */
 #include "build.h"
 #include "cache.h"
 #include "context/remote.h"

@@ -1,5 +1,6 @@
 /* instr.h — the state of one stage while its instructions execute, and one entry point per
- * instruction family (run.c, copy.c, workdir.c, meta.c). */
+ * instruction family (run.c, copy.c, workdir.c, meta.c), each given a typed instruction of the
+ * plan (plan/plan.h: its kind, and its flags parsed and checked there). */
 #pragma once
 
 #include "context/dockerignore.h"

@@ -36,6 +36,21 @@ dockerfile_images() {
 	assert_contains "$(cat "$W/d.log")" "Cached $BUSYBOX_IMAGE" "--build-arg substituted"
 }
 
+# the FROM images are found with the build's ARG rules (src/plan): meta ARGs only, defaults
+# expanded with the ARGs before them and the platform ARGs, an empty --build-arg leaving the
+# default
+dockerfile_meta_args() {
+	skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$BUSYBOX_IMAGE" \
+		"docker://$KILN_TEST_REGISTRY/warm/busybox:linux" >/dev/null || fail "skopeo copy"
+	printf 'ARG REG\nARG IMAGE=${REG}/warm/busybox:${TARGETOS}\nFROM ${IMAGE} AS a\nARG IMAGE=%s\nFROM ${IMAGE}\n' \
+		"$DEBIAN_IMAGE" >"$W/Dockerfile.args"
+	"$W/warmer" --dockerfile "$W/Dockerfile.args" --build-arg "REG=$KILN_TEST_REGISTRY" \
+		--build-arg IMAGE= -c "$W/cache4" --insecure-pull >"$W/m.log" 2>&1 ||
+		{ cat "$W/m.log"; fail "warmer failed"; }
+	assert_contains "$(cat "$W/m.log")" "Cached $KILN_TEST_REGISTRY/warm/busybox:linux" "meta ARGs expanded"
+	assert_eq "$(ls "$W/cache4" | grep -vc json)" 1 "one image (a stage's ARG does not change a FROM)"
+}
+
 errors() {
 	local rc=0
 	"$W/warmer" -c "$W/cache3" >"$W/e1.log" 2>&1 || rc=$?
@@ -50,5 +65,6 @@ errors() {
 
 t_run "warmer caches images as kaniko lays them out; --force" warms_images
 t_run "warmer --dockerfile: FROM images with --build-arg, stage names left out" dockerfile_images
+t_run "warmer --dockerfile: the build's ARG rules (defaults, platform ARGs, empty --build-arg)" dockerfile_meta_args
 t_run "warmer errors: nothing to cache, every image failing" errors
 t_done
