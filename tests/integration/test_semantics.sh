@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_semantics.sh — Dockerfile semantics end to end: stage selection (--target,
 # --skip-unused-stages), ARG scoping and precedence, the predefined platform and proxy ARGs,
-# the unused build-arg warning, ONBUILD triggers run by a later build.
+# the unused build-arg warning, ONBUILD triggers run by a later build, the flags the plan
+# refuses before anything is pulled.
 set -uo pipefail
 source "$KILN_TOP/tests/lib/assert.sh"
 source "$KILN_TOP/tests/lib/kiln.sh"
@@ -110,8 +111,33 @@ DOCKERFILE
 two" "files from both stages"
 }
 
+# the plan checks the flags of every instruction of the stages that will be built before
+# anything is pulled (same messages as when each instruction ran); a skipped stage's are not
+plan_checks_flags_first() {
+	cat >"$W/ctx/Dockerfile" <<DOCKERFILE
+FROM $BUSYBOX_IMAGE AS unused
+RUN --network=none true
+FROM $BUSYBOX_IMAGE
+RUN echo hi
+HEALTHCHECK --interval=bad CMD true
+DOCKERFILE
+	local rc=0
+	kiln_build --context "$W/ctx" --no-push >"$W/f1.log" 2>&1 || rc=$?
+	assert_eq "$rc" 1 "exit status"
+	assert_contains "$(cat "$W/f1.log")" \
+		"Dockerfile:2: RUN --network is not implemented yet in kiln" error
+	! grep -q "Retrieving image" "$W/f1.log" || fail "a base was pulled before the flag was refused"
+	rc=0
+	kiln_build --context "$W/ctx" --no-push --skip-unused-stages >"$W/f2.log" 2>&1 || rc=$?
+	assert_eq "$rc" 1 "exit status with --skip-unused-stages"
+	assert_contains "$(cat "$W/f2.log")" "Dockerfile:5: invalid duration for --interval: 'bad'" error
+	! grep -q "RUN --network" "$W/f2.log" || fail "the skipped stage's flags were checked"
+	! grep -q "Retrieving image" "$W/f2.log" || fail "a base was pulled before the flag was refused"
+}
+
 t_run "stages: --target, --skip-unused-stages, FROM <stage>" stages_and_target
 t_run "ARG scoping, ENV over ARG, platform and proxy ARGs, unused warning" args_scoping_and_precedence
 t_run "independent stages build concurrently; dependants wait" independent_stages_run_concurrently
+t_run "the plan refuses unsupported flags of built stages before any pull" plan_checks_flags_first
 t_run "ONBUILD triggers stored, run by the next build, not inherited" onbuild_triggers
 t_done
