@@ -2,7 +2,7 @@
 # check-includes.sh — the include direction of src/ (DESIGN §5, as the code is): a module may
 # include headers of modules in lower layers only, never one of its own layer's neighbours nor of
 # a layer above, and never another module's internal header (one whose header comment says
-# "internal to"). Paths with ".." are refused. Known violations are listed in ALLOW below, each
+# "internal to"); a module in ONLY includes no module but the ones listed there. Paths with ".." are refused. Known violations are listed in ALLOW below, each
 # with its reason; an entry that no longer matches anything is itself an error, so the list only
 # shrinks. A kiln header included with <...> is refused too. Prints file:line for each
 # violation; exit status 1 when there is any.
@@ -20,6 +20,12 @@ LAYERS=(
 	"build"
 	"output"
 	"cli"
+)
+
+# modules restricted further than their layer: "<module> <the only modules it may include>"
+# (plan is pure: no filesystem, registry or process code, so not fs)
+ONLY=(
+	"plan util dockerfile shell image"
 )
 
 # "<including file> <included header>  reason": known violations still to remove
@@ -42,7 +48,8 @@ done)
 # one awk pass over every quoted #include of src/
 grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]' -r src --include='*.c' --include='*.h' |
 	sort | awk -v layers="$(printf '%s\n' "${LAYERS[@]}")" \
-	-v allow="$(printf '%s\n' "${ALLOW[@]}")" -v internal="$internal" '
+	-v allow="$(printf '%s\n' "${ALLOW[@]}")" -v internal="$internal" \
+	-v only="$(printf '%s\n' "${ONLY[@]}")" '
 	BEGIN {
 		n = split(layers, L, "\n")
 		for (i = 1; i <= n; i++) {
@@ -54,6 +61,13 @@ grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]' -r src --include='*
 		for (i = 1; i <= n; i++)
 			if (split(A[i], F, " ") >= 2)
 				allowed[F[1] " " F[2]] = 1
+		n = split(only, O, "\n")
+		for (i = 1; i <= n; i++) {
+			k = split(O[i], M, " ")
+			for (j = 2; j <= k; j++)
+				may[M[1] " " M[j]] = 1
+			restricted[M[1]] = O[i]
+		}
 		n = split(internal, I, "\n")
 		for (i = 1; i <= n; i++)
 			if (I[i] != "")
@@ -86,6 +100,8 @@ grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]' -r src --include='*
 					why = m " includes " hm " of the same layer " rank[m]
 				else if (hdr in intern)
 					why = "src/" hdr " is internal to " hm
+				else if ((m in restricted) && !((m " " hm) in may))
+					why = m " may include only " substr(restricted[m], length(m) + 2)
 			}
 		}
 		if (why == "")
