@@ -2,9 +2,9 @@
 # check-includes.sh — the include direction of src/ (DESIGN §5, as the code is): a module may
 # include headers of modules in lower layers only, never one of its own layer's neighbours nor of
 # a layer above, and never another module's internal header (one whose header comment says
-# "internal to"); a module in ONLY includes no module but the ones listed there. Paths with ".." are refused. Known violations are listed in ALLOW below, each
-# with its reason; an entry that no longer matches anything is itself an error, so the list only
-# shrinks. A kiln header included with <...> is refused too. Prints file:line for each
+# "internal to"); a module in ONLY includes no module but the ones listed there. Paths with
+# ".." are refused. Known violations are listed in ALLOW below, each with its reason; an entry
+# that no longer matches anything is itself an error, so the list only shrinks. A kiln header included with <...> is refused too. Prints file:line for each
 # violation; exit status 1 when there is any.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
