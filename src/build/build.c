@@ -12,19 +12,16 @@
 #include "plan/plan.h"
 #include "registry/ref.h"
 #include "sandbox/sandbox.h"
-#include "shell/shell.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/limits.h"
 #include "util/log.h"
 #include "util/progress.h"
 #include "util/timing.h"
-#include "util/strmap.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
 #include <assert.h>
-#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
