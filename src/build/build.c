@@ -1,7 +1,7 @@
 /* build.c — the build driver: Dockerfile → stages → base images → instructions → final image
  * in the blob store. Each stage has its own root under $KANIKO_DIR/stages/<n>/rootfs. */
 #include "build.h"
-#include "cache.h"
+#include "driver.h"
 #include "context/remote.h"
 #include "dockerfile/dockerfile.h"
 #include "fs/extract.h"
@@ -32,71 +32,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-struct builder {
-	const struct build_opts *o;
-	struct blobstore *bs;
-	struct registry *reg;
-	struct dockerfile *df;
-	char *dockerfile_path; /* as shown in messages */
-	char *context;
-	char *resolv_conf, *hosts;
-	char **meta_args;
-	struct strmap *meta_ix; /* name -> index in meta_args */
-	size_t *deps;           /* stage indexes, for stage_src.reads */
-	size_t n_deps, cap_deps;
-	size_t n_meta, cap_meta;
-	char **build_args;
-	char **used_build_args;
-	struct stage **stages;
-	size_t n_stages;
-	struct stage **images; /* COPY --from=<image reference>, kaniko's "extra stages" */
-	size_t n_images;
-	char *final_base;   /* registry/repo of the last stage's base image */
-	bool inplace;       /* kaniko's model: the container's "/" is every stage's root */
-	char *stages_tmpfs; /* $KANIKO_DIR/stages when the stage roots are in a tmpfs */
-	struct ignore_list *ignore;
-	struct dockerignore *dockerignore;
-	/* --cache: the repository, each stage's key state, the entries to push at the end and
-	 * the layers taken from the cache (for the final push) */
-	char *cache_repo;
-	struct stage_cache *scache;
-	struct cache_store_job *stores;
-	size_t n_stores;
-	char **cached_digests;
-	int64_t source_date_epoch;
-	/* independent stages build concurrently: the registry client (curl handles) and the
-	 * shared lists are used under this lock */
-	pthread_mutex_t lock;
-};
-
-struct stage_cache {
-	char key[CACHE_KEY_LEN + 1];
-	bool keyed;            /* key describes everything the stage did so far */
-	bool looking;          /* no miss yet: look up the next cacheable step */
-	bool lazy;             /* the root is unpacked only when a step that runs needs it */
-	bool root_ready;       /* unpacked (or not lazy) */
-	struct image_ref *ref; /* the base image, for a lazy unpack */
-};
-
-struct cache_store_job {
-	char key[CACHE_KEY_LEN + 1];
-	enum image_format format;
-	bool has_layer;
-	struct image_layer layer; /* media_type heap-allocated */
-	char *created_by;
-};
-
-struct stage_src {
-	const struct df_instr *from;
-	size_t first, end; /* instruction range after FROM */
-	char *name;
-	/* filled once by stage_deps (a Dockerfile's cost stays linear in its stages): */
-	size_t reads, n_reads; /* b->deps[reads...]: the earlier stages it reads, sorted */
-	bool reads_any;  /* FROM that cannot be expanded, COPY --from=$X: every earlier stage */
-	bool used_later; /* a later stage reads this one */
-	bool base_later; /* a later stage is built FROM this one */
-};
 
 static void stage_free(struct stage *s)
 {
@@ -448,8 +383,8 @@ static int unpack_layers(struct builder *b, struct stage *s, struct pull_bg *p,
 	return 0;
 }
 
-static int stage_unpack(struct builder *b, struct stage *s, const struct image_ref *ref,
-                        bool inplace, struct kiln_err **err)
+int stage_unpack(struct builder *b, struct stage *s, const struct image_ref *ref, bool inplace,
+                 struct kiln_err **err)
 {
 	int r = 0;
 	if (!inplace) {
@@ -599,162 +534,6 @@ static void stage_deps(struct builder *b, struct stage_src *srcs, size_t n)
 
 /* may_stream: whether COPY may skip the root when nothing after it in this list reads it
  * (false for ONBUILD triggers, which the stage's own instructions follow) */
-/* a lazily unpacked root, when the first step that runs needs it: the base layers and the
- * layers taken from the cache so far, in order (those fetched from the cache repository) */
-/* downloads the cache-served layers among digests that the blob store lacks */
-static int cache_fetch(struct builder *b, const char *const *digests, size_t n,
-                       struct kiln_err **err)
-{
-	cleanup_free const char **missing = xcalloc(n + 1, sizeof(char *));
-	size_t nm = 0;
-	int r = 0;
-	pthread_mutex_lock(&b->lock);
-	for (size_t i = 0; i < n; i++) {
-		if (!blobstore_has(b->bs, digests[i], NULL) &&
-		    strv_contains(b->cached_digests, digests[i]))
-			missing[nm++] = digests[i];
-	}
-	if (nm) {
-		_cleanup_(image_ref_freep) struct image_ref *cref = NULL;
-		r = image_ref_parse(b->cache_repo, &cref, err);
-		if (r >= 0)
-			r = registry_fetch_blobs(b->reg, cref, missing, nm, b->bs, err);
-	}
-	pthread_mutex_unlock(&b->lock);
-	if (r < 0)
-		return kiln_err_wrap(err, "pull cached layers from '%s'", b->cache_repo);
-	return 0;
-}
-
-static int cache_unpack(struct builder *b, struct stage *s, struct stage_cache *sc,
-                        struct kiln_err **err)
-{
-	if (sc->root_ready)
-		return 0;
-	cleanup_free const char **digests = xcalloc(s->n_layers + 1, sizeof(char *));
-	for (size_t i = 0; i < s->n_layers; i++)
-		digests[i] = s->layers[i].digest;
-	int r = cache_fetch(b, digests, s->n_layers, err);
-	if (r < 0)
-		return r;
-	r = stage_unpack(b, s, sc->ref, b->inplace, err);
-	if (r < 0)
-		return r;
-	s->index_stale = true;
-	sc->root_ready = true;
-	return 0;
-}
-
-static int cache_extract_one(struct builder *b, struct stage *s, const struct image_layer *l,
-                             struct kiln_err **err)
-{
-	const char *d = l->digest;
-	int r = cache_fetch(b, &d, 1, err);
-	if (r < 0)
-		return r;
-	cleanup_close int fd = -1;
-	r = blobstore_open_read(b->bs, l->digest, &fd, err);
-	if (r < 0)
-		return r;
-	struct extract_opts eo = {
-	    .no_chown = geteuid() != 0,
-	    .ignored = b->ignore ? ignore_list_match : NULL,
-	    .ud = b->ignore,
-	};
-	r = fs_extract_layer(s->rootfd, fd, l->digest, &eo, err);
-	s->index_stale = true;
-	return r;
-}
-
-/* with --cache, before a step runs: extend the key; while nothing missed, look the step up.
- * Returns 1 when the cache served the step (its layer or empty entry is appended). */
-static int cache_before_step(struct builder *b, struct stage *s, struct stage_cache *sc,
-                             const struct df_instr *in, struct kiln_err **err)
-{
-	if (!sc->keyed)
-		return 0;
-	/* ADD (URLs, archives) and COPY --from (another stage's or image's files) read what the
-	 * key cannot describe: the cache is off for the rest of the stage */
-	bool keyable = !streq(in->cmd, "add");
-	for (size_t f = 0; f < in->n_flags; f++) {
-		if (streq(in->cmd, "copy") && streq(in->flags[f].name, "from"))
-			keyable = false;
-		if (streq(in->cmd, "run"))
-			keyable = false;
-	}
-	cleanup_err struct kiln_err *e = NULL;
-	if (!keyable || cache_key_step(sc->key, s, in, &e) < 0) {
-		if (e)
-			log_debug("Layer cache off for the rest of the stage: %s", kiln_err_msg(e));
-		else
-			log_info("Layer cache off for the rest of the stage: %s is not cached",
-			         in->cmd);
-		sc->keyed = sc->looking = false;
-		return 0;
-	}
-	if (!sc->looking || !cache_step_cacheable(b->o, in))
-		return 0;
-	log_info("Checking for cached layer %s:%s...", b->cache_repo, sc->key);
-	struct cache_hit hit = {0};
-	bool found = false;
-	pthread_mutex_lock(&b->lock);
-	int r = cache_lookup(b->reg, b->bs, b->cache_repo, sc->key, b->o->cache_ttl_ns, &hit,
-	                     &found, err);
-	pthread_mutex_unlock(&b->lock);
-	if (r < 0)
-		return r;
-	if (!found) {
-		log_info("No cached layer found for cmd %s", in->original);
-		sc->looking = false;
-		return 0;
-	}
-	log_info("Using caching version of cmd: %s", in->original);
-	if (hit.n_layers) {
-		s->layers = xreallocarray(s->layers, s->n_layers + 1, sizeof(*s->layers));
-		s->layers[s->n_layers] = hit.layer;
-		s->layers[s->n_layers].media_type =
-		    xstrdup(layer_media_type(s->format, s->compression == FS_ZSTD));
-		s->n_layers++;
-		image_config_add_history(s->config, hit.created_by, hit.layer.diff_id, false,
-		                         s->created);
-		pthread_mutex_lock(&b->lock);
-		if (!strv_contains(b->cached_digests, hit.layer.digest))
-			strv_push(&b->cached_digests, xstrdup(hit.layer.digest));
-		pthread_mutex_unlock(&b->lock);
-		if (sc->root_ready) {
-			/* an earlier step needed the root: the layer goes onto it */
-			log_info("Found cached layer, extracting to filesystem");
-			r = cache_extract_one(b, s, &s->layers[s->n_layers - 1], err);
-		}
-	} else {
-		image_config_add_history(s->config, hit.created_by, NULL, true, s->created);
-	}
-	cache_hit_release(&hit);
-	return r < 0 ? r : 1;
-}
-
-/* with --cache, after a cacheable step ran: its result is pushed under its key at the end */
-static void cache_after_step(struct builder *b, struct stage *s, struct stage_cache *sc,
-                             const struct df_instr *in, size_t layers_before)
-{
-	if (!sc->keyed || !cache_step_cacheable(b->o, in) || b->o->no_push_cache)
-		return;
-	json_t *hist = json_object_get(s->config, "history");
-	const char *cb = json_string_value(
-	    json_object_get(json_array_get(hist, json_array_size(hist) - 1), "created_by"));
-	struct cache_store_job j = {.format = s->format, .created_by = xstrdup(cb ? cb : "")};
-	memcpy(j.key, sc->key, sizeof(j.key));
-	if (s->n_layers > layers_before) {
-		j.has_layer = true;
-		j.layer = s->layers[s->n_layers - 1];
-		j.layer.media_type = xstrdup(s->layers[s->n_layers - 1].media_type);
-	}
-	pthread_mutex_lock(&b->lock);
-	b->stores = xreallocarray(b->stores, b->n_stores + 1, sizeof(*b->stores));
-	b->stores[b->n_stores++] = j;
-	pthread_mutex_unlock(&b->lock);
-}
-
 static int run_instructions(struct builder *b, struct stage *s, struct stage_cache *sc,
                             const struct df_instr *instrs, size_t n, bool may_stream,
                             struct kiln_err **err)
@@ -774,7 +553,7 @@ static int run_instructions(struct builder *b, struct stage *s, struct stage_cac
 		int64_t t0 = timing_now_ns();
 		size_t layers_before = s->n_layers;
 		s->nothing_reads_root = may_stream && !s->used_later && last_reader <= k + 1;
-		int r = sc ? cache_before_step(b, s, sc, in, err) : 0;
+		int r = sc ? stage_cache_before_step(b, s, sc, in, err) : 0;
 		if (r < 0)
 			return r;
 		if (r > 0) {
@@ -785,7 +564,7 @@ static int run_instructions(struct builder *b, struct stage *s, struct stage_cac
 			continue;
 		}
 		if (sc && !sc->root_ready && instr_needs_root(in)) {
-			r = cache_unpack(b, s, sc, err);
+			r = stage_cache_unpack(b, s, sc, err);
 			if (r < 0)
 				return r;
 		}
@@ -806,7 +585,7 @@ static int run_instructions(struct builder *b, struct stage *s, struct stage_cac
 		              s->n_layers > layers_before ? (int64_t)s->layers[s->n_layers - 1].size
 		                                          : -1);
 		if (sc)
-			cache_after_step(b, s, sc, in, layers_before);
+			stage_cache_after_step(b, s, sc, in, layers_before);
 	}
 	return 0;
 }
@@ -1065,27 +844,8 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	json_t *ob = json_object_get(image_config_container(s->config), "OnBuild");
 	if (json_array_size(ob) > 0)
 		need_root = true;
-	/* --cache: the stage's key starts from its base; stages whose steps take no layers, a
-	 * single snapshot or ONBUILD triggers are built without the cache */
-	struct stage_cache *sc = b->scache ? &b->scache[idx] : NULL;
-	if (sc) {
-		const char *pbase = NULL;
-		cleanup_free char *stage_base = NULL;
-		if (parent && b->scache[parent->index].keyed)
-			pbase = stage_base = xasprintf("stage:%s", b->scache[parent->index].key);
-		else if (!parent && *base_digest)
-			pbase = base_digest;
-		else if (!parent && !ref)
-			pbase = "scratch";
-		sc->keyed =
-		    pbase && !s->no_layers && !b->o->single_snapshot && json_array_size(ob) == 0;
-		sc->looking = sc->lazy = sc->keyed;
-		sc->root_ready = !sc->lazy;
-		if (sc->keyed) {
-			cache_key_start(sc->key, pbase, b->o->custom_platform, s);
-			sc->ref = ref ? image_ref_dup(ref) : NULL;
-		}
-	}
+	struct stage_cache *sc =
+	    stage_cache_start(b, s, parent, base_digest, ref, json_array_size(ob) > 0);
 	if (need_root && sc && sc->lazy) {
 		log_debug("Layer cache: the root is unpacked when a step that runs needs it");
 	} else if (need_root) {
@@ -1108,7 +868,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	r = run_instructions(b, s, sc, &b->df->instrs[src->first], src->end - src->first, true,
 	                     err);
 	if (r >= 0 && sc && !sc->root_ready && s->used_later)
-		r = cache_unpack(b, s, sc, err); /* a later stage reads this root */
+		r = stage_cache_unpack(b, s, sc, err); /* a later stage reads this root */
 	if (sc && sc->ref)
 		sc->ref = image_ref_free(sc->ref);
 	if (r < 0)
@@ -1194,65 +954,9 @@ static int finish_image(struct builder *b, struct stage *s, struct build_result 
 	return 0;
 }
 
-/* --cache-repo, else kaniko's default: <first destination's repository>/cache */
-static int cache_setup(struct builder *b, struct kiln_err **err)
-{
-	const struct build_opts *o = b->o;
-	if (!o->cache)
-		return 0;
-	if (o->cache_repo && *o->cache_repo) {
-		if (startswith(o->cache_repo, "oci:"))
-			return kiln_err_set(err,
-			                    "--cache-repo '%s': an OCI layout as the cache is not "
-			                    "implemented in kiln; use a registry repository",
-			                    o->cache_repo);
-		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
-		int r = image_ref_parse(o->cache_repo, &ref, err);
-		if (r < 0)
-			return kiln_err_wrap(err, "--cache-repo");
-		b->cache_repo = image_ref_name(ref);
-	} else if (o->destinations && o->destinations[0] && !o->no_push) {
-		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
-		int r = image_ref_parse(o->destinations[0], &ref, err);
-		if (r < 0)
-			return r;
-		cleanup_free char *name = image_ref_name(ref);
-		b->cache_repo = xasprintf("%s/cache", name);
-	} else {
-		return kiln_err_set(err, "if using cache with --no-push, specify cache repo with "
-		                         "--cache-repo");
-	}
-	b->scache = xcalloc(b->n_stages ? b->n_stages : 1, sizeof(*b->scache));
-	return 0;
-}
-
-/* the steps that ran, under their keys; a failure is a warning, as in kaniko */
-static void cache_push_all(struct builder *b)
-{
-	for (size_t i = 0; i < b->n_stores; i++) {
-		struct cache_store_job *j = &b->stores[i];
-		cleanup_err struct kiln_err *e = NULL;
-		if (cache_store(b->reg, b->bs, b->cache_repo, j->key, j->format,
-		                j->has_layer ? &j->layer : NULL, j->created_by,
-		                b->o->custom_platform, &e) < 0)
-			log_warn("Error uploading layer to cache: %s", kiln_err_msg(e));
-	}
-}
-
 static void builder_release(struct builder *b)
 {
-	for (size_t i = 0; i < b->n_stores; i++) {
-		free(b->stores[i].layer.media_type);
-		free(b->stores[i].created_by);
-	}
-	free(b->stores);
-	if (b->scache) {
-		for (size_t i = 0; i < b->n_stages; i++)
-			image_ref_free(b->scache[i].ref);
-	}
-	free(b->scache);
-	free(b->cache_repo);
-	strv_free(b->cached_digests);
+	stage_cache_release(b);
 	for (size_t i = 0; i < b->n_stages; i++)
 		stage_free(b->stages[i]);
 	free(b->stages);
@@ -1551,7 +1255,7 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 			st->skipped = true;
 		}
 	}
-	r = cache_setup(&b, err);
+	r = stage_cache_setup(&b, err);
 	if (r < 0)
 		return r;
 	r = pull_copy_images(&b, srcs, target + 1, n, err);
@@ -1566,8 +1270,7 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 			    b.stages_tmpfs);
 		return r;
 	}
-	if (b.scache)
-		cache_push_all(&b);
+	stage_cache_push_all(&b);
 	strv_foreach (a, b.build_args) {
 		cleanup_free char *k = xstrndup(a, strcspn(a, "="));
 		if (!strv_contains(b.used_build_args, k) && !instr_is_proxy_arg(k) &&

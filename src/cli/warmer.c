@@ -2,10 +2,10 @@
  * --cache-dir as <dir>/sha256:<hex> (a docker-save tarball) plus <dir>/sha256:<hex>.json (the
  * manifest), the layout kaniko's executor reads with --cache-dir (reference §1.6, §6.5). */
 #include "warmer.h"
+#include "cache/cache.h"
 #include "dockerfile/dockerfile.h"
 #include "image/image.h"
 #include "kiln-config.h"
-#include "output/output.h"
 #include "registry/ref.h"
 #include "registry/registry.h"
 #include "shell/shell.h"
@@ -111,62 +111,6 @@ static int dockerfile_images(const struct warmer_opts *w, char ***images, struct
 	}
 	dockerfile_free(df);
 	return r;
-}
-
-static int warm_one(struct registry *reg, const struct warmer_opts *w, const char *image,
-                    struct kiln_err **err)
-{
-	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
-	int r = image_ref_parse(image, &ref, err);
-	if (r < 0)
-		return r;
-	cleanup_free char *body = NULL, *mt = NULL;
-	size_t len = 0;
-	char digest[DIGEST_STRING_LEN + 1];
-	r = registry_get_manifest(reg, ref, w->platform, &body, &len, &mt, digest, err);
-	if (r < 0)
-		return r;
-	cleanup_free char *dest = path_join(w->cache_dir, digest);
-	cleanup_free char *json = xasprintf("%s.json", dest);
-	struct stat st;
-	if (!w->force && stat(dest, &st) == 0) {
-		log_info("Image already in cache: %s", image);
-		return 0;
-	}
-	_cleanup_(manifest_freep) struct manifest *m = NULL;
-	r = manifest_parse(body, len, mt, &m, err);
-	if (r < 0)
-		return r;
-	/* the blobs pass through a private store next to the cache, removed afterwards */
-	cleanup_free char *tmpl = path_join(w->cache_dir, ".warming-XXXXXX");
-	if (!mkdtemp(tmpl))
-		return kiln_err_errno(err, "create a directory in '%s'", w->cache_dir);
-	_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
-	r = blobstore_open(tmpl, &bs, err);
-	cleanup_free const char **digests = xcalloc(m->n_layers + 1, sizeof(char *));
-	for (size_t i = 0; i < m->n_layers; i++)
-		digests[i] = m->layers[i].digest;
-	digests[m->n_layers] = m->config_digest;
-	if (r >= 0)
-		r = registry_fetch_blobs(reg, ref, digests, m->n_layers + 1, bs, err);
-	if (r >= 0) {
-		struct build_result res = {
-		    .format = m->format,
-		    .layers = m->layers,
-		    .n_layers = m->n_layers,
-		};
-		memcpy(res.config_digest, m->config_digest, sizeof(res.config_digest));
-		cleanup_free char *tag = image_ref_string(ref);
-		char *tags[] = {tag, NULL};
-		r = output_write_tarball(dest, bs, &res, tags, err);
-	}
-	if (r >= 0)
-		r = write_file_atomic(json, body, len, 0644, err);
-	rm_rf(tmpl, NULL);
-	if (r < 0)
-		return r;
-	log_info("Cached %s as %s", image, dest);
-	return 0;
 }
 
 enum {
@@ -357,7 +301,7 @@ static int warmer_run(struct warmer_opts *wp)
 		size_t failed = 0, n = strv_length(w.images);
 		strv_foreach (img, w.images) {
 			cleanup_err struct kiln_err *e = NULL;
-			if (warm_one(reg, &w, img, &e) < 0) {
+			if (cache_dir_warm(reg, w.cache_dir, img, w.platform, w.force, &e) < 0) {
 				log_warn("Error while trying to cache image %s: %s", img,
 				         kiln_err_msg(e));
 				failed++;
