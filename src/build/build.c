@@ -46,7 +46,6 @@ static void stage_free(struct stage *s)
 	for (size_t i = 0; i < s->n_layers; i++)
 		free(s->layers[i].media_type);
 	free(s->layers);
-	free(s->created);
 	strv_free(s->args);
 	stage_vars_release(s);
 	strv_free(s->used_build_args);
@@ -739,43 +738,29 @@ static void apply_labels(struct builder *b, struct stage *s)
 	}
 }
 
-static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx,
-                       bool last, struct kiln_err **err)
+/* the stage's configuration (the build's, with its own creation time) and its root */
+static void stage_begin(struct builder *b, struct stage *s, size_t idx)
 {
-	const struct stage_src *src = &srcs[idx];
-	struct stage *s = b->stages[idx];
-	assert(idx < n);
+	struct stage_config *c = &b->scfg[idx];
+	*c = b->cfg;
+	b->created[idx] = image_time_now(b->o->reproducible, b->source_date_epoch);
+	c->created = b->created[idx];
+	s->cfg = c;
+	stage_config_mirror(s);
 	s->stages = b->stages;
 	s->n_stages = idx; /* COPY --from and FROM see only earlier stages */
 	s->images = b->images;
 	s->n_images = b->n_images;
-	s->reproducible = b->o->reproducible;
-	s->force_build_metadata = b->o->force_build_metadata;
-	s->ca_files = b->o->ca_files;
-	s->bs = b->bs;
-	s->context = b->context;
-	s->dockerignore = b->dockerignore;
-	s->resolv_conf = b->resolv_conf;
-	s->hosts = b->hosts;
-	s->escape = b->df->escape;
-	s->dockerfile_path = b->dockerfile_path;
-	s->build_args = b->build_args;
-	s->meta_args = b->meta_args;
-	s->meta_ix = b->meta_ix;
-	s->snapshot_mode =
-	    b->o->snapshot_mode && *b->o->snapshot_mode ? b->o->snapshot_mode : "full";
-	if (!streq(s->snapshot_mode, "full") && !streq(s->snapshot_mode, "redo") &&
-	    !streq(s->snapshot_mode, "time"))
-		return kiln_err_set(err, "%s is not a valid snapshot mode", s->snapshot_mode);
-	s->compression_level = b->o->compression_level;
-	s->source_date_epoch = b->source_date_epoch;
-	s->created = image_time_now(b->o->reproducible, b->source_date_epoch);
 	cleanup_free char *dir = xasprintf("%s/stages/%zu", b->o->kaniko_dir, idx);
 	s->root = b->inplace ? xstrdup("/") : path_join(dir, "rootfs");
-	s->inplace = b->inplace;
-	s->ignore = b->ignore;
+}
 
-	const struct df_instr *from = src->from;
+/* the stage's base: FROM's image expanded with the meta ARGs, then an earlier stage, scratch or
+ * a registry image (its manifest and config; the layers come when the root is needed) */
+static int stage_from(struct builder *b, struct stage *s, const struct df_instr *from, size_t idx,
+                      bool last, struct stage **ret_parent, struct image_ref **ret_ref,
+                      char *ret_digest, struct kiln_err **err)
+{
 	cleanup_free char *image = NULL;
 	if (!from->args || !from->args[0])
 		return kiln_err_set(err, "%s:%d: FROM requires an image", b->dockerfile_path,
@@ -792,9 +777,8 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 			                    from->flags[f].name);
 	}
 
-	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
-	char base_digest[DIGEST_STRING_LEN + 1] = "";
 	struct stage *parent = find_stage(b, image, idx);
+	*ret_parent = parent;
 	int base_idx = -1;
 	if (parent) {
 		base_idx = parent->index;
@@ -814,25 +798,30 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 		s->format = IMAGE_DOCKER;
 	} else {
 		pthread_mutex_lock(&b->lock);
-		int r = stage_from_registry(b, s, image, &ref, base_digest, err);
+		int r = stage_from_registry(b, s, image, ret_ref, ret_digest, err);
 		pthread_mutex_unlock(&b->lock);
 		if (r < 0)
 			return kiln_err_wrap(err, "%s:%d", b->dockerfile_path, from->start_line);
 		if (last)
-			b->final_base = image_ref_name(ref);
+			b->final_base = image_ref_name(*ret_ref);
 	}
-	s->compression =
+	/* the stage's compression follows its base's format: zstd layers only in OCI images */
+	b->scfg[idx].compression =
 	    b->o->compression && streq(b->o->compression, "zstd") && s->format == IMAGE_OCI
 	        ? FS_ZSTD
 	        : FS_GZIP;
+	stage_config_mirror(s);
 	log_info("Building stage '%s' [idx: '%zu', base-idx: '%d']", image, idx, base_idx);
 	apply_labels(b, s);
+	return 0;
+}
 
-	s->used_later = srcs[idx].used_later;
-	s->no_layers = !last && !b->inplace && !srcs[idx].base_later;
-	if (s->no_layers)
-		log_info("Stage %zu is only read through COPY --from: its steps take no snapshots",
-		         idx);
+/* unpacks the root now when a step or a later stage needs it (with --cache: when a step that
+ * runs needs it); starts the stage's cache key */
+static int stage_root(struct builder *b, struct stage *s, const struct stage_src *src,
+                      const struct stage *parent, const struct image_ref *ref,
+                      const char *base_digest, struct stage_cache **ret_sc, struct kiln_err **err)
+{
 	bool need_root = s->used_later;
 	const char *why = NULL;
 	for (size_t k = src->first; k < src->end && !need_root; k++) {
@@ -846,20 +835,64 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 		need_root = true;
 	struct stage_cache *sc =
 	    stage_cache_start(b, s, parent, base_digest, ref, json_array_size(ob) > 0);
+	*ret_sc = sc;
 	if (need_root && sc && sc->lazy) {
 		log_debug("Layer cache: the root is unpacked when a step that runs needs it");
 	} else if (need_root) {
 		if (why)
 			log_info("Unpacking rootfs as cmd %s requires it.", why);
-		int r = stage_unpack(b, s, ref, b->inplace, err);
-		if (r < 0)
-			return r;
+		return stage_unpack(b, s, ref, b->inplace, err);
 	} else {
 		log_info("Skipping unpacking as no commands require it.");
 	}
-	s->single_snapshot = b->o->single_snapshot;
-	int r = 0;
-	if (s->single_snapshot && s->rootfd >= 0)
+	return 0;
+}
+
+/* the stage's last layer (--single-snapshot), the build args it used; in place, "/" back */
+static int stage_end(struct builder *b, struct stage *s, const struct stage_src *src, bool last,
+                     struct kiln_err **err)
+{
+	if (s->cfg->single_snapshot && s->fsindex) {
+		/* kaniko: one layer per stage, taken after its last instruction */
+		const char *last_text = src->end > src->first ? b->df->instrs[src->end - 1].original
+		                                              : src->from->original;
+		int r = stage_snapshot(s, last_text, err);
+		if (r < 0)
+			return r;
+	}
+	pthread_mutex_lock(&b->lock);
+	strv_foreach (u, s->used_build_args) {
+		if (!strv_contains(b->used_build_args, u))
+			strv_push(&b->used_build_args, xstrdup(u));
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (b->inplace && !last)
+		return inplace_stage_done(b, s, src->used_later, err);
+	return 0;
+}
+
+static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx,
+                       bool last, struct kiln_err **err)
+{
+	const struct stage_src *src = &srcs[idx];
+	struct stage *s = b->stages[idx];
+	assert(idx < n);
+	stage_begin(b, s, idx);
+	struct stage *parent = NULL;
+	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+	char base_digest[DIGEST_STRING_LEN + 1] = "";
+	int r = stage_from(b, s, src->from, idx, last, &parent, &ref, base_digest, err);
+	if (r < 0)
+		return r;
+
+	s->used_later = srcs[idx].used_later;
+	s->no_layers = !last && !b->inplace && !srcs[idx].base_later;
+	if (s->no_layers)
+		log_info("Stage %zu is only read through COPY --from: its steps take no snapshots",
+		         idx);
+	struct stage_cache *sc = NULL;
+	r = stage_root(b, s, src, parent, ref, base_digest, &sc, err);
+	if (r >= 0 && s->cfg->single_snapshot && s->rootfd >= 0)
 		r = stage_index_sync(s, err);
 	if (r >= 0)
 		r = run_triggers(b, s, err);
@@ -873,22 +906,46 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 		sc->ref = image_ref_free(sc->ref);
 	if (r < 0)
 		return r;
-	if (s->single_snapshot && s->fsindex) {
-		/* kaniko: one layer per stage, taken after its last instruction */
-		const char *last_text =
-		    src->end > src->first ? b->df->instrs[src->end - 1].original : from->original;
-		r = stage_snapshot(s, last_text, err);
-		if (r < 0)
-			return r;
-	}
-	pthread_mutex_lock(&b->lock);
-	strv_foreach (u, s->used_build_args) {
-		if (!strv_contains(b->used_build_args, u))
-			strv_push(&b->used_build_args, xstrdup(u));
-	}
-	pthread_mutex_unlock(&b->lock);
-	if (b->inplace && !last)
-		return inplace_stage_done(b, s, srcs[idx].used_later, err);
+	return stage_end(b, s, src, last, err);
+}
+
+/* the configuration every stage starts from: the options instructions read, and what the
+ * driver prepared (context, .dockerignore, RUN's files, the isolation, the meta ARGs) */
+static void stage_config_setup(struct builder *b)
+{
+	const struct build_opts *o = b->o;
+	b->cfg = (struct stage_config){
+	    .bs = b->bs,
+	    .reproducible = o->reproducible,
+	    .force_build_metadata = o->force_build_metadata,
+	    .ca_files = o->ca_files,
+	    .context = b->context,
+	    .dockerignore = b->dockerignore,
+	    .resolv_conf = b->resolv_conf,
+	    .hosts = b->hosts,
+	    .escape = b->df->escape,
+	    .dockerfile_path = b->dockerfile_path,
+	    .platform = o->custom_platform,
+	    .snapshot_mode = o->snapshot_mode && *o->snapshot_mode ? o->snapshot_mode : "full",
+	    .single_snapshot = o->single_snapshot,
+	    .inplace = b->inplace,
+	    .ignore = b->ignore,
+	    .source_date_epoch = b->source_date_epoch,
+	    .build_args = b->build_args,
+	    .meta_args = b->meta_args,
+	    .meta_ix = b->meta_ix,
+	    .compression_level = o->compression_level,
+	};
+	b->scfg = xcalloc(b->n_stages ? b->n_stages : 1, sizeof(*b->scfg));
+	b->created = xcalloc(b->n_stages ? b->n_stages : 1, sizeof(*b->created));
+}
+
+/* the options the build checks before it starts (the command line checked the rest) */
+static int check_options(const struct build_opts *o, struct kiln_err **err)
+{
+	const char *mode = o->snapshot_mode && *o->snapshot_mode ? o->snapshot_mode : "full";
+	if (!streq(mode, "full") && !streq(mode, "redo") && !streq(mode, "time"))
+		return kiln_err_set(err, "%s is not a valid snapshot mode", mode);
 	return 0;
 }
 
@@ -957,6 +1014,10 @@ static int finish_image(struct builder *b, struct stage *s, struct build_result 
 static void builder_release(struct builder *b)
 {
 	stage_cache_release(b);
+	for (size_t i = 0; b->created && i < b->n_stages; i++)
+		free(b->created[i]);
+	free(b->created);
+	free(b->scfg);
 	for (size_t i = 0; i < b->n_stages; i++)
 		stage_free(b->stages[i]);
 	free(b->stages);
@@ -1155,16 +1216,15 @@ static int build_stages(struct builder *b, const struct stage_src *srcs, size_t 
 	return 0;
 }
 
-int build_run(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
-              struct build_result *ret, struct kiln_err **err)
+/* the context (resolved, fetched when remote), the Dockerfile (read and parsed), its
+ * .dockerignore and SOURCE_DATE_EPOCH */
+static int builder_load(struct builder *b, struct kiln_err **err)
 {
-	_cleanup_(builder_release) struct builder b = {
-	    .o = o, .bs = bs, .reg = reg, .lock = PTHREAD_MUTEX_INITIALIZER};
-	int r = build_resolve_context(o, &b.context, err);
+	int r = build_resolve_context(b->o, &b->context, err);
 	if (r < 0)
 		return r;
 	cleanup_free char *path = NULL;
-	r = find_dockerfile(&b, &path, err);
+	r = find_dockerfile(b, &path, err);
 	if (r < 0)
 		return r;
 	cleanup_free char *text = NULL;
@@ -1173,17 +1233,57 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	if (r < 0)
 		return r;
 	const char *base = strrchr(path, '/');
-	b.dockerfile_path = xstrdup(base ? base + 1 : path);
-	r = dockerignore_load(b.context, path, &b.dockerignore, err);
+	b->dockerfile_path = xstrdup(base ? base + 1 : path);
+	r = dockerignore_load(b->context, path, &b->dockerignore, err);
 	if (r < 0)
 		return r;
-	r = dockerfile_parse(b.dockerfile_path, text, len, &b.df, err);
+	r = dockerfile_parse(b->dockerfile_path, text, len, &b->df, err);
 	if (r < 0)
 		return r;
-	b.source_date_epoch = fs_source_date_epoch(err);
-	if (b.source_date_epoch < 0)
+	b->source_date_epoch = fs_source_date_epoch(err);
+	if (b->source_date_epoch < 0)
 		return kiln_err_wrap(err, "SOURCE_DATE_EPOCH");
-	r = choose_isolation(&b, err);
+	return 0;
+}
+
+static void warn_unused_build_args(struct builder *b)
+{
+	strv_foreach (a, b->build_args) {
+		cleanup_free char *k = xstrndup(a, strcspn(a, "="));
+		if (!strv_contains(b->used_build_args, k) && !instr_is_proxy_arg(k) &&
+		    !meta_var(b, k, strlen(k)))
+			log_warn("[Warning] One or more build-args [%s] were not consumed", k);
+	}
+}
+
+/* --cleanup: leave the container ready for another build (the blob store stays) */
+static int build_cleanup(struct builder *b, struct kiln_err **err)
+{
+	log_info("Deleting filesystem...");
+	if (b->inplace) {
+		cleanup_close int rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0)
+			return kiln_err_errno(err, "open /");
+		int r = inplace_wipe(rootfd, b->ignore, err);
+		if (r < 0)
+			return r;
+	}
+	cleanup_free char *stages = path_join(b->o->kaniko_dir, "stages");
+	if (b->stages_tmpfs)
+		return sandbox_private_tmpfs_remove(stages, err);
+	return rm_rf(stages, err);
+}
+
+int build_run(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
+              struct build_result *ret, struct kiln_err **err)
+{
+	_cleanup_(builder_release) struct builder b = {
+	    .o = o, .bs = bs, .reg = reg, .lock = PTHREAD_MUTEX_INITIALIZER};
+	int r = check_options(o, err);
+	if (r >= 0)
+		r = builder_load(&b, err);
+	if (r >= 0)
+		r = choose_isolation(&b, err);
 	if (r < 0)
 		return r;
 	b.build_args = collect_build_args(o);
@@ -1255,6 +1355,7 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 			st->skipped = true;
 		}
 	}
+	stage_config_setup(&b);
 	r = stage_cache_setup(&b, err);
 	if (r < 0)
 		return r;
@@ -1271,29 +1372,11 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 		return r;
 	}
 	stage_cache_push_all(&b);
-	strv_foreach (a, b.build_args) {
-		cleanup_free char *k = xstrndup(a, strcspn(a, "="));
-		if (!strv_contains(b.used_build_args, k) && !instr_is_proxy_arg(k) &&
-		    !meta_var(&b, k, strlen(k)))
-			log_warn("[Warning] One or more build-args [%s] were not consumed", k);
-	}
+	warn_unused_build_args(&b);
 	r = finish_image(&b, b.stages[target], ret, err);
 	if (r < 0 || !o->cleanup)
 		return r;
-	/* --cleanup: leave the container ready for another build (the blob store stays) */
-	log_info("Deleting filesystem...");
-	if (b.inplace) {
-		cleanup_close int rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (rootfd < 0)
-			return kiln_err_errno(err, "open /");
-		r = inplace_wipe(rootfd, b.ignore, err);
-		if (r < 0)
-			return r;
-	}
-	cleanup_free char *stages = path_join(o->kaniko_dir, "stages");
-	if (b.stages_tmpfs)
-		return sandbox_private_tmpfs_remove(stages, err);
-	return rm_rf(stages, err);
+	return build_cleanup(&b, err);
 }
 
 void build_result_release(struct build_result *r)

@@ -47,6 +47,11 @@ struct builder {
 	struct cache_pending stores;
 	char **cached_digests;
 	int64_t source_date_epoch;
+	/* what every stage's configuration starts from (stage_config_setup), and each stage's
+	 * own (its creation time in created[i], compression set once its base is known) */
+	struct stage_config cfg;
+	struct stage_config *scfg;
+	char **created;
 	/* independent stages build concurrently: the registry client (curl handles) and the
 	 * shared lists are used under this lock */
 	pthread_mutex_t lock;

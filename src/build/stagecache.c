@@ -25,7 +25,7 @@ static int key_step(struct stage_cache *sc, struct stage *s, const struct df_ins
 	struct cache_step_input si = {
 	    .container_config = reads ? image_config_container(s->config) : NULL,
 	    .env = env,
-	    .context = s->context,
+	    .context = s->cfg->context,
 	    .expand = expand_word,
 	    .ud = s,
 	};
@@ -52,7 +52,7 @@ struct stage_cache *stage_cache_start(struct builder *b, struct stage *s,
 	sc->root_ready = !sc->lazy;
 	if (sc->keyed) {
 		cache_key_start(sc->key, pbase, b->o->custom_platform, s->format,
-		                s->compression == FS_ZSTD);
+		                s->cfg->compression == FS_ZSTD);
 		sc->ref = ref ? image_ref_dup(ref) : NULL;
 	}
 	return sc;
@@ -169,10 +169,10 @@ int stage_cache_before_step(struct builder *b, struct stage *s, struct stage_cac
 		s->layers = xreallocarray(s->layers, s->n_layers + 1, sizeof(*s->layers));
 		s->layers[s->n_layers] = hit.layer;
 		s->layers[s->n_layers].media_type =
-		    xstrdup(layer_media_type(s->format, s->compression == FS_ZSTD));
+		    xstrdup(layer_media_type(s->format, s->cfg->compression == FS_ZSTD));
 		s->n_layers++;
 		image_config_add_history(s->config, hit.created_by, hit.layer.diff_id, false,
-		                         s->created);
+		                         s->cfg->created);
 		pthread_mutex_lock(&b->lock);
 		if (!strv_contains(b->cached_digests, hit.layer.digest))
 			strv_push(&b->cached_digests, xstrdup(hit.layer.digest));
@@ -183,7 +183,7 @@ int stage_cache_before_step(struct builder *b, struct stage *s, struct stage_cac
 			r = cache_extract_one(b, s, &s->layers[s->n_layers - 1], err);
 		}
 	} else {
-		image_config_add_history(s->config, hit.created_by, NULL, true, s->created);
+		image_config_add_history(s->config, hit.created_by, NULL, true, s->cfg->created);
 	}
 	cache_hit_release(&hit);
 	return r < 0 ? r : 1;

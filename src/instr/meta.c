@@ -23,7 +23,7 @@ static const struct df_flag *flag_get(const struct df_instr *in, const char *nam
 
 static int fail(struct stage *s, const struct df_instr *in, struct kiln_err **err, const char *msg)
 {
-	return kiln_err_set(err, "%s:%d: %s", s->dockerfile_path, in->start_line, msg);
+	return kiln_err_set(err, "%s:%d: %s", s->cfg->dockerfile_path, in->start_line, msg);
 }
 
 static json_t *str_array(char *const *v, size_t from)
@@ -62,9 +62,10 @@ static int do_env(struct stage *s, const struct df_instr *in, struct kiln_err **
 	 * Env array and its index change in place, O(1) per pair */
 	cleanup_strv char **kv = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i += 2) {
-		int r = shell_expand_word_fn(in->args[i], stage_var, s, s->escape, &kv[i], err);
+		int r =
+		    shell_expand_word_fn(in->args[i], stage_var, s, s->cfg->escape, &kv[i], err);
 		if (r >= 0)
-			r = shell_expand_word_fn(in->args[i + 1], stage_var, s, s->escape,
+			r = shell_expand_word_fn(in->args[i + 1], stage_var, s, s->cfg->escape,
 			                         &kv[i + 1], err);
 		if (r < 0)
 			return stage_err(s, in, err);
@@ -148,21 +149,22 @@ static int do_arg(struct stage *s, const struct df_instr *in, struct kiln_err **
 			return stage_err(s, in, err);
 		if (!*name)
 			return fail(s, in, err, "ARG names can not be blank");
-		const char *given = build_arg(s->build_args, name);
+		const char *given = build_arg(s->cfg->build_args, name);
 		cleanup_free char *value = NULL;
 		if (given) {
 			value = xstrdup(given);
 			if (!strv_contains(s->used_build_args, name))
 				strv_push(&s->used_build_args, xstrdup(name));
 		} else if (def) {
-			if (shell_expand_word_fn(def, stage_var, s, s->escape, &value, err) < 0)
+			if (shell_expand_word_fn(def, stage_var, s, s->cfg->escape, &value, err) <
+			    0)
 				return stage_err(s, in, err);
 		} else {
 			size_t mi;
 			const char *meta =
-			    s->meta_ix && strmap_get(s->meta_ix, name, strlen(name), &mi)
-			        ? s->meta_args[mi] + strlen(name) + 1
-			        : build_arg(s->meta_args, name);
+			    s->cfg->meta_ix && strmap_get(s->cfg->meta_ix, name, strlen(name), &mi)
+			        ? s->cfg->meta_args[mi] + strlen(name) + 1
+			        : build_arg(s->cfg->meta_args, name);
 			if (meta)
 				value = xstrdup(meta);
 		}
@@ -189,9 +191,10 @@ static int do_label(struct stage *s, const struct df_instr *in, struct kiln_err 
 		return fail(s, in, err, "LABEL needs key=value pairs");
 	for (size_t i = 0; i < n; i += 2) {
 		cleanup_free char *k = NULL, *v = NULL;
-		int r = shell_expand_word_fn(in->args[i], stage_var, s, s->escape, &k, err);
+		int r = shell_expand_word_fn(in->args[i], stage_var, s, s->cfg->escape, &k, err);
 		if (r >= 0)
-			r = shell_expand_word_fn(in->args[i + 1], stage_var, s, s->escape, &v, err);
+			r = shell_expand_word_fn(in->args[i + 1], stage_var, s, s->cfg->escape, &v,
+			                         err);
 		if (r < 0)
 			return stage_err(s, in, err);
 		if (!*k)
@@ -213,19 +216,19 @@ static int add_port(struct stage *s, const struct df_instr *in, json_t *ports, c
 	for (char *c = proto; *c; c++)
 		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
 	if (!streq(proto, "tcp") && !streq(proto, "udp") && !streq(proto, "sctp"))
-		return kiln_err_set(err, "%s:%d: invalid proto: %s", s->dockerfile_path,
+		return kiln_err_set(err, "%s:%d: invalid proto: %s", s->cfg->dockerfile_path,
 		                    in->start_line, proto);
 	char *dash = strchr(p, '-');
 	char *end = NULL;
 	unsigned long lo = strtoul(p, &end, 10), hi = lo;
 	if (end == p || (dash ? end != dash : *end) || lo > 65535)
-		return kiln_err_set(err, "%s:%d: invalid containerPort: %s", s->dockerfile_path,
-		                    in->start_line, p);
+		return kiln_err_set(err, "%s:%d: invalid containerPort: %s",
+		                    s->cfg->dockerfile_path, in->start_line, p);
 	if (dash) {
 		hi = strtoul(dash + 1, &end, 10);
 		if (end == dash + 1 || *end || hi > 65535 || hi < lo)
 			return kiln_err_set(err, "%s:%d: invalid port range: %s",
-			                    s->dockerfile_path, in->start_line, p);
+			                    s->cfg->dockerfile_path, in->start_line, p);
 	}
 	for (unsigned long port = lo; port <= hi; port++) {
 		cleanup_free char *key = xasprintf("%lu/%s", port, proto);
@@ -248,10 +251,11 @@ static int do_words_into(struct stage *s, const struct df_instr *in, const char 
 		cleanup_strv char **words = NULL;
 		if (in->json) {
 			char *w = NULL;
-			if (shell_expand_word_fn(a, stage_var, s, s->escape, &w, err) < 0)
+			if (shell_expand_word_fn(a, stage_var, s, s->cfg->escape, &w, err) < 0)
 				return stage_err(s, in, err);
 			strv_push(&words, w);
-		} else if (shell_expand_words_fn(a, stage_var, s, s->escape, &words, err) < 0) {
+		} else if (shell_expand_words_fn(a, stage_var, s, s->cfg->escape, &words, err) <
+		           0) {
 			return stage_err(s, in, err);
 		}
 		strv_foreach (w, words) {
@@ -264,9 +268,9 @@ static int do_words_into(struct stage *s, const struct df_instr *in, const char 
 			} else {
 				json_object_set_new(obj, w, json_object());
 				/* kaniko: in place, what lands below a VOLUME is never snapshotted */
-				if (s->ignore && s->inplace) {
+				if (s->cfg->ignore && s->cfg->inplace) {
 					log_info("Adding volume %s to ignorelist", w);
-					ignore_list_add_children(s->ignore, w);
+					ignore_list_add_children(s->cfg->ignore, w);
 				}
 			}
 		}
@@ -290,7 +294,7 @@ static int do_healthcheck(struct stage *s, const struct df_instr *in, struct kil
 	if (strcasecmp(in->args[0], "CMD") != 0) {
 		json_decref(hc);
 		return kiln_err_set(err, "%s:%d: unknown type %s in HEALTHCHECK (try CMD)",
-		                    s->dockerfile_path, in->start_line, in->args[0]);
+		                    s->cfg->dockerfile_path, in->start_line, in->args[0]);
 	}
 	json_t *test = json_array();
 	json_array_append_new(test, json_string(in->json ? "CMD" : "CMD-SHELL"));
@@ -311,7 +315,8 @@ static int do_healthcheck(struct stage *s, const struct df_instr *in, struct kil
 		if (!duration_parse(f->value, &ns) || ns < 0) {
 			json_decref(hc);
 			return kiln_err_set(err, "%s:%d: invalid duration for --%s: '%s'",
-			                    s->dockerfile_path, in->start_line, f->name, f->value);
+			                    s->cfg->dockerfile_path, in->start_line, f->name,
+			                    f->value);
 		}
 		if (ns)
 			json_object_set_new(hc, durations[i].field, json_integer(ns));
@@ -323,7 +328,8 @@ static int do_healthcheck(struct stage *s, const struct df_instr *in, struct kil
 		if (end == retries->value || *end || v < 0) {
 			json_decref(hc);
 			return kiln_err_set(err, "%s:%d: invalid value for --retries: '%s'",
-			                    s->dockerfile_path, in->start_line, retries->value);
+			                    s->cfg->dockerfile_path, in->start_line,
+			                    retries->value);
 		}
 		if (v)
 			json_object_set_new(hc, "Retries", json_integer(v));
@@ -391,8 +397,8 @@ int instr_meta(struct stage *s, const struct df_instr *in, struct kiln_err **err
 		json_object_set_new(s->config, "author",
 		                    json_string(in->args && in->args[0] ? in->args[0] : ""));
 	} else {
-		return kiln_err_set(err, "%s:%d: %s is not a supported command", s->dockerfile_path,
-		                    in->start_line, in->cmd);
+		return kiln_err_set(err, "%s:%d: %s is not a supported command",
+		                    s->cfg->dockerfile_path, in->start_line, in->cmd);
 	}
 	if (r < 0)
 		return r;
