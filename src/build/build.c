@@ -1,10 +1,11 @@
-/* build.c — the build driver: Dockerfile → stages → base images → instructions → final image
- * in the blob store. Each stage has its own root under $KANIKO_DIR/stages/<n>/rootfs. */
+/* build.c — the build driver: Dockerfile → stages → base images (base.c) → instructions → final
+ * image in the blob store, with the layer cache (stagecache.c), the stage roots and isolation
+ * (isolation.c) and concurrent stages (sched.c). Each stage has its own root under
+ * $KANIKO_DIR/stages/<n>/rootfs (or "/" in place). */
 #include "build.h"
 #include "driver.h"
 #include "context/remote.h"
 #include "dockerfile/dockerfile.h"
-#include "fs/extract.h"
 #include "fs/layer.h"
 #include "instr/instr.h"
 #include "kiln-config.h"
@@ -15,7 +16,6 @@
 #include "util/fsutil.h"
 #include "util/limits.h"
 #include "util/log.h"
-#include "util/progress.h"
 #include "util/timing.h"
 #include "util/strmap.h"
 #include "util/strv.h"
@@ -24,7 +24,6 @@
 #include <assert.h>
 #include <ctype.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -32,26 +31,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void stage_free(struct stage *s)
-{
-	if (!s)
-		return;
-	free(s->name);
-	free(s->root);
-	if (s->rootfd >= 0)
-		close(s->rootfd);
-	if (s->config)
-		json_decref(s->config);
-	for (size_t i = 0; i < s->n_layers; i++)
-		free(s->layers[i].media_type);
-	free(s->layers);
-	strv_free(s->args);
-	stage_vars_release(s);
-	strv_free(s->used_build_args);
-	fs_index_free(s->fsindex);
-	free(s);
-}
 
 int build_resolve_context(const struct build_opts *o, char **ret, struct kiln_err **err)
 {
@@ -217,223 +196,6 @@ static struct stage *find_stage(struct builder *b, const char *name, size_t befo
 			return b->stages[i];
 	}
 	return NULL;
-}
-
-/* pulls the base image's manifest and config; layers come later, when the root is needed */
-static int stage_from_registry(struct builder *b, struct stage *s, const char *image,
-                               struct image_ref **ret_ref, char *ret_mdigest, struct kiln_err **err)
-{
-	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
-	int r = image_ref_parse(image, &ref, err);
-	if (r < 0)
-		return r;
-	log_info("Retrieving image manifest %s", image);
-	cleanup_free char *body = NULL, *mt = NULL;
-	size_t len = 0;
-	char mdigest[DIGEST_STRING_LEN + 1];
-	r = registry_get_manifest(b->reg, ref, b->o->custom_platform, &body, &len, &mt, mdigest,
-	                          err);
-	if (r < 0)
-		return kiln_err_wrap(err, "retrieve image '%s'", image);
-	log_info("Retrieving image %s from registry %s", image, ref->registry);
-	_cleanup_(manifest_freep) struct manifest *m = NULL;
-	r = manifest_parse(body, len, mt, &m, err);
-	if (r < 0)
-		return kiln_err_wrap(err, "image '%s'", image);
-	const char *cfg_digest = m->config_digest;
-	if (b->o->cache && b->o->cache_dir && *b->o->cache_dir) {
-		/* the warmer's copy, when there is one: the registry gave the digest, the blobs
-		 * come from the local file */
-		cleanup_free const char **want = xcalloc(m->n_layers + 1, sizeof(char *));
-		for (size_t i = 0; i < m->n_layers; i++)
-			want[i] = m->layers[i].digest;
-		want[m->n_layers] = m->config_digest;
-		cache_dir_import(b->o->cache_dir, mdigest, b->o->cache_ttl_ns, want,
-		                 m->n_layers + 1, b->bs);
-	}
-	r = registry_fetch_blobs(b->reg, ref, &cfg_digest, 1, b->bs, err);
-	if (r < 0)
-		return kiln_err_wrap(err, "retrieve config of '%s'", image);
-	cleanup_free char *cfg = NULL;
-	size_t cfg_len = 0;
-	r = blobstore_read(b->bs, cfg_digest, LIMIT_CONFIG, &cfg, &cfg_len, err);
-	if (r < 0)
-		return r;
-	r = image_config_parse(cfg, cfg_len, &s->config, err);
-	if (r < 0)
-		return kiln_err_wrap(err, "image '%s'", image);
-	/* a single-platform base of another platform: the image is what was asked for (kaniko
-	 * writes --custom-platform into every config), with BuildKit's warning */
-	const char *want = b->o->custom_platform;
-	if (want && *want && !image_config_has_platform(s->config, want)) {
-		cleanup_free char *was = NULL;
-		image_config_set_platform(s->config, want, &was);
-		log_warn("Base image %s was pulled with platform \"%s\", expected \"%s\" for "
-		         "current build",
-		         image, was, want);
-	}
-	if (image_config_n_layers(s->config) != m->n_layers)
-		return kiln_err_set(err, "image '%s': config lists %zu layers, manifest %zu", image,
-		                    image_config_n_layers(s->config), m->n_layers);
-	s->format = m->format;
-	s->layers = xcalloc(m->n_layers ? m->n_layers : 1, sizeof(*s->layers));
-	json_t *ids = json_object_get(json_object_get(s->config, "rootfs"), "diff_ids");
-	for (size_t i = 0; i < m->n_layers; i++) {
-		s->layers[i] = m->layers[i];
-		s->layers[i].media_type = xstrdup(m->layers[i].media_type);
-		const char *id = json_string_value(json_array_get(ids, i));
-		if (id && digest_valid(id))
-			memcpy(s->layers[i].diff_id, id, DIGEST_STRING_LEN + 1);
-	}
-	s->n_layers = m->n_layers;
-	if (ret_mdigest)
-		memcpy(ret_mdigest, mdigest, sizeof(mdigest));
-	*ret_ref = TAKE_PTR(ref);
-	return 0;
-}
-
-/* the base's missing layers, downloaded (all at once) on a thread of their own while the stage
- * unpacks each layer as soon as it is in the blob store, in order: a blob only appears there
- * once its digest is verified (blob_writer_commit), so nothing of a layer is used before */
-struct pull_bg {
-	struct builder *b;
-	const struct image_ref *ref;
-	const char **digests;
-	size_t n;
-	int stage;
-	int64_t bytes;
-	int r;
-	struct kiln_err *err;
-	bool done; /* atomic: the thread has finished */
-	bool started;
-	pthread_t tid;
-};
-
-static void pull_bg_run(struct pull_bg *p)
-{
-	int64_t t0 = timing_now_ns();
-	pthread_mutex_lock(&p->b->lock);
-	p->r = registry_fetch_blobs(p->b->reg, p->ref, p->digests, p->n, p->b->bs, &p->err);
-	pthread_mutex_unlock(&p->b->lock);
-	if (p->r >= 0) {
-		cleanup_free char *what = image_ref_string(p->ref);
-		timing_record("pull", p->stage, what, timing_now_ns() - t0, -1, p->bytes);
-	}
-	__atomic_store_n(&p->done, true, __ATOMIC_RELEASE);
-}
-
-static void *pull_bg_thread(void *arg)
-{
-	pull_bg_run(arg);
-	return NULL;
-}
-
-/* waits until the blob is in the store (true) or the pull ended without it (false) */
-static bool pull_bg_wait(struct builder *b, struct pull_bg *p, const char *digest)
-{
-	for (;;) {
-		bool done = !p || __atomic_load_n(&p->done, __ATOMIC_ACQUIRE);
-		if (blobstore_has(b->bs, digest, NULL))
-			return true;
-		if (done)
-			return false;
-		nanosleep(&(struct timespec){.tv_nsec = 2 * 1000 * 1000}, NULL);
-	}
-}
-
-static int unpack_layers(struct builder *b, struct stage *s, struct pull_bg *p,
-                         struct kiln_err **err)
-{
-	int r = 0;
-	int64_t t_unpack = timing_now_ns(), unpacked = 0;
-	struct extract_opts eo = {
-	    .no_chown = geteuid() != 0,
-	    .ignored = b->ignore ? ignore_list_match : NULL,
-	    .ud = b->ignore,
-	};
-	for (size_t i = 0; i < s->n_layers; i++) {
-		if (!pull_bg_wait(b, p, s->layers[i].digest))
-			return 1; /* the pull failed: its error is the one to report */
-		cleanup_close int fd = -1;
-		r = blobstore_open_read(b->bs, s->layers[i].digest, &fd, err);
-		if (r < 0)
-			return r;
-		struct stat st;
-		uint64_t lsize = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-		unpacked += (int64_t)lsize;
-		eo.progress = progress_start("Unpacking", s->layers[i].digest, lsize);
-		r = fs_extract_layer(s->rootfd, fd, s->layers[i].digest, &eo, err);
-		/* --image-fs-extract-retry: the whole layer again after 1 s, then doubling */
-		for (int attempt = 0, delay = 1; r < 0 && attempt < b->o->image_fs_extract_retry;
-		     attempt++, delay *= 2) {
-			log_warn("Retrying operation after %ds due to %s", delay,
-			         kiln_err_msg(*err));
-			sleep((unsigned)delay);
-			kiln_err_free(*err);
-			*err = NULL;
-			lseek(fd, 0, SEEK_SET);
-			r = fs_extract_layer(s->rootfd, fd, s->layers[i].digest, &eo, err);
-		}
-		eo.progress = progress_end(eo.progress, r >= 0);
-		if (r < 0)
-			return r;
-	}
-	timing_record("unpack", s->index, "", timing_now_ns() - t_unpack, -1, unpacked);
-	return 0;
-}
-
-int stage_unpack(struct builder *b, struct stage *s, const struct image_ref *ref, bool inplace,
-                 struct kiln_err **err)
-{
-	int r = 0;
-	if (!inplace) {
-		r = rm_rf(s->root, err);
-		if (r >= 0)
-			r = mkdir_p(s->root, 0755, err);
-		if (r < 0)
-			return r;
-	}
-	if (s->rootfd >= 0)
-		close(s->rootfd);
-	s->rootfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->rootfd < 0)
-		return kiln_err_errno(err, "open stage root '%s'", s->root);
-	if (s->n_layers == 0) {
-		log_info("No base image, nothing to extract");
-		return 0;
-	}
-	cleanup_free const char **digests = xcalloc(s->n_layers, sizeof(char *));
-	struct pull_bg p = {.b = b, .ref = ref, .digests = digests, .stage = s->index};
-	for (size_t i = 0; i < s->n_layers; i++) {
-		if (!blobstore_has(b->bs, s->layers[i].digest, NULL)) {
-			digests[p.n++] = s->layers[i].digest;
-			p.bytes += (int64_t)s->layers[i].size;
-		}
-	}
-	if (p.n) {
-		if (!ref)
-			return kiln_err_set(
-			    err, "stage %d: base layers are missing from the blob store", s->index);
-		p.started = pthread_create(&p.tid, NULL, pull_bg_thread, &p) == 0;
-		if (!p.started)
-			pull_bg_run(&p); /* no thread: pull first, then unpack */
-	}
-	r = unpack_layers(b, s, p.n ? &p : NULL, err);
-	if (p.started)
-		pthread_join(p.tid, NULL);
-	if (p.r < 0) {
-		if (r < 0) { /* the unpack's own failure came first: report it */
-			kiln_err_free(p.err);
-			return r;
-		}
-		*err = TAKE_PTR(p.err);
-		return kiln_err_wrap(err, "pull layers of '%s'", ref->repository);
-	}
-	kiln_err_free(p.err);
-	if (r > 0) /* cannot happen: the pull succeeded, so every blob is there */
-		return kiln_err_set(err, "stage %d: a base layer is missing after the pull",
-		                    s->index);
-	return r;
 }
 
 static int cmp_size(const void *a, const void *b)
@@ -616,111 +378,6 @@ static int run_triggers(struct builder *b, struct stage *s, struct kiln_err **er
 	return r;
 }
 
-/* In place, the next stage needs "/" back: a stage that a later one reads is first unpacked
- * from its layers (all in the blob store) into its own directory, then "/" is wiped. */
-static int inplace_stage_done(struct builder *b, struct stage *s, bool used_later,
-                              struct kiln_err **err)
-{
-	fs_index_free(s->fsindex);
-	s->fsindex = NULL;
-	if (used_later) {
-		cleanup_free char *dir = xasprintf("%s/stages/%d", b->o->kaniko_dir, s->index);
-		free(s->root);
-		s->root = path_join(dir, "rootfs");
-		log_info("Storing source image from stage %d at path %s", s->index, s->root);
-		int r = stage_unpack(b, s, NULL, false, err);
-		if (r < 0)
-			return r;
-	}
-	log_info("Deleting filesystem...");
-	cleanup_close int rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0)
-		return kiln_err_errno(err, "open /");
-	return inplace_wipe(rootfd, b->ignore, err);
-}
-
-/* --stage-storage, chroot mode: the stage roots (and images read by COPY --from) in a tmpfs
- * of kiln's own mount namespace, or on disk. In memory, a build creates no inode on disk for
- * its roots, and nothing is left to delete: the kernel frees it all when kiln exits. "auto"
- * takes memory only when plenty is free, and only half of it. */
-static int choose_stage_storage(struct builder *b, struct kiln_err **err)
-{
-	const char *v = b->o->stage_storage && *b->o->stage_storage ? b->o->stage_storage : "auto";
-	if (streq(v, "disk"))
-		return 0;
-	uint64_t headroom = sandbox_memory_headroom(), size = headroom / 2;
-	if (startswith(v, "tmpfs:")) {
-		if (sandbox_parse_size(v + STRLEN("tmpfs:"), &size) < 0)
-			return kiln_err_set(err, "--stage-storage: invalid size in '%s'", v);
-	} else if (streq(v, "auto")) {
-		if (headroom < (UINT64_C(4) << 30)) {
-			log_debug("Stage roots on disk: %" PRIu64 " MiB of memory free",
-			          headroom >> 20);
-			return 0;
-		}
-	} else if (!streq(v, "tmpfs")) {
-		return kiln_err_set(err, "--stage-storage: unknown value '%s'", v);
-	}
-	cleanup_free char *dir = path_join(b->o->kaniko_dir, "stages");
-	cleanup_err struct kiln_err *why = NULL;
-	if (sandbox_private_tmpfs(dir, size, &why) < 0) {
-		if (!streq(v, "auto"))
-			return kiln_err_set(err, "--stage-storage=%s: %s", v, kiln_err_msg(why));
-		log_debug("Stage roots on disk: %s", kiln_err_msg(why));
-		return 0;
-	}
-	b->stages_tmpfs = TAKE_PTR(dir);
-	if (size)
-		log_info("Stage roots in memory: a tmpfs of %" PRIu64
-		         " MiB at %s (--stage-storage)",
-		         size >> 20, b->stages_tmpfs);
-	else
-		log_info("Stage roots in memory: a tmpfs of half the RAM at %s (--stage-storage)",
-		         b->stages_tmpfs);
-	return 0;
-}
-
-/* --isolation: chroot when RUN can get its own /proc and /dev, else kaniko's in-place model
- * inside a container (or anywhere with --force), else an error naming what is missing */
-static int choose_isolation(struct builder *b, struct kiln_err **err)
-{
-	const char *iso = b->o->isolation && *b->o->isolation ? b->o->isolation : "auto";
-	struct sandbox_caps caps;
-	sandbox_probe(&caps);
-	bool can_chroot = caps.namespaces && caps.chroot;
-	if (streq(iso, "chroot")) {
-		if (!can_chroot)
-			return kiln_err_set(err,
-			                    "--isolation=chroot: this environment does not allow "
-			                    "mount and PID namespaces (CAP_SYS_ADMIN) or chroot");
-		b->inplace = false;
-	} else if (streq(iso, "inplace") || streq(iso, "auto")) {
-		b->inplace = streq(iso, "inplace") || !can_chroot;
-	} else {
-		return kiln_err_set(err, "--isolation: unknown mode '%s' (auto, chroot, inplace)",
-		                    iso);
-	}
-	if (!b->inplace) {
-		log_debug("Isolation: chroot (mount and PID namespaces available)");
-		/* --ignore-path means what it means in place: not extracted, not snapshotted */
-		b->ignore = ignore_list_user(b->o->ignore_paths);
-		return choose_stage_storage(b, err);
-	}
-	if (!sandbox_in_container(NULL)) {
-		if (!b->o->force)
-			return kiln_err_set(err,
-			                    "kaniko should only be run inside of a container, run "
-			                    "with the --force flag if you are sure you want to "
-			                    "continue");
-		log_warn("Kaniko is being run outside of a container. This can have dangerous "
-		         "effects on your system");
-	}
-	log_info("Isolation: inplace (the build root is this container's /%s)",
-	         can_chroot ? "" : "; no mount namespaces here");
-	return ignore_list_new(b->o->kaniko_dir, b->o->ignore_var_run, b->o->ignore_paths, NULL,
-	                       &b->ignore, err);
-}
-
 static void apply_labels(struct builder *b, struct stage *s)
 {
 	json_t *c = image_config_container(s->config);
@@ -736,23 +393,6 @@ static void apply_labels(struct builder *b, struct stage *s)
 		cleanup_free char *k = xstrndup(l, (size_t)(eq - l));
 		json_object_set_new(labels, k, json_string(eq + 1));
 	}
-}
-
-/* the stage's configuration (the build's, with its own creation time) and its root */
-static void stage_begin(struct builder *b, struct stage *s, size_t idx)
-{
-	struct stage_config *c = &b->scfg[idx];
-	*c = b->cfg;
-	b->created[idx] = image_time_now(b->o->reproducible, b->source_date_epoch);
-	c->created = b->created[idx];
-	s->cfg = c;
-	stage_config_mirror(s);
-	s->stages = b->stages;
-	s->n_stages = idx; /* COPY --from and FROM see only earlier stages */
-	s->images = b->images;
-	s->n_images = b->n_images;
-	cleanup_free char *dir = xasprintf("%s/stages/%zu", b->o->kaniko_dir, idx);
-	s->root = b->inplace ? xstrdup("/") : path_join(dir, "rootfs");
 }
 
 /* the stage's base: FROM's image expanded with the meta ARGs, then an earlier stage, scratch or
@@ -871,8 +511,8 @@ static int stage_end(struct builder *b, struct stage *s, const struct stage_src 
 	return 0;
 }
 
-static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx,
-                       bool last, struct kiln_err **err)
+int build_stage(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx, bool last,
+                struct kiln_err **err)
 {
 	const struct stage_src *src = &srcs[idx];
 	struct stage *s = b->stages[idx];
@@ -907,70 +547,6 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 	if (r < 0)
 		return r;
 	return stage_end(b, s, src, last, err);
-}
-
-/* the configuration every stage starts from: the options instructions read, and what the
- * driver prepared (context, .dockerignore, RUN's files, the isolation, the meta ARGs) */
-static void stage_config_setup(struct builder *b)
-{
-	const struct build_opts *o = b->o;
-	b->cfg = (struct stage_config){
-	    .bs = b->bs,
-	    .reproducible = o->reproducible,
-	    .force_build_metadata = o->force_build_metadata,
-	    .ca_files = o->ca_files,
-	    .context = b->context,
-	    .dockerignore = b->dockerignore,
-	    .resolv_conf = b->resolv_conf,
-	    .hosts = b->hosts,
-	    .escape = b->df->escape,
-	    .dockerfile_path = b->dockerfile_path,
-	    .platform = o->custom_platform,
-	    .snapshot_mode = o->snapshot_mode && *o->snapshot_mode ? o->snapshot_mode : "full",
-	    .single_snapshot = o->single_snapshot,
-	    .inplace = b->inplace,
-	    .ignore = b->ignore,
-	    .source_date_epoch = b->source_date_epoch,
-	    .build_args = b->build_args,
-	    .meta_args = b->meta_args,
-	    .meta_ix = b->meta_ix,
-	    .compression_level = o->compression_level,
-	};
-	b->scfg = xcalloc(b->n_stages ? b->n_stages : 1, sizeof(*b->scfg));
-	b->created = xcalloc(b->n_stages ? b->n_stages : 1, sizeof(*b->created));
-}
-
-/* the options the build checks before it starts (the command line checked the rest) */
-static int check_options(const struct build_opts *o, struct kiln_err **err)
-{
-	const char *mode = o->snapshot_mode && *o->snapshot_mode ? o->snapshot_mode : "full";
-	if (!streq(mode, "full") && !streq(mode, "redo") && !streq(mode, "time"))
-		return kiln_err_set(err, "%s is not a valid snapshot mode", mode);
-	return 0;
-}
-
-/* files injected into every RUN: a copy of the host's resolv.conf (so a RUN that writes it
- * cannot touch the host) and a hosts file as BuildKit writes it */
-static int prepare_run_files(struct builder *b, struct kiln_err **err)
-{
-	cleanup_free char *dir = path_join(b->o->kaniko_dir, "run");
-	int r = mkdir_p(dir, 0755, err);
-	if (r < 0)
-		return r;
-	cleanup_free char *resolv = NULL;
-	size_t len = 0;
-	if (read_file_at(AT_FDCWD, "/etc/resolv.conf", LIMIT_SMALL_FILE, &resolv, &len, NULL) < 0) {
-		resolv = xstrdup("");
-		len = 0;
-	}
-	b->resolv_conf = path_join(dir, "resolv.conf");
-	r = write_file_atomic(b->resolv_conf, resolv, len, 0644, err);
-	if (r < 0)
-		return r;
-	static const char hosts[] = "127.0.0.1\tlocalhost buildkitsandbox\n"
-	                            "::1\tlocalhost ip6-localhost ip6-loopback\n";
-	b->hosts = path_join(dir, "hosts");
-	return write_file_atomic(b->hosts, hosts, STRLEN(hosts), 0644, err);
 }
 
 static int finish_image(struct builder *b, struct stage *s, struct build_result *ret,
@@ -1102,116 +678,6 @@ static int pull_copy_images(struct builder *b, const struct stage_src *srcs, siz
 					                     b->dockerfile_path, in->start_line, v);
 			}
 		}
-	}
-	return 0;
-}
-
-struct sched {
-	struct builder *b;
-	const struct stage_src *srcs;
-	size_t n;
-	pthread_mutex_t lock;
-	pthread_cond_t cv;
-	bool *done, *running;
-	size_t active;
-	struct kiln_err *err; /* the first failure */
-};
-
-struct stage_job {
-	struct sched *sc;
-	size_t idx;
-};
-
-static void *stage_thread(void *arg)
-{
-	struct stage_job *job = arg;
-	struct sched *sc = job->sc;
-	struct kiln_err *e = NULL;
-	int r = build_stage(sc->b, sc->srcs, sc->n, job->idx, job->idx == sc->n - 1, &e);
-	pthread_mutex_lock(&sc->lock);
-	sc->done[job->idx] = true;
-	sc->running[job->idx] = false;
-	sc->active--;
-	if (r < 0 && !sc->err)
-		sc->err = e;
-	else
-		kiln_err_free(e);
-	pthread_cond_broadcast(&sc->cv);
-	pthread_mutex_unlock(&sc->lock);
-	free(job);
-	return NULL;
-}
-
-/* Builds every stage that is not skipped, each as soon as the stages it reads are done; up to
- * one per CPU at a time (one at a time in place, where all share "/"). A failure stops new
- * stages from starting; the ones running finish their current work. */
-static int build_stages(struct builder *b, const struct stage_src *srcs, size_t n,
-                        struct kiln_err **err)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t max = b->inplace ? 1 : (size_t)(cpus < 1 ? 1 : cpus > 4 ? 4 : cpus);
-	struct sched sc = {.b = b, .srcs = srcs, .n = n};
-	pthread_mutex_init(&sc.lock, NULL);
-	pthread_cond_init(&sc.cv, NULL);
-	cleanup_free bool *done = xcalloc(n, sizeof(bool));
-	cleanup_free bool *running = xcalloc(n, sizeof(bool));
-	sc.done = done;
-	sc.running = running;
-	for (size_t i = 0; i < n; i++)
-		done[i] = b->stages[i]->skipped;
-	cleanup_free pthread_t *threads = xcalloc(n, sizeof(pthread_t));
-	cleanup_free bool *started = xcalloc(n, sizeof(bool));
-	pthread_mutex_lock(&sc.lock);
-	for (;;) {
-		bool all = true;
-		for (size_t i = 0; i < n; i++)
-			all = all && done[i];
-		if (all || (sc.err && sc.active == 0))
-			break;
-		bool launched = false;
-		for (size_t i = 0; i < n && !sc.err && sc.active < max; i++) {
-			if (done[i] || running[i])
-				continue;
-			bool ready = true;
-			if (srcs[i].reads_any) {
-				for (size_t j = 0; j < i && ready; j++)
-					ready = done[j];
-			}
-			for (size_t k = 0; k < srcs[i].n_reads && ready; k++)
-				ready = done[b->deps[srcs[i].reads + k]];
-			/* with one worker, keep kaniko's order */
-			if (!ready || (max == 1 && i > 0 && !done[i - 1]))
-				continue;
-			struct stage_job *job = xcalloc(1, sizeof(*job));
-			job->sc = &sc;
-			job->idx = i;
-			running[i] = true;
-			sc.active++;
-			if (pthread_create(&threads[i], NULL, stage_thread, job) != 0) {
-				running[i] = false;
-				sc.active--;
-				free(job);
-				sc.err = NULL;
-				kiln_err_set(&sc.err, "cannot start a thread for stage %zu", i);
-				break;
-			}
-			started[i] = true;
-			launched = true;
-		}
-		if (!launched || sc.active >= max)
-			pthread_cond_wait(&sc.cv, &sc.lock);
-	}
-	pthread_mutex_unlock(&sc.lock);
-	for (size_t i = 0; i < n; i++) {
-		if (started[i])
-			pthread_join(threads[i], NULL);
-	}
-	pthread_cond_destroy(&sc.cv);
-	pthread_mutex_destroy(&sc.lock);
-	if (sc.err) {
-		kiln_err_free(*err);
-		*err = sc.err;
-		return -1;
 	}
 	return 0;
 }

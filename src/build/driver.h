@@ -68,10 +68,44 @@ struct stage_src {
 	bool base_later; /* a later stage is built FROM this one */
 };
 
+/* ---- stage.c ---- */
+
+/* the options the build checks before it starts (the command line checked the rest) */
+int check_options(const struct build_opts *o, struct kiln_err **err);
+/* b->cfg, the configuration every stage starts from, and room for each stage's own */
+void stage_config_setup(struct builder *b);
+/* stage idx's configuration (b->cfg with its own creation time) and root */
+void stage_begin(struct builder *b, struct stage *s, size_t idx);
+void stage_free(struct stage *s);
+
+/* ---- base.c ---- */
+
+/* pulls the base image's manifest and config into s (format, layers, config); layers come
+ * later, when the root is needed. ret_mdigest (may be NULL) gets the manifest digest. */
+int stage_from_registry(struct builder *b, struct stage *s, const char *image,
+                        struct image_ref **ret_ref, char *ret_mdigest, struct kiln_err **err);
 /* unpacks the stage's layers into its root (pulling the missing ones from ref); in place, the
  * root is "/" and is not emptied first */
 int stage_unpack(struct builder *b, struct stage *s, const struct image_ref *ref, bool inplace,
                  struct kiln_err **err);
+
+/* ---- isolation.c ---- */
+
+/* --isolation and --stage-storage: sets b->inplace, b->ignore, b->stages_tmpfs */
+int choose_isolation(struct builder *b, struct kiln_err **err);
+/* $KANIKO_DIR/run/resolv.conf and hosts, injected into every RUN */
+int prepare_run_files(struct builder *b, struct kiln_err **err);
+/* in place, after a stage that is not the last: its root kept aside when a later stage reads
+ * it (used_later), then "/" wiped for the next */
+int inplace_stage_done(struct builder *b, struct stage *s, bool used_later, struct kiln_err **err);
+
+/* ---- build.c, sched.c ---- */
+
+/* builds stage idx of srcs[0..n) (last: the target) */
+int build_stage(struct builder *b, const struct stage_src *srcs, size_t n, size_t idx, bool last,
+                struct kiln_err **err);
+/* builds every stage that is not skipped, concurrently where their reads allow */
+int build_stages(struct builder *b, const struct stage_src *srcs, size_t n, struct kiln_err **err);
 
 /* ---- stagecache.c: --cache through one stage ---- */
 

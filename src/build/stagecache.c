@@ -51,7 +51,7 @@ struct stage_cache *stage_cache_start(struct builder *b, struct stage *s,
 	sc->looking = sc->lazy = sc->keyed;
 	sc->root_ready = !sc->lazy;
 	if (sc->keyed) {
-		cache_key_start(sc->key, pbase, b->o->custom_platform, s->format,
+		cache_key_start(sc->key, pbase, s->cfg->platform, s->format,
 		                s->cfg->compression == FS_ZSTD);
 		sc->ref = ref ? image_ref_dup(ref) : NULL;
 	}
