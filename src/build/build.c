@@ -1,29 +1,30 @@
-/* build.c — the build driver: Dockerfile → plan (src/plan: typed instructions, stages, meta
- * ARGs, target, pruning, stage graph) → base images → instructions → final image in the blob
- * store. Each stage has its own root under $KANIKO_DIR/stages/<n>/rootfs. */
+/* build.c — the build driver: Dockerfile → stages → base images (base.c) → instructions → final
+ * image in the blob store, with the layer cache (stagecache.c), the stage roots and isolation
+ * (isolation.c) and concurrent stages (sched.c). Each stage has its own root under
+ * $KANIKO_DIR/stages/<n>/rootfs (or "/" in place). */
 #include "build.h"
-#include "cache.h"
+#include "driver.h"
 #include "context/remote.h"
 #include "dockerfile/dockerfile.h"
-#include "fs/extract.h"
 #include "fs/layer.h"
 #include "instr/instr.h"
 #include "kiln-config.h"
 #include "plan/plan.h"
 #include "registry/ref.h"
 #include "sandbox/sandbox.h"
+#include "shell/shell.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/limits.h"
 #include "util/log.h"
-#include "util/progress.h"
 #include "util/timing.h"
+#include "util/strmap.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -31,76 +32,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-struct builder {
-	const struct build_opts *o;
-	struct blobstore *bs;
-	struct registry *reg;
-	struct dockerfile *df;
-	struct plan *plan;     /* stages, meta ARGs, target, graph (over df) */
-	char *dockerfile_path; /* as shown in messages */
-	char *context;
-	char *resolv_conf, *hosts;
-	char **used_build_args; /* of the meta ARGs (the plan's) and of every stage built */
-	struct stage **stages;
-	size_t n_stages;
-	struct stage **images; /* COPY --from=<image reference>, kaniko's "extra stages" */
-	size_t n_images;
-	char *final_base;   /* registry/repo of the last stage's base image */
-	bool inplace;       /* kaniko's model: the container's "/" is every stage's root */
-	char *stages_tmpfs; /* $KANIKO_DIR/stages when the stage roots are in a tmpfs */
-	struct ignore_list *ignore;
-	struct dockerignore *dockerignore;
-	/* --cache: the repository, each stage's key state, the entries to push at the end and
-	 * the layers taken from the cache (for the final push) */
-	char *cache_repo;
-	struct stage_cache *scache;
-	struct cache_store_job *stores;
-	size_t n_stores;
-	char **cached_digests;
-	int64_t source_date_epoch;
-	/* independent stages build concurrently: the registry client (curl handles) and the
-	 * shared lists are used under this lock */
-	pthread_mutex_t lock;
-};
-
-struct stage_cache {
-	char key[CACHE_KEY_LEN + 1];
-	bool keyed;            /* key describes everything the stage did so far */
-	bool looking;          /* no miss yet: look up the next cacheable step */
-	bool lazy;             /* the root is unpacked only when a step that runs needs it */
-	bool root_ready;       /* unpacked (or not lazy) */
-	struct image_ref *ref; /* the base image, for a lazy unpack */
-};
-
-struct cache_store_job {
-	char key[CACHE_KEY_LEN + 1];
-	enum image_format format;
-	bool has_layer;
-	struct image_layer layer; /* media_type heap-allocated */
-	char *created_by;
-};
-
-static void stage_free(struct stage *s)
-{
-	if (!s)
-		return;
-	free(s->name);
-	free(s->root);
-	if (s->rootfd >= 0)
-		close(s->rootfd);
-	if (s->config)
-		json_decref(s->config);
-	for (size_t i = 0; i < s->n_layers; i++)
-		free(s->layers[i].media_type);
-	free(s->layers);
-	free(s->created);
-	strv_free(s->args);
-	stage_vars_release(s);
-	strv_free(s->used_build_args);
-	fs_index_free(s->fsindex);
-	free(s);
-}
 
 int build_resolve_context(const struct build_opts *o, char **ret, struct kiln_err **err)
 {
@@ -134,377 +65,8 @@ static int find_dockerfile(struct builder *b, char **ret, struct kiln_err **err)
 	                         "context with --dockerfile");
 }
 
-/* pulls the base image's manifest and config; layers come later, when the root is needed */
-static int stage_from_registry(struct builder *b, struct stage *s, const char *image,
-                               struct image_ref **ret_ref, char *ret_mdigest, struct kiln_err **err)
-{
-	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
-	int r = image_ref_parse(image, &ref, err);
-	if (r < 0)
-		return r;
-	log_info("Retrieving image manifest %s", image);
-	cleanup_free char *body = NULL, *mt = NULL;
-	size_t len = 0;
-	char mdigest[DIGEST_STRING_LEN + 1];
-	r = registry_get_manifest(b->reg, ref, b->o->custom_platform, &body, &len, &mt, mdigest,
-	                          err);
-	if (r < 0)
-		return kiln_err_wrap(err, "retrieve image '%s'", image);
-	log_info("Retrieving image %s from registry %s", image, ref->registry);
-	_cleanup_(manifest_freep) struct manifest *m = NULL;
-	r = manifest_parse(body, len, mt, &m, err);
-	if (r < 0)
-		return kiln_err_wrap(err, "image '%s'", image);
-	const char *cfg_digest = m->config_digest;
-	if (b->o->cache && b->o->cache_dir && *b->o->cache_dir) {
-		/* the warmer's copy, when there is one: the registry gave the digest, the blobs
-		 * come from the local file */
-		cleanup_free const char **want = xcalloc(m->n_layers + 1, sizeof(char *));
-		for (size_t i = 0; i < m->n_layers; i++)
-			want[i] = m->layers[i].digest;
-		want[m->n_layers] = m->config_digest;
-		cache_dir_import(b->o->cache_dir, mdigest, b->o->cache_ttl_ns, want,
-		                 m->n_layers + 1, b->bs);
-	}
-	r = registry_fetch_blobs(b->reg, ref, &cfg_digest, 1, b->bs, err);
-	if (r < 0)
-		return kiln_err_wrap(err, "retrieve config of '%s'", image);
-	cleanup_free char *cfg = NULL;
-	size_t cfg_len = 0;
-	r = blobstore_read(b->bs, cfg_digest, LIMIT_CONFIG, &cfg, &cfg_len, err);
-	if (r < 0)
-		return r;
-	r = image_config_parse(cfg, cfg_len, &s->config, err);
-	if (r < 0)
-		return kiln_err_wrap(err, "image '%s'", image);
-	/* a single-platform base of another platform: the image is what was asked for (kaniko
-	 * writes --custom-platform into every config), with BuildKit's warning */
-	const char *want = b->o->custom_platform;
-	if (want && *want && !image_config_has_platform(s->config, want)) {
-		cleanup_free char *was = NULL;
-		image_config_set_platform(s->config, want, &was);
-		log_warn("Base image %s was pulled with platform \"%s\", expected \"%s\" for "
-		         "current build",
-		         image, was, want);
-	}
-	if (image_config_n_layers(s->config) != m->n_layers)
-		return kiln_err_set(err, "image '%s': config lists %zu layers, manifest %zu", image,
-		                    image_config_n_layers(s->config), m->n_layers);
-	s->format = m->format;
-	s->layers = xcalloc(m->n_layers ? m->n_layers : 1, sizeof(*s->layers));
-	json_t *ids = json_object_get(json_object_get(s->config, "rootfs"), "diff_ids");
-	for (size_t i = 0; i < m->n_layers; i++) {
-		s->layers[i] = m->layers[i];
-		s->layers[i].media_type = xstrdup(m->layers[i].media_type);
-		const char *id = json_string_value(json_array_get(ids, i));
-		if (id && digest_valid(id))
-			memcpy(s->layers[i].diff_id, id, DIGEST_STRING_LEN + 1);
-	}
-	s->n_layers = m->n_layers;
-	if (ret_mdigest)
-		memcpy(ret_mdigest, mdigest, sizeof(mdigest));
-	*ret_ref = TAKE_PTR(ref);
-	return 0;
-}
-
-/* the base's missing layers, downloaded (all at once) on a thread of their own while the stage
- * unpacks each layer as soon as it is in the blob store, in order: a blob only appears there
- * once its digest is verified (blob_writer_commit), so nothing of a layer is used before */
-struct pull_bg {
-	struct builder *b;
-	const struct image_ref *ref;
-	const char **digests;
-	size_t n;
-	int stage;
-	int64_t bytes;
-	int r;
-	struct kiln_err *err;
-	bool done; /* atomic: the thread has finished */
-	bool started;
-	pthread_t tid;
-};
-
-static void pull_bg_run(struct pull_bg *p)
-{
-	int64_t t0 = timing_now_ns();
-	pthread_mutex_lock(&p->b->lock);
-	p->r = registry_fetch_blobs(p->b->reg, p->ref, p->digests, p->n, p->b->bs, &p->err);
-	pthread_mutex_unlock(&p->b->lock);
-	if (p->r >= 0) {
-		cleanup_free char *what = image_ref_string(p->ref);
-		timing_record("pull", p->stage, what, timing_now_ns() - t0, -1, p->bytes);
-	}
-	__atomic_store_n(&p->done, true, __ATOMIC_RELEASE);
-}
-
-static void *pull_bg_thread(void *arg)
-{
-	pull_bg_run(arg);
-	return NULL;
-}
-
-/* waits until the blob is in the store (true) or the pull ended without it (false) */
-static bool pull_bg_wait(struct builder *b, struct pull_bg *p, const char *digest)
-{
-	for (;;) {
-		bool done = !p || __atomic_load_n(&p->done, __ATOMIC_ACQUIRE);
-		if (blobstore_has(b->bs, digest, NULL))
-			return true;
-		if (done)
-			return false;
-		nanosleep(&(struct timespec){.tv_nsec = 2 * 1000 * 1000}, NULL);
-	}
-}
-
-static int unpack_layers(struct builder *b, struct stage *s, struct pull_bg *p,
-                         struct kiln_err **err)
-{
-	int r = 0;
-	int64_t t_unpack = timing_now_ns(), unpacked = 0;
-	struct extract_opts eo = {
-	    .no_chown = geteuid() != 0,
-	    .ignored = b->ignore ? ignore_list_match : NULL,
-	    .ud = b->ignore,
-	};
-	for (size_t i = 0; i < s->n_layers; i++) {
-		if (!pull_bg_wait(b, p, s->layers[i].digest))
-			return 1; /* the pull failed: its error is the one to report */
-		cleanup_close int fd = -1;
-		r = blobstore_open_read(b->bs, s->layers[i].digest, &fd, err);
-		if (r < 0)
-			return r;
-		struct stat st;
-		uint64_t lsize = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-		unpacked += (int64_t)lsize;
-		eo.progress = progress_start("Unpacking", s->layers[i].digest, lsize);
-		r = fs_extract_layer(s->rootfd, fd, s->layers[i].digest, &eo, err);
-		/* --image-fs-extract-retry: the whole layer again after 1 s, then doubling */
-		for (int attempt = 0, delay = 1; r < 0 && attempt < b->o->image_fs_extract_retry;
-		     attempt++, delay *= 2) {
-			log_warn("Retrying operation after %ds due to %s", delay,
-			         kiln_err_msg(*err));
-			sleep((unsigned)delay);
-			kiln_err_free(*err);
-			*err = NULL;
-			lseek(fd, 0, SEEK_SET);
-			r = fs_extract_layer(s->rootfd, fd, s->layers[i].digest, &eo, err);
-		}
-		eo.progress = progress_end(eo.progress, r >= 0);
-		if (r < 0)
-			return r;
-	}
-	timing_record("unpack", s->index, "", timing_now_ns() - t_unpack, -1, unpacked);
-	return 0;
-}
-
-static int stage_unpack(struct builder *b, struct stage *s, const struct image_ref *ref,
-                        bool inplace, struct kiln_err **err)
-{
-	int r = 0;
-	if (!inplace) {
-		r = rm_rf(s->root, err);
-		if (r >= 0)
-			r = mkdir_p(s->root, 0755, err);
-		if (r < 0)
-			return r;
-	}
-	if (s->rootfd >= 0)
-		close(s->rootfd);
-	s->rootfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->rootfd < 0)
-		return kiln_err_errno(err, "open stage root '%s'", s->root);
-	if (s->n_layers == 0) {
-		log_info("No base image, nothing to extract");
-		return 0;
-	}
-	cleanup_free const char **digests = xcalloc(s->n_layers, sizeof(char *));
-	struct pull_bg p = {.b = b, .ref = ref, .digests = digests, .stage = s->index};
-	for (size_t i = 0; i < s->n_layers; i++) {
-		if (!blobstore_has(b->bs, s->layers[i].digest, NULL)) {
-			digests[p.n++] = s->layers[i].digest;
-			p.bytes += (int64_t)s->layers[i].size;
-		}
-	}
-	if (p.n) {
-		if (!ref)
-			return kiln_err_set(
-			    err, "stage %d: base layers are missing from the blob store", s->index);
-		p.started = pthread_create(&p.tid, NULL, pull_bg_thread, &p) == 0;
-		if (!p.started)
-			pull_bg_run(&p); /* no thread: pull first, then unpack */
-	}
-	r = unpack_layers(b, s, p.n ? &p : NULL, err);
-	if (p.started)
-		pthread_join(p.tid, NULL);
-	if (p.r < 0) {
-		if (r < 0) { /* the unpack's own failure came first: report it */
-			kiln_err_free(p.err);
-			return r;
-		}
-		*err = TAKE_PTR(p.err);
-		return kiln_err_wrap(err, "pull layers of '%s'", ref->repository);
-	}
-	kiln_err_free(p.err);
-	if (r > 0) /* cannot happen: the pull succeeded, so every blob is there */
-		return kiln_err_set(err, "stage %d: a base layer is missing after the pull",
-		                    s->index);
-	return r;
-}
-
 /* may_stream: whether COPY may skip the root when nothing after it in this list reads it
  * (false for ONBUILD triggers, which the stage's own instructions follow) */
-/* a lazily unpacked root, when the first step that runs needs it: the base layers and the
- * layers taken from the cache so far, in order (those fetched from the cache repository) */
-/* downloads the cache-served layers among digests that the blob store lacks */
-static int cache_fetch(struct builder *b, const char *const *digests, size_t n,
-                       struct kiln_err **err)
-{
-	cleanup_free const char **missing = xcalloc(n + 1, sizeof(char *));
-	size_t nm = 0;
-	int r = 0;
-	pthread_mutex_lock(&b->lock);
-	for (size_t i = 0; i < n; i++) {
-		if (!blobstore_has(b->bs, digests[i], NULL) &&
-		    strv_contains(b->cached_digests, digests[i]))
-			missing[nm++] = digests[i];
-	}
-	if (nm) {
-		_cleanup_(image_ref_freep) struct image_ref *cref = NULL;
-		r = image_ref_parse(b->cache_repo, &cref, err);
-		if (r >= 0)
-			r = registry_fetch_blobs(b->reg, cref, missing, nm, b->bs, err);
-	}
-	pthread_mutex_unlock(&b->lock);
-	if (r < 0)
-		return kiln_err_wrap(err, "pull cached layers from '%s'", b->cache_repo);
-	return 0;
-}
-
-static int cache_unpack(struct builder *b, struct stage *s, struct stage_cache *sc,
-                        struct kiln_err **err)
-{
-	if (sc->root_ready)
-		return 0;
-	cleanup_free const char **digests = xcalloc(s->n_layers + 1, sizeof(char *));
-	for (size_t i = 0; i < s->n_layers; i++)
-		digests[i] = s->layers[i].digest;
-	int r = cache_fetch(b, digests, s->n_layers, err);
-	if (r < 0)
-		return r;
-	r = stage_unpack(b, s, sc->ref, b->inplace, err);
-	if (r < 0)
-		return r;
-	s->index_stale = true;
-	sc->root_ready = true;
-	return 0;
-}
-
-static int cache_extract_one(struct builder *b, struct stage *s, const struct image_layer *l,
-                             struct kiln_err **err)
-{
-	const char *d = l->digest;
-	int r = cache_fetch(b, &d, 1, err);
-	if (r < 0)
-		return r;
-	cleanup_close int fd = -1;
-	r = blobstore_open_read(b->bs, l->digest, &fd, err);
-	if (r < 0)
-		return r;
-	struct extract_opts eo = {
-	    .no_chown = geteuid() != 0,
-	    .ignored = b->ignore ? ignore_list_match : NULL,
-	    .ud = b->ignore,
-	};
-	r = fs_extract_layer(s->rootfd, fd, l->digest, &eo, err);
-	s->index_stale = true;
-	return r;
-}
-
-/* with --cache, before a step runs: extend the key; while nothing missed, look the step up.
- * Returns 1 when the cache served the step (its layer or empty entry is appended). */
-static int cache_before_step(struct builder *b, struct stage *s, struct stage_cache *sc,
-                             const struct plan_instr *pi, struct kiln_err **err)
-{
-	const struct df_instr *in = pi->in;
-	if (!sc->keyed)
-		return 0;
-	/* ADD (URLs, archives) and COPY --from (another stage's or image's files) read what the
-	 * key cannot describe: the cache is off for the rest of the stage */
-	bool keyable = pi->kind != INSTR_ADD && !(pi->kind == INSTR_COPY && pi->copy.has_from) &&
-	               !(pi->kind == INSTR_RUN && in->n_flags);
-	cleanup_err struct kiln_err *e = NULL;
-	if (!keyable || cache_key_step(sc->key, s, pi, &e) < 0) {
-		if (e)
-			log_debug("Layer cache off for the rest of the stage: %s", kiln_err_msg(e));
-		else
-			log_info("Layer cache off for the rest of the stage: %s is not cached",
-			         in->cmd);
-		sc->keyed = sc->looking = false;
-		return 0;
-	}
-	if (!sc->looking || !cache_step_cacheable(b->o, pi))
-		return 0;
-	log_info("Checking for cached layer %s:%s...", b->cache_repo, sc->key);
-	struct cache_hit hit = {0};
-	bool found = false;
-	pthread_mutex_lock(&b->lock);
-	int r = cache_lookup(b->reg, b->bs, b->cache_repo, sc->key, b->o->cache_ttl_ns, &hit,
-	                     &found, err);
-	pthread_mutex_unlock(&b->lock);
-	if (r < 0)
-		return r;
-	if (!found) {
-		log_info("No cached layer found for cmd %s", in->original);
-		sc->looking = false;
-		return 0;
-	}
-	log_info("Using caching version of cmd: %s", in->original);
-	if (hit.n_layers) {
-		s->layers = xreallocarray(s->layers, s->n_layers + 1, sizeof(*s->layers));
-		s->layers[s->n_layers] = hit.layer;
-		s->layers[s->n_layers].media_type =
-		    xstrdup(layer_media_type(s->format, s->compression == FS_ZSTD));
-		s->n_layers++;
-		image_config_add_history(s->config, hit.created_by, hit.layer.diff_id, false,
-		                         s->created);
-		pthread_mutex_lock(&b->lock);
-		if (!strv_contains(b->cached_digests, hit.layer.digest))
-			strv_push(&b->cached_digests, xstrdup(hit.layer.digest));
-		pthread_mutex_unlock(&b->lock);
-		if (sc->root_ready) {
-			/* an earlier step needed the root: the layer goes onto it */
-			log_info("Found cached layer, extracting to filesystem");
-			r = cache_extract_one(b, s, &s->layers[s->n_layers - 1], err);
-		}
-	} else {
-		image_config_add_history(s->config, hit.created_by, NULL, true, s->created);
-	}
-	cache_hit_release(&hit);
-	return r < 0 ? r : 1;
-}
-
-/* with --cache, after a cacheable step ran: its result is pushed under its key at the end */
-static void cache_after_step(struct builder *b, struct stage *s, struct stage_cache *sc,
-                             const struct plan_instr *pi, size_t layers_before)
-{
-	if (!sc->keyed || !cache_step_cacheable(b->o, pi) || b->o->no_push_cache)
-		return;
-	json_t *hist = json_object_get(s->config, "history");
-	const char *cb = json_string_value(
-	    json_object_get(json_array_get(hist, json_array_size(hist) - 1), "created_by"));
-	struct cache_store_job j = {.format = s->format, .created_by = xstrdup(cb ? cb : "")};
-	memcpy(j.key, sc->key, sizeof(j.key));
-	if (s->n_layers > layers_before) {
-		j.has_layer = true;
-		j.layer = s->layers[s->n_layers - 1];
-		j.layer.media_type = xstrdup(s->layers[s->n_layers - 1].media_type);
-	}
-	pthread_mutex_lock(&b->lock);
-	b->stores = xreallocarray(b->stores, b->n_stores + 1, sizeof(*b->stores));
-	b->stores[b->n_stores++] = j;
-	pthread_mutex_unlock(&b->lock);
-}
-
 static int run_instructions(struct builder *b, struct stage *s, struct stage_cache *sc,
                             const struct plan_instr *instrs, size_t n, bool may_stream,
                             struct kiln_err **err)
@@ -525,7 +87,7 @@ static int run_instructions(struct builder *b, struct stage *s, struct stage_cac
 		int64_t t0 = timing_now_ns();
 		size_t layers_before = s->n_layers;
 		s->nothing_reads_root = may_stream && !s->used_later && last_reader <= k + 1;
-		int r = sc ? cache_before_step(b, s, sc, pi, err) : 0;
+		int r = sc ? stage_cache_before_step(b, s, sc, pi, err) : 0;
 		if (r < 0)
 			return r;
 		if (r > 0) {
@@ -536,7 +98,7 @@ static int run_instructions(struct builder *b, struct stage *s, struct stage_cac
 			continue;
 		}
 		if (sc && !sc->root_ready && instr_needs_root(pi)) {
-			r = cache_unpack(b, s, sc, err);
+			r = stage_cache_unpack(b, s, sc, err);
 			if (r < 0)
 				return r;
 		}
@@ -564,7 +126,7 @@ static int run_instructions(struct builder *b, struct stage *s, struct stage_cac
 		              s->n_layers > layers_before ? (int64_t)s->layers[s->n_layers - 1].size
 		                                          : -1);
 		if (sc)
-			cache_after_step(b, s, sc, pi, layers_before);
+			stage_cache_after_step(b, s, sc, pi, layers_before);
 	}
 	return 0;
 }
@@ -578,7 +140,6 @@ static int run_triggers(struct builder *b, struct stage *s, struct kiln_err **er
 	log_info("Executing %zu build triggers", n);
 	if (!n)
 		return 0;
-	cleanup_free struct plan_instr *pis = NULL;
 	cleanup_buf struct kiln_buf text = KILN_BUF_INIT;
 	size_t i;
 	json_t *e;
@@ -592,116 +153,12 @@ static int run_triggers(struct builder *b, struct stage *s, struct kiln_err **er
 	int r = dockerfile_parse("ONBUILD trigger", text.ptr, text.len, &tdf, err);
 	if (r < 0)
 		return r;
+	cleanup_free struct plan_instr *pis = NULL;
 	r = plan_instrs_parse(tdf, b->dockerfile_path, &pis, err);
 	if (r >= 0)
 		r = run_instructions(b, s, NULL, pis, tdf->n_instrs, false, err);
 	dockerfile_free(tdf);
 	return r;
-}
-
-/* In place, the next stage needs "/" back: a stage that a later one reads is first unpacked
- * from its layers (all in the blob store) into its own directory, then "/" is wiped. */
-static int inplace_stage_done(struct builder *b, struct stage *s, bool used_later,
-                              struct kiln_err **err)
-{
-	fs_index_free(s->fsindex);
-	s->fsindex = NULL;
-	if (used_later) {
-		cleanup_free char *dir = xasprintf("%s/stages/%d", b->o->kaniko_dir, s->index);
-		free(s->root);
-		s->root = path_join(dir, "rootfs");
-		log_info("Storing source image from stage %d at path %s", s->index, s->root);
-		int r = stage_unpack(b, s, NULL, false, err);
-		if (r < 0)
-			return r;
-	}
-	log_info("Deleting filesystem...");
-	cleanup_close int rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0)
-		return kiln_err_errno(err, "open /");
-	return inplace_wipe(rootfd, b->ignore, err);
-}
-
-/* --stage-storage, chroot mode: the stage roots (and images read by COPY --from) in a tmpfs
- * of kiln's own mount namespace, or on disk. In memory, a build creates no inode on disk for
- * its roots, and nothing is left to delete: the kernel frees it all when kiln exits. "auto"
- * takes memory only when plenty is free, and only half of it. */
-static int choose_stage_storage(struct builder *b, struct kiln_err **err)
-{
-	const char *v = b->o->stage_storage && *b->o->stage_storage ? b->o->stage_storage : "auto";
-	if (streq(v, "disk"))
-		return 0;
-	uint64_t headroom = sandbox_memory_headroom(), size = headroom / 2;
-	if (startswith(v, "tmpfs:")) {
-		if (sandbox_parse_size(v + STRLEN("tmpfs:"), &size) < 0)
-			return kiln_err_set(err, "--stage-storage: invalid size in '%s'", v);
-	} else if (streq(v, "auto")) {
-		if (headroom < (UINT64_C(4) << 30)) {
-			log_debug("Stage roots on disk: %" PRIu64 " MiB of memory free",
-			          headroom >> 20);
-			return 0;
-		}
-	} else if (!streq(v, "tmpfs")) {
-		return kiln_err_set(err, "--stage-storage: unknown value '%s'", v);
-	}
-	cleanup_free char *dir = path_join(b->o->kaniko_dir, "stages");
-	cleanup_err struct kiln_err *why = NULL;
-	if (sandbox_private_tmpfs(dir, size, &why) < 0) {
-		if (!streq(v, "auto"))
-			return kiln_err_set(err, "--stage-storage=%s: %s", v, kiln_err_msg(why));
-		log_debug("Stage roots on disk: %s", kiln_err_msg(why));
-		return 0;
-	}
-	b->stages_tmpfs = TAKE_PTR(dir);
-	if (size)
-		log_info("Stage roots in memory: a tmpfs of %" PRIu64
-		         " MiB at %s (--stage-storage)",
-		         size >> 20, b->stages_tmpfs);
-	else
-		log_info("Stage roots in memory: a tmpfs of half the RAM at %s (--stage-storage)",
-		         b->stages_tmpfs);
-	return 0;
-}
-
-/* --isolation: chroot when RUN can get its own /proc and /dev, else kaniko's in-place model
- * inside a container (or anywhere with --force), else an error naming what is missing */
-static int choose_isolation(struct builder *b, struct kiln_err **err)
-{
-	const char *iso = b->o->isolation && *b->o->isolation ? b->o->isolation : "auto";
-	struct sandbox_caps caps;
-	sandbox_probe(&caps);
-	bool can_chroot = caps.namespaces && caps.chroot;
-	if (streq(iso, "chroot")) {
-		if (!can_chroot)
-			return kiln_err_set(err,
-			                    "--isolation=chroot: this environment does not allow "
-			                    "mount and PID namespaces (CAP_SYS_ADMIN) or chroot");
-		b->inplace = false;
-	} else if (streq(iso, "inplace") || streq(iso, "auto")) {
-		b->inplace = streq(iso, "inplace") || !can_chroot;
-	} else {
-		return kiln_err_set(err, "--isolation: unknown mode '%s' (auto, chroot, inplace)",
-		                    iso);
-	}
-	if (!b->inplace) {
-		log_debug("Isolation: chroot (mount and PID namespaces available)");
-		/* --ignore-path means what it means in place: not extracted, not snapshotted */
-		b->ignore = ignore_list_user(b->o->ignore_paths);
-		return choose_stage_storage(b, err);
-	}
-	if (!sandbox_in_container(NULL)) {
-		if (!b->o->force)
-			return kiln_err_set(err,
-			                    "kaniko should only be run inside of a container, run "
-			                    "with the --force flag if you are sure you want to "
-			                    "continue");
-		log_warn("Kaniko is being run outside of a container. This can have dangerous "
-		         "effects on your system");
-	}
-	log_info("Isolation: inplace (the build root is this container's /%s)",
-	         can_chroot ? "" : "; no mount namespaces here");
-	return ignore_list_new(b->o->kaniko_dir, b->o->ignore_var_run, b->o->ignore_paths, NULL,
-	                       &b->ignore, err);
 }
 
 static void apply_labels(struct builder *b, struct stage *s)
@@ -721,51 +178,20 @@ static void apply_labels(struct builder *b, struct stage *s)
 	}
 }
 
-static int build_stage(struct builder *b, size_t idx, bool last, struct kiln_err **err)
+/* the stage's base: FROM's image expanded with the meta ARGs, then an earlier stage, scratch or
+ * a registry image (its manifest and config; the layers come when the root is needed) */
+static int stage_from(struct builder *b, struct stage *s, const struct df_instr *from, size_t idx,
+                      bool last, struct stage **ret_parent, struct image_ref **ret_ref,
+                      char *ret_digest, struct kiln_err **err)
 {
-	const struct plan_stage *src = &b->plan->stages[idx];
-	struct stage *s = b->stages[idx];
-	assert(idx < b->n_stages);
-	s->stages = b->stages;
-	s->n_stages = idx; /* COPY --from and FROM see only earlier stages */
-	s->images = b->images;
-	s->n_images = b->n_images;
-	s->reproducible = b->o->reproducible;
-	s->force_build_metadata = b->o->force_build_metadata;
-	s->ca_files = b->o->ca_files;
-	s->bs = b->bs;
-	s->context = b->context;
-	s->dockerignore = b->dockerignore;
-	s->resolv_conf = b->resolv_conf;
-	s->hosts = b->hosts;
-	s->escape = b->df->escape;
-	s->dockerfile_path = b->dockerfile_path;
-	s->build_args = b->plan->build_args;
-	s->meta_args = b->plan->meta_args;
-	s->meta_ix = b->plan->meta_ix;
-	s->snapshot_mode =
-	    b->o->snapshot_mode && *b->o->snapshot_mode ? b->o->snapshot_mode : "full";
-	if (!streq(s->snapshot_mode, "full") && !streq(s->snapshot_mode, "redo") &&
-	    !streq(s->snapshot_mode, "time"))
-		return kiln_err_set(err, "%s is not a valid snapshot mode", s->snapshot_mode);
-	s->compression_level = b->o->compression_level;
-	s->source_date_epoch = b->source_date_epoch;
-	s->created = image_time_now(b->o->reproducible, b->source_date_epoch);
-	cleanup_free char *dir = xasprintf("%s/stages/%zu", b->o->kaniko_dir, idx);
-	s->root = b->inplace ? xstrdup("/") : path_join(dir, "rootfs");
-	s->inplace = b->inplace;
-	s->ignore = b->ignore;
-
-	const struct df_instr *from = src->from->in;
 	cleanup_free char *image = NULL;
-	int base_idx = -1;
-	int r = plan_stage_base(b->plan, idx, &image, &base_idx, err);
+	int parent_idx = -1;
+	int r = plan_stage_base(b->plan, idx, &image, &parent_idx, err);
 	if (r < 0)
 		return r;
-
-	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
-	char base_digest[DIGEST_STRING_LEN + 1] = "";
-	struct stage *parent = base_idx >= 0 ? b->stages[base_idx] : NULL;
+	struct stage *parent = parent_idx >= 0 ? b->stages[parent_idx] : NULL;
+	*ret_parent = parent;
+	int base_idx = -1;
 	if (parent) {
 		base_idx = parent->index;
 		s->config = json_deep_copy(parent->config);
@@ -784,25 +210,30 @@ static int build_stage(struct builder *b, size_t idx, bool last, struct kiln_err
 		s->format = IMAGE_DOCKER;
 	} else {
 		pthread_mutex_lock(&b->lock);
-		r = stage_from_registry(b, s, image, &ref, base_digest, err);
+		r = stage_from_registry(b, s, image, ret_ref, ret_digest, err);
 		pthread_mutex_unlock(&b->lock);
 		if (r < 0)
 			return kiln_err_wrap(err, "%s:%d", b->dockerfile_path, from->start_line);
 		if (last)
-			b->final_base = image_ref_name(ref);
+			b->final_base = image_ref_name(*ret_ref);
 	}
-	s->compression =
+	/* the stage's compression follows its base's format: zstd layers only in OCI images */
+	b->scfg[idx].compression =
 	    b->o->compression && streq(b->o->compression, "zstd") && s->format == IMAGE_OCI
 	        ? FS_ZSTD
 	        : FS_GZIP;
+	stage_config_mirror(s);
 	log_info("Building stage '%s' [idx: '%zu', base-idx: '%d']", image, idx, base_idx);
 	apply_labels(b, s);
+	return 0;
+}
 
-	s->used_later = src->used_later;
-	s->no_layers = !last && !b->inplace && !src->base_later;
-	if (s->no_layers)
-		log_info("Stage %zu is only read through COPY --from: its steps take no snapshots",
-		         idx);
+/* unpacks the root now when a step or a later stage needs it (with --cache: when a step that
+ * runs needs it); starts the stage's cache key */
+static int stage_root(struct builder *b, struct stage *s, const struct plan_stage *src,
+                      const struct stage *parent, const struct image_ref *ref,
+                      const char *base_digest, struct stage_cache **ret_sc, struct kiln_err **err)
+{
 	bool need_root = s->used_later;
 	const char *why = NULL;
 	for (size_t k = 0; k < src->n_instrs && !need_root; k++) {
@@ -814,58 +245,30 @@ static int build_stage(struct builder *b, size_t idx, bool last, struct kiln_err
 	json_t *ob = json_object_get(image_config_container(s->config), "OnBuild");
 	if (json_array_size(ob) > 0)
 		need_root = true;
-	/* --cache: the stage's key starts from its base; stages whose steps take no layers, a
-	 * single snapshot or ONBUILD triggers are built without the cache */
-	struct stage_cache *sc = b->scache ? &b->scache[idx] : NULL;
-	if (sc) {
-		const char *pbase = NULL;
-		cleanup_free char *stage_base = NULL;
-		if (parent && b->scache[parent->index].keyed)
-			pbase = stage_base = xasprintf("stage:%s", b->scache[parent->index].key);
-		else if (!parent && *base_digest)
-			pbase = base_digest;
-		else if (!parent && !ref)
-			pbase = "scratch";
-		sc->keyed =
-		    pbase && !s->no_layers && !b->o->single_snapshot && json_array_size(ob) == 0;
-		sc->looking = sc->lazy = sc->keyed;
-		sc->root_ready = !sc->lazy;
-		if (sc->keyed) {
-			cache_key_start(sc->key, pbase, b->o->custom_platform, s);
-			sc->ref = ref ? image_ref_dup(ref) : NULL;
-		}
-	}
+	struct stage_cache *sc =
+	    stage_cache_start(b, s, parent, base_digest, ref, json_array_size(ob) > 0);
+	*ret_sc = sc;
 	if (need_root && sc && sc->lazy) {
 		log_debug("Layer cache: the root is unpacked when a step that runs needs it");
 	} else if (need_root) {
 		if (why)
 			log_info("Unpacking rootfs as cmd %s requires it.", why);
-		r = stage_unpack(b, s, ref, b->inplace, err);
-		if (r < 0)
-			return r;
+		return stage_unpack(b, s, ref, b->inplace, err);
 	} else {
 		log_info("Skipping unpacking as no commands require it.");
 	}
-	s->single_snapshot = b->o->single_snapshot;
-	r = 0;
-	if (s->single_snapshot && s->rootfd >= 0)
-		r = stage_index_sync(s, err);
-	if (r >= 0)
-		r = run_triggers(b, s, err);
-	if (r < 0)
-		return r;
-	r = run_instructions(b, s, sc, src->instrs, src->n_instrs, true, err);
-	if (r >= 0 && sc && !sc->root_ready && s->used_later)
-		r = cache_unpack(b, s, sc, err); /* a later stage reads this root */
-	if (sc && sc->ref)
-		sc->ref = image_ref_free(sc->ref);
-	if (r < 0)
-		return r;
-	if (s->single_snapshot && s->fsindex) {
+	return 0;
+}
+
+/* the stage's last layer (--single-snapshot), the build args it used; in place, "/" back */
+static int stage_end(struct builder *b, struct stage *s, const struct plan_stage *src, bool last,
+                     struct kiln_err **err)
+{
+	if (s->cfg->single_snapshot && s->fsindex) {
 		/* kaniko: one layer per stage, taken after its last instruction */
-		const char *last_text =
-		    src->n_instrs ? src->instrs[src->n_instrs - 1].in->original : from->original;
-		r = stage_snapshot(s, last_text, err);
+		const char *last_text = src->n_instrs ? src->instrs[src->n_instrs - 1].in->original
+		                                      : src->from->in->original;
+		int r = stage_snapshot(s, last_text, err);
 		if (r < 0)
 			return r;
 	}
@@ -880,28 +283,40 @@ static int build_stage(struct builder *b, size_t idx, bool last, struct kiln_err
 	return 0;
 }
 
-/* files injected into every RUN: a copy of the host's resolv.conf (so a RUN that writes it
- * cannot touch the host) and a hosts file as BuildKit writes it */
-static int prepare_run_files(struct builder *b, struct kiln_err **err)
+int build_stage(struct builder *b, size_t idx, bool last, struct kiln_err **err)
 {
-	cleanup_free char *dir = path_join(b->o->kaniko_dir, "run");
-	int r = mkdir_p(dir, 0755, err);
+	const struct plan_stage *src = &b->plan->stages[idx];
+	struct stage *s = b->stages[idx];
+	assert(idx < b->n_stages);
+	stage_begin(b, s, idx);
+	struct stage *parent = NULL;
+	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
+	char base_digest[DIGEST_STRING_LEN + 1] = "";
+	int r = stage_from(b, s, src->from->in, idx, last, &parent, &ref, base_digest, err);
 	if (r < 0)
 		return r;
-	cleanup_free char *resolv = NULL;
-	size_t len = 0;
-	if (read_file_at(AT_FDCWD, "/etc/resolv.conf", LIMIT_SMALL_FILE, &resolv, &len, NULL) < 0) {
-		resolv = xstrdup("");
-		len = 0;
-	}
-	b->resolv_conf = path_join(dir, "resolv.conf");
-	r = write_file_atomic(b->resolv_conf, resolv, len, 0644, err);
+
+	s->used_later = src->used_later;
+	s->no_layers = !last && !b->inplace && !src->base_later;
+	if (s->no_layers)
+		log_info("Stage %zu is only read through COPY --from: its steps take no snapshots",
+		         idx);
+	struct stage_cache *sc = NULL;
+	r = stage_root(b, s, src, parent, ref, base_digest, &sc, err);
+	if (r >= 0 && s->cfg->single_snapshot && s->rootfd >= 0)
+		r = stage_index_sync(s, err);
+	if (r >= 0)
+		r = run_triggers(b, s, err);
 	if (r < 0)
 		return r;
-	static const char hosts[] = "127.0.0.1\tlocalhost buildkitsandbox\n"
-	                            "::1\tlocalhost ip6-localhost ip6-loopback\n";
-	b->hosts = path_join(dir, "hosts");
-	return write_file_atomic(b->hosts, hosts, STRLEN(hosts), 0644, err);
+	r = run_instructions(b, s, sc, src->instrs, src->n_instrs, true, err);
+	if (r >= 0 && sc && !sc->root_ready && s->used_later)
+		r = stage_cache_unpack(b, s, sc, err); /* a later stage reads this root */
+	if (sc && sc->ref)
+		sc->ref = image_ref_free(sc->ref);
+	if (r < 0)
+		return r;
+	return stage_end(b, s, src, last, err);
 }
 
 static int finish_image(struct builder *b, struct stage *s, struct build_result *ret,
@@ -942,72 +357,19 @@ static int finish_image(struct builder *b, struct stage *s, struct build_result 
 	return 0;
 }
 
-/* --cache-repo, else kaniko's default: <first destination's repository>/cache */
-static int cache_setup(struct builder *b, struct kiln_err **err)
-{
-	const struct build_opts *o = b->o;
-	if (!o->cache)
-		return 0;
-	if (o->cache_repo && *o->cache_repo) {
-		if (startswith(o->cache_repo, "oci:"))
-			return kiln_err_set(err,
-			                    "--cache-repo '%s': an OCI layout as the cache is not "
-			                    "implemented in kiln; use a registry repository",
-			                    o->cache_repo);
-		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
-		int r = image_ref_parse(o->cache_repo, &ref, err);
-		if (r < 0)
-			return kiln_err_wrap(err, "--cache-repo");
-		b->cache_repo = image_ref_name(ref);
-	} else if (o->destinations && o->destinations[0] && !o->no_push) {
-		_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
-		int r = image_ref_parse(o->destinations[0], &ref, err);
-		if (r < 0)
-			return r;
-		cleanup_free char *name = image_ref_name(ref);
-		b->cache_repo = xasprintf("%s/cache", name);
-	} else {
-		return kiln_err_set(err, "if using cache with --no-push, specify cache repo with "
-		                         "--cache-repo");
-	}
-	b->scache = xcalloc(b->n_stages ? b->n_stages : 1, sizeof(*b->scache));
-	return 0;
-}
-
-/* the steps that ran, under their keys; a failure is a warning, as in kaniko */
-static void cache_push_all(struct builder *b)
-{
-	for (size_t i = 0; i < b->n_stores; i++) {
-		struct cache_store_job *j = &b->stores[i];
-		cleanup_err struct kiln_err *e = NULL;
-		if (cache_store(b->reg, b->bs, b->cache_repo, j->key, j->format,
-		                j->has_layer ? &j->layer : NULL, j->created_by,
-		                b->o->custom_platform, &e) < 0)
-			log_warn("Error uploading layer to cache: %s", kiln_err_msg(e));
-	}
-}
-
 static void builder_release(struct builder *b)
 {
-	for (size_t i = 0; i < b->n_stores; i++) {
-		free(b->stores[i].layer.media_type);
-		free(b->stores[i].created_by);
-	}
-	free(b->stores);
-	if (b->scache) {
-		for (size_t i = 0; i < b->n_stages; i++)
-			image_ref_free(b->scache[i].ref);
-	}
-	free(b->scache);
-	free(b->cache_repo);
-	strv_free(b->cached_digests);
+	stage_cache_release(b);
+	for (size_t i = 0; b->created && i < b->n_stages; i++)
+		free(b->created[i]);
+	free(b->created);
+	free(b->scfg);
 	for (size_t i = 0; i < b->n_stages; i++)
 		stage_free(b->stages[i]);
 	free(b->stages);
 	for (size_t i = 0; i < b->n_images; i++)
 		stage_free(b->images[i]);
 	free(b->images);
-	plan_free(b->plan);
 	dockerfile_free(b->df);
 	free(b->dockerfile_path);
 	free(b->context);
@@ -1017,12 +379,13 @@ static void builder_release(struct builder *b)
 	free(b->final_base);
 	ignore_list_free(b->ignore);
 	dockerignore_free(b->dockerignore);
+	plan_free(b->plan);
 	strv_free(b->used_build_args);
 }
 
-/* the images COPY --from names (the plan's list), as in kaniko pulled and unpacked before any
- * stage runs (in chroot mode under $KANIKO_DIR/stages/image-<n>; in place as well, since "/"
- * belongs to the stages) */
+/* the images COPY --from names (the plan's list): like kaniko, each pulled and unpacked before
+ * any stage runs (in chroot mode under $KANIKO_DIR/stages/image-<n>; in place as well, since
+ * "/" belongs to the stages) */
 static int pull_copy_images(struct builder *b, struct kiln_err **err)
 {
 	const struct plan *p = b->plan;
@@ -1046,125 +409,15 @@ static int pull_copy_images(struct builder *b, struct kiln_err **err)
 	return 0;
 }
 
-struct sched {
-	struct builder *b;
-	size_t n;
-	pthread_mutex_t lock;
-	pthread_cond_t cv;
-	bool *done, *running;
-	size_t active;
-	struct kiln_err *err; /* the first failure */
-};
-
-struct stage_job {
-	struct sched *sc;
-	size_t idx;
-};
-
-static void *stage_thread(void *arg)
+/* the context (resolved, fetched when remote), the Dockerfile (read and parsed), its
+ * .dockerignore and SOURCE_DATE_EPOCH */
+static int builder_load(struct builder *b, struct kiln_err **err)
 {
-	struct stage_job *job = arg;
-	struct sched *sc = job->sc;
-	struct kiln_err *e = NULL;
-	int r = build_stage(sc->b, job->idx, job->idx == sc->n - 1, &e);
-	pthread_mutex_lock(&sc->lock);
-	sc->done[job->idx] = true;
-	sc->running[job->idx] = false;
-	sc->active--;
-	if (r < 0 && !sc->err)
-		sc->err = e;
-	else
-		kiln_err_free(e);
-	pthread_cond_broadcast(&sc->cv);
-	pthread_mutex_unlock(&sc->lock);
-	free(job);
-	return NULL;
-}
-
-/* Builds every stage that is not skipped, each as soon as the stages it reads are done; up to
- * one per CPU at a time (one at a time in place, where all share "/"). A failure stops new
- * stages from starting; the ones running finish their current work. */
-static int build_stages(struct builder *b, size_t n, struct kiln_err **err)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t max = b->inplace ? 1 : (size_t)(cpus < 1 ? 1 : cpus > 4 ? 4 : cpus);
-	struct sched sc = {.b = b, .n = n};
-	pthread_mutex_init(&sc.lock, NULL);
-	pthread_cond_init(&sc.cv, NULL);
-	cleanup_free bool *done = xcalloc(n, sizeof(bool));
-	cleanup_free bool *running = xcalloc(n, sizeof(bool));
-	sc.done = done;
-	sc.running = running;
-	for (size_t i = 0; i < n; i++)
-		done[i] = b->stages[i]->skipped;
-	cleanup_free pthread_t *threads = xcalloc(n, sizeof(pthread_t));
-	cleanup_free bool *started = xcalloc(n, sizeof(bool));
-	pthread_mutex_lock(&sc.lock);
-	for (;;) {
-		bool all = true;
-		for (size_t i = 0; i < n; i++)
-			all = all && done[i];
-		if (all || (sc.err && sc.active == 0))
-			break;
-		bool launched = false;
-		for (size_t i = 0; i < n && !sc.err && sc.active < max; i++) {
-			if (done[i] || running[i])
-				continue;
-			const struct plan_stage *ps = &b->plan->stages[i];
-			bool ready = true;
-			if (ps->reads_any) {
-				for (size_t j = 0; j < i && ready; j++)
-					ready = done[j];
-			}
-			for (size_t k = 0; k < ps->n_reads && ready; k++)
-				ready = done[ps->reads[k]];
-			/* with one worker, keep kaniko's order */
-			if (!ready || (max == 1 && i > 0 && !done[i - 1]))
-				continue;
-			struct stage_job *job = xcalloc(1, sizeof(*job));
-			job->sc = &sc;
-			job->idx = i;
-			running[i] = true;
-			sc.active++;
-			if (pthread_create(&threads[i], NULL, stage_thread, job) != 0) {
-				running[i] = false;
-				sc.active--;
-				free(job);
-				sc.err = NULL;
-				kiln_err_set(&sc.err, "cannot start a thread for stage %zu", i);
-				break;
-			}
-			started[i] = true;
-			launched = true;
-		}
-		if (!launched || sc.active >= max)
-			pthread_cond_wait(&sc.cv, &sc.lock);
-	}
-	pthread_mutex_unlock(&sc.lock);
-	for (size_t i = 0; i < n; i++) {
-		if (started[i])
-			pthread_join(threads[i], NULL);
-	}
-	pthread_cond_destroy(&sc.cv);
-	pthread_mutex_destroy(&sc.lock);
-	if (sc.err) {
-		kiln_err_free(*err);
-		*err = sc.err;
-		return -1;
-	}
-	return 0;
-}
-
-int build_run(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
-              struct build_result *ret, struct kiln_err **err)
-{
-	_cleanup_(builder_release) struct builder b = {
-	    .o = o, .bs = bs, .reg = reg, .lock = PTHREAD_MUTEX_INITIALIZER};
-	int r = build_resolve_context(o, &b.context, err);
+	int r = build_resolve_context(b->o, &b->context, err);
 	if (r < 0)
 		return r;
 	cleanup_free char *path = NULL;
-	r = find_dockerfile(&b, &path, err);
+	r = find_dockerfile(b, &path, err);
 	if (r < 0)
 		return r;
 	cleanup_free char *text = NULL;
@@ -1173,17 +426,57 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	if (r < 0)
 		return r;
 	const char *base = strrchr(path, '/');
-	b.dockerfile_path = xstrdup(base ? base + 1 : path);
-	r = dockerignore_load(b.context, path, &b.dockerignore, err);
+	b->dockerfile_path = xstrdup(base ? base + 1 : path);
+	r = dockerignore_load(b->context, path, &b->dockerignore, err);
 	if (r < 0)
 		return r;
-	r = dockerfile_parse(b.dockerfile_path, text, len, &b.df, err);
+	r = dockerfile_parse(b->dockerfile_path, text, len, &b->df, err);
 	if (r < 0)
 		return r;
-	b.source_date_epoch = fs_source_date_epoch(err);
-	if (b.source_date_epoch < 0)
+	b->source_date_epoch = fs_source_date_epoch(err);
+	if (b->source_date_epoch < 0)
 		return kiln_err_wrap(err, "SOURCE_DATE_EPOCH");
-	r = choose_isolation(&b, err);
+	return 0;
+}
+
+static void warn_unused_build_args(struct builder *b)
+{
+	strv_foreach (a, b->plan->build_args) {
+		cleanup_free char *k = xstrndup(a, strcspn(a, "="));
+		if (!strv_contains(b->used_build_args, k) && !instr_is_proxy_arg(k) &&
+		    !plan_meta_var(b->plan, k, strlen(k)))
+			log_warn("[Warning] One or more build-args [%s] were not consumed", k);
+	}
+}
+
+/* --cleanup: leave the container ready for another build (the blob store stays) */
+static int build_cleanup(struct builder *b, struct kiln_err **err)
+{
+	log_info("Deleting filesystem...");
+	if (b->inplace) {
+		cleanup_close int rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0)
+			return kiln_err_errno(err, "open /");
+		int r = inplace_wipe(rootfd, b->ignore, err);
+		if (r < 0)
+			return r;
+	}
+	cleanup_free char *stages = path_join(b->o->kaniko_dir, "stages");
+	if (b->stages_tmpfs)
+		return sandbox_private_tmpfs_remove(stages, err);
+	return rm_rf(stages, err);
+}
+
+int build_run(const struct build_opts *o, struct blobstore *bs, struct registry *reg,
+              struct build_result *ret, struct kiln_err **err)
+{
+	_cleanup_(builder_release) struct builder b = {
+	    .o = o, .bs = bs, .reg = reg, .lock = PTHREAD_MUTEX_INITIALIZER};
+	int r = check_options(o, err);
+	if (r >= 0)
+		r = builder_load(&b, err);
+	if (r >= 0)
+		r = choose_isolation(&b, err);
 	if (r < 0)
 		return r;
 	cleanup_strv char **build_args = plan_build_args(o->build_args, getenv);
@@ -1194,14 +487,13 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 	    .skip_unused_stages = o->skip_unused_stages,
 	};
 	r = plan_new(b.df, b.dockerfile_path, &po, &b.plan, err);
+	if (r >= 0)
+		r = prepare_run_files(&b, err);
 	if (r < 0)
 		return r;
 	b.used_build_args =
 	    strv_dup(b.plan->used_build_args ? b.plan->used_build_args : (char *[]){NULL});
 	size_t target = b.plan->target;
-	r = prepare_run_files(&b, err);
-	if (r < 0)
-		return r;
 	log_info("Built cross stage deps: map[]");
 	b.n_stages = b.plan->n_graph;
 	b.stages = xcalloc(b.n_stages, sizeof(*b.stages));
@@ -1216,7 +508,8 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 			st->skipped = true;
 		}
 	}
-	r = cache_setup(&b, err);
+	stage_config_setup(&b);
+	r = stage_cache_setup(&b, err);
 	if (r < 0)
 		return r;
 	r = pull_copy_images(&b, err);
@@ -1231,31 +524,12 @@ int build_run(const struct build_opts *o, struct blobstore *bs, struct registry 
 			    b.stages_tmpfs);
 		return r;
 	}
-	if (b.scache)
-		cache_push_all(&b);
-	strv_foreach (a, b.plan->build_args) {
-		cleanup_free char *k = xstrndup(a, strcspn(a, "="));
-		if (!strv_contains(b.used_build_args, k) && !instr_is_proxy_arg(k) &&
-		    !plan_meta_var(b.plan, k, strlen(k)))
-			log_warn("[Warning] One or more build-args [%s] were not consumed", k);
-	}
+	stage_cache_push_all(&b);
+	warn_unused_build_args(&b);
 	r = finish_image(&b, b.stages[target], ret, err);
 	if (r < 0 || !o->cleanup)
 		return r;
-	/* --cleanup: leave the container ready for another build (the blob store stays) */
-	log_info("Deleting filesystem...");
-	if (b.inplace) {
-		cleanup_close int rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (rootfd < 0)
-			return kiln_err_errno(err, "open /");
-		r = inplace_wipe(rootfd, b.ignore, err);
-		if (r < 0)
-			return r;
-	}
-	cleanup_free char *stages = path_join(o->kaniko_dir, "stages");
-	if (b.stages_tmpfs)
-		return sandbox_private_tmpfs_remove(stages, err);
-	return rm_rf(stages, err);
+	return build_cleanup(&b, err);
 }
 
 void build_result_release(struct build_result *r)

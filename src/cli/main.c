@@ -2,6 +2,7 @@
  * place that prints errors and chooses the exit status (a failed RUN's own status, else 1). */
 #include "build/build.h"
 #include "cli/options.h"
+#include "cli/optparse.h"
 #include "cli/warmer.h"
 #include "dockerfile/dockerfile.h"
 #include "kiln-config.h"
@@ -22,14 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static char **kv_strv(const struct opt_kv *kv, size_t n)
-{
-	char **v = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		strv_pushf(&v, "%s=%s", kv[i].key, kv[i].value);
-	return v;
-}
 
 static int debug_parse(const char *file)
 {
@@ -123,8 +116,10 @@ static int build(struct build_opts *o, struct kiln_err **err)
 	r = fetch_dockerfile(o, err);
 	if (r < 0)
 		return r;
-	cleanup_strv char **certs = kv_strv(o->registry_certificates, o->n_registry_certificates);
-	cleanup_strv char **client = kv_strv(o->registry_client_certs, o->n_registry_client_certs);
+	cleanup_strv char **certs =
+	    opt_kv_strv(o->registry_certificates, o->n_registry_certificates);
+	cleanup_strv char **client =
+	    opt_kv_strv(o->registry_client_certs, o->n_registry_client_certs);
 	cleanup_free char *ua = xasprintf("kiln/%s", KILN_VERSION);
 	struct registry_opts ro = {
 	    .insecure = o->insecure,

@@ -2,10 +2,11 @@
  * --cache-dir as <dir>/sha256:<hex> (a docker-save tarball) plus <dir>/sha256:<hex>.json (the
  * manifest), the layout kaniko's executor reads with --cache-dir (reference §1.6, §6.5). */
 #include "warmer.h"
+#include "cache/cache.h"
+#include "cli/optparse.h"
 #include "dockerfile/dockerfile.h"
 #include "image/image.h"
 #include "kiln-config.h"
-#include "output/output.h"
 #include "plan/plan.h"
 #include "registry/ref.h"
 #include "registry/registry.h"
@@ -17,7 +18,7 @@
 #include "util/xalloc.h"
 
 #include <fcntl.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,50 +29,69 @@
 struct warmer_opts {
 	char **images;
 	char *cache_dir;
+	int64_t cache_ttl_ns; /* accepted: only the executor's reads of the cache expire entries */
 	bool force;
 	char *dockerfile;
 	char **build_args;
 	char *platform;
 	bool insecure_pull, skip_tls_verify_pull, skip_default_fallback, log_timestamp;
-	char **insecure_registries, **skip_tls_verify_registries, **certificates, **client_certs;
-	char **registry_maps;
+	char **insecure_registries, **skip_tls_verify_registries;
+	struct opt_kv *certificates, *client_certs;
+	size_t n_certificates, n_client_certs;
+	char **registry_maps, **registry_mirrors;
 	char *verbosity, *log_format;
 };
+
+struct warmer_state {
+	bool help;
+};
+
+#define W(field)  P_OPTS, offsetof(struct warmer_opts, field)
+#define WS(field) P_STATE, offsetof(struct warmer_state, field)
+
+/* kaniko's warmer flags (reference §1.6), with kiln's help strings */
+static const struct opt warmer_table[] = {
+    {"image", 'i', T_MULTI, W(images), NULL, IMPL, "Image to cache (repeatable)"},
+    {"cache-dir", 'c', T_STRING, W(cache_dir), "/cache", IMPL, "Directory of the base image cache"},
+    {"force", 'f', T_BOOL, W(force), NULL, IMPL, "Overwrite images already in the cache"},
+    {"dockerfile", 'd', T_STRING, W(dockerfile), NULL, IMPL,
+     "Cache every FROM image of this Dockerfile"},
+    {"verbosity", 'v', T_STRING, W(verbosity), "info", IMPL, "Log level"},
+    {"help", 'h', T_BOOL, WS(help), NULL, IMPL, "help for cache warmer"},
+    {"build-arg", 0, T_MULTI, W(build_args), NULL, IMPL,
+     "ARG values for the FROM lines of --dockerfile"},
+    {"cache-ttl", 0, T_DURATION, W(cache_ttl_ns), "336h0m0s", IMPL, "Accepted for compatibility"},
+    {"customPlatform", 0, T_STRING, W(platform), NULL, IMPL,
+     "Platform to pull (default: this machine's)"},
+    {"insecure-pull", 0, T_BOOL, W(insecure_pull), NULL, IMPL, "Pull over plain HTTP"},
+    {"insecure-registry", 0, T_MULTI, W(insecure_registries), NULL, IMPL,
+     "Registry to use plain HTTP with"},
+    {"log-format", 0, T_STRING, W(log_format), "color", IMPL, "text, color or json"},
+    {"log-timestamp", 0, T_BOOL, W(log_timestamp), NULL, IMPL, "Timestamps in log lines"},
+    {"registry-certificate", 0, T_KV, W(certificates), NULL, IMPL, "host=/path/ca.pem",
+     .off_n = offsetof(struct warmer_opts, n_certificates)},
+    {"registry-client-cert", 0, T_KV, W(client_certs), NULL, IMPL, "host=/path/cert,/path/key",
+     .off_n = offsetof(struct warmer_opts, n_client_certs)},
+    {"registry-map", 0, T_KMV, W(registry_maps), NULL, IMPL, "orig=mirror[/prefix];..."},
+    {"registry-mirror", 0, T_MULTI, W(registry_mirrors), NULL, IMPL, "Mirror of Docker Hub"},
+    {"skip-default-registry-fallback", 0, T_BOOL, W(skip_default_fallback), NULL, IMPL,
+     "No fallback to the original registry"},
+    {"skip-tls-verify-pull", 0, T_BOOL, W(skip_tls_verify_pull), NULL, IMPL,
+     "Do not verify TLS for pulls"},
+    {"skip-tls-verify-registry", 0, T_MULTI, W(skip_tls_verify_registries), NULL, IMPL,
+     "Registry to skip TLS checks for"},
+};
+
+#undef W
+#undef WS
 
 static void usage(FILE *out)
 {
 	fputs("Usage:\n"
 	      "  cache warmer [flags]\n\n"
-	      "Flags:\n"
-	      "      --build-arg multi-arg type                  ARG values for the FROM lines of "
-	      "--dockerfile\n"
-	      "  -c, --cache-dir string                          Directory of the base image cache "
-	      "(default \"/cache\")\n"
-	      "      --cache-ttl duration                        Accepted for compatibility "
-	      "(default 336h0m0s)\n"
-	      "      --customPlatform string                     Platform to pull (default: this "
-	      "machine's)\n"
-	      "  -d, --dockerfile string                         Cache every FROM image of this "
-	      "Dockerfile\n"
-	      "  -f, --force                                     Overwrite images already in the "
-	      "cache\n"
-	      "  -h, --help                                      help for cache warmer\n"
-	      "  -i, --image multi-arg type                      Image to cache (repeatable)\n"
-	      "      --insecure-pull                             Pull over plain HTTP\n"
-	      "      --insecure-registry multi-arg type          Registry to use plain HTTP with\n"
-	      "      --log-format string                         text, color or json (default "
-	      "\"color\")\n"
-	      "      --log-timestamp                             Timestamps in log lines\n"
-	      "      --registry-certificate key-value-arg type   host=/path/ca.pem\n"
-	      "      --registry-client-cert key-value-arg type   host=/path/cert,/path/key\n"
-	      "      --registry-map key-multi-value-arg type     orig=mirror[/prefix];...\n"
-	      "      --registry-mirror multi-arg type            Mirror of Docker Hub\n"
-	      "      --skip-default-registry-fallback            No fallback to the original "
-	      "registry\n"
-	      "      --skip-tls-verify-pull                      Do not verify TLS for pulls\n"
-	      "      --skip-tls-verify-registry multi-arg type   Registry to skip TLS checks for\n"
-	      "  -v, --verbosity string                          Log level (default \"info\")\n",
+	      "Flags:\n",
 	      out);
+	opt_write_flags(out, warmer_table, ARRAY_SIZE(warmer_table));
 }
 
 /* the FROM images of a Dockerfile as the build reads them (plan_from_images): the meta ARGs
@@ -103,197 +123,28 @@ static int dockerfile_images(const struct warmer_opts *w, char ***images, struct
 	return 0;
 }
 
-static int warm_one(struct registry *reg, const struct warmer_opts *w, const char *image,
-                    struct kiln_err **err)
-{
-	_cleanup_(image_ref_freep) struct image_ref *ref = NULL;
-	int r = image_ref_parse(image, &ref, err);
-	if (r < 0)
-		return r;
-	cleanup_free char *body = NULL, *mt = NULL;
-	size_t len = 0;
-	char digest[DIGEST_STRING_LEN + 1];
-	r = registry_get_manifest(reg, ref, w->platform, &body, &len, &mt, digest, err);
-	if (r < 0)
-		return r;
-	cleanup_free char *dest = path_join(w->cache_dir, digest);
-	cleanup_free char *json = xasprintf("%s.json", dest);
-	struct stat st;
-	if (!w->force && stat(dest, &st) == 0) {
-		log_info("Image already in cache: %s", image);
-		return 0;
-	}
-	_cleanup_(manifest_freep) struct manifest *m = NULL;
-	r = manifest_parse(body, len, mt, &m, err);
-	if (r < 0)
-		return r;
-	/* the blobs pass through a private store next to the cache, removed afterwards */
-	cleanup_free char *tmpl = path_join(w->cache_dir, ".warming-XXXXXX");
-	if (!mkdtemp(tmpl))
-		return kiln_err_errno(err, "create a directory in '%s'", w->cache_dir);
-	_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
-	r = blobstore_open(tmpl, &bs, err);
-	cleanup_free const char **digests = xcalloc(m->n_layers + 1, sizeof(char *));
-	for (size_t i = 0; i < m->n_layers; i++)
-		digests[i] = m->layers[i].digest;
-	digests[m->n_layers] = m->config_digest;
-	if (r >= 0)
-		r = registry_fetch_blobs(reg, ref, digests, m->n_layers + 1, bs, err);
-	if (r >= 0) {
-		struct build_result res = {
-		    .format = m->format,
-		    .layers = m->layers,
-		    .n_layers = m->n_layers,
-		};
-		memcpy(res.config_digest, m->config_digest, sizeof(res.config_digest));
-		cleanup_free char *tag = image_ref_string(ref);
-		char *tags[] = {tag, NULL};
-		r = output_write_tarball(dest, bs, &res, tags, err);
-	}
-	if (r >= 0)
-		r = write_file_atomic(json, body, len, 0644, err);
-	rm_rf(tmpl, NULL);
-	if (r < 0)
-		return r;
-	log_info("Cached %s as %s", image, dest);
-	return 0;
-}
-
-enum {
-	OPT_BUILD_ARG = 256,
-	OPT_CACHE_TTL,
-	OPT_PLATFORM,
-	OPT_INSECURE_PULL,
-	OPT_INSECURE_REGISTRY,
-	OPT_LOG_FORMAT,
-	OPT_LOG_TIMESTAMP,
-	OPT_CERT,
-	OPT_CLIENT_CERT,
-	OPT_MAP,
-	OPT_MIRROR,
-	OPT_SKIP_FALLBACK,
-	OPT_SKIP_TLS_PULL,
-	OPT_SKIP_TLS_REGISTRY,
-};
-
-static void add_map(char ***maps, const char *v)
-{
-	cleanup_free char *copy = xstrdup(v);
-	char *save = NULL;
-	for (char *p = strtok_r(copy, ";", &save); p; p = strtok_r(NULL, ";", &save))
-		strv_push(maps, xstrdup(p));
-}
-
 /* 0: go on, 1: done (help printed), -1: usage error (printed) */
-static int warmer_parse(int argc, char **argv, struct warmer_opts *wp)
+static int warmer_parse(int argc, char **argv, struct warmer_opts *w)
 {
-	static const struct option longopts[] = {
-	    {"image", required_argument, NULL, 'i'},
-	    {"cache-dir", required_argument, NULL, 'c'},
-	    {"force", no_argument, NULL, 'f'},
-	    {"dockerfile", required_argument, NULL, 'd'},
-	    {"verbosity", required_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"build-arg", required_argument, NULL, OPT_BUILD_ARG},
-	    {"cache-ttl", required_argument, NULL, OPT_CACHE_TTL},
-	    {"customPlatform", required_argument, NULL, OPT_PLATFORM},
-	    {"insecure-pull", no_argument, NULL, OPT_INSECURE_PULL},
-	    {"insecure-registry", required_argument, NULL, OPT_INSECURE_REGISTRY},
-	    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-	    {"log-timestamp", no_argument, NULL, OPT_LOG_TIMESTAMP},
-	    {"registry-certificate", required_argument, NULL, OPT_CERT},
-	    {"registry-client-cert", required_argument, NULL, OPT_CLIENT_CERT},
-	    {"registry-map", required_argument, NULL, OPT_MAP},
-	    {"registry-mirror", required_argument, NULL, OPT_MIRROR},
-	    {"skip-default-registry-fallback", no_argument, NULL, OPT_SKIP_FALLBACK},
-	    {"skip-tls-verify-pull", no_argument, NULL, OPT_SKIP_TLS_PULL},
-	    {"skip-tls-verify-registry", required_argument, NULL, OPT_SKIP_TLS_REGISTRY},
-	    {NULL, 0, NULL, 0},
-	};
-	struct warmer_opts w = *wp;
-	int c;
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":i:c:fd:v:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			strv_push(&w.images, xstrdup(optarg));
-			break;
-		case 'c':
-			free(w.cache_dir);
-			w.cache_dir = xstrdup(optarg);
-			break;
-		case 'f':
-			w.force = true;
-			break;
-		case 'd':
-			free(w.dockerfile);
-			w.dockerfile = xstrdup(optarg);
-			break;
-		case 'v':
-			free(w.verbosity);
-			w.verbosity = xstrdup(optarg);
-			break;
-		case 'h':
-			usage(stdout);
-			*wp = w;
-			return 1;
-		case OPT_BUILD_ARG:
-			strv_push(&w.build_args, xstrdup(optarg));
-			break;
-		case OPT_CACHE_TTL:
-			break; /* only the executor's reads of the cache expire entries */
-		case OPT_PLATFORM:
-			free(w.platform);
-			w.platform = xstrdup(optarg);
-			break;
-		case OPT_INSECURE_PULL:
-			w.insecure_pull = true;
-			break;
-		case OPT_INSECURE_REGISTRY:
-			strv_push(&w.insecure_registries, xstrdup(optarg));
-			break;
-		case OPT_LOG_FORMAT:
-			free(w.log_format);
-			w.log_format = xstrdup(optarg);
-			break;
-		case OPT_LOG_TIMESTAMP:
-			w.log_timestamp = true;
-			break;
-		case OPT_CERT:
-			strv_push(&w.certificates, xstrdup(optarg));
-			break;
-		case OPT_CLIENT_CERT:
-			strv_push(&w.client_certs, xstrdup(optarg));
-			break;
-		case OPT_MAP:
-			add_map(&w.registry_maps, optarg);
-			break;
-		case OPT_MIRROR:
-			strv_pushf(&w.registry_maps, "index.docker.io=%s", optarg);
-			break;
-		case OPT_SKIP_FALLBACK:
-			w.skip_default_fallback = true;
-			break;
-		case OPT_SKIP_TLS_PULL:
-			w.skip_tls_verify_pull = true;
-			break;
-		case OPT_SKIP_TLS_REGISTRY:
-			strv_push(&w.skip_tls_verify_registries, xstrdup(optarg));
-			break;
-		case ':':
-			fprintf(stderr, "Error: flag needs an argument: %s\n", argv[optind - 1]);
-			usage(stderr);
-			*wp = w;
-			return -1;
-		default:
-			fprintf(stderr, "Error: unknown flag: %s\n", argv[optind - 1]);
-			usage(stderr);
-			*wp = w;
-			return -1;
-		}
+	struct warmer_state st = {0};
+	cleanup_strv char **warnings = NULL, **notices = NULL;
+	_cleanup_(opt_run_release) struct opt_run run = {0};
+	opt_run_init(&run, warmer_table, ARRAY_SIZE(warmer_table), w, &st, &warnings, &notices,
+	             argc);
+	cleanup_free bool *skip = xcalloc((size_t)argc + 1, sizeof(*skip));
+	cleanup_err struct kiln_err *err = NULL;
+	if (opt_parse_flags(&run, argc, argv, skip, &err) < 0) {
+		fprintf(stderr, "Error: %s\n", kiln_err_msg(err));
+		usage(stderr);
+		return -1;
 	}
-	*wp = w;
+	if (st.help) {
+		usage(stdout);
+		return 1;
+	}
+	/* kaniko: each mirror is a registry map of Docker Hub, after the maps given */
+	strv_foreach (m, w->registry_mirrors)
+		strv_pushf(&w->registry_maps, "index.docker.io=%s", m);
 	return 0;
 }
 
@@ -327,14 +178,16 @@ static int warmer_run(struct warmer_opts *wp)
 		return 1;
 	}
 	{
+		cleanup_strv char **certs = opt_kv_strv(w.certificates, w.n_certificates);
+		cleanup_strv char **client = opt_kv_strv(w.client_certs, w.n_client_certs);
 		cleanup_free char *ua = xasprintf("kiln/%s", KILN_VERSION);
 		struct registry_opts ro = {
 		    .insecure_pull = w.insecure_pull,
 		    .insecure_registries = w.insecure_registries,
 		    .skip_tls_verify_pull = w.skip_tls_verify_pull,
 		    .skip_tls_verify_registries = w.skip_tls_verify_registries,
-		    .registry_certificates = w.certificates,
-		    .registry_client_certs = w.client_certs,
+		    .registry_certificates = certs,
+		    .registry_client_certs = client,
 		    .registry_maps = w.registry_maps,
 		    .skip_default_registry_fallback = w.skip_default_fallback,
 		    .user_agent = ua,
@@ -347,7 +200,7 @@ static int warmer_run(struct warmer_opts *wp)
 		size_t failed = 0, n = strv_length(w.images);
 		strv_foreach (img, w.images) {
 			cleanup_err struct kiln_err *e = NULL;
-			if (warm_one(reg, &w, img, &e) < 0) {
+			if (cache_dir_warm(reg, w.cache_dir, img, w.platform, w.force, &e) < 0) {
 				log_warn("Error while trying to cache image %s: %s", img,
 				         kiln_err_msg(e));
 				failed++;
@@ -364,16 +217,22 @@ static int warmer_run(struct warmer_opts *wp)
 
 int warmer_main(int argc, char **argv)
 {
-	struct warmer_opts w = {.cache_dir = xstrdup("/cache")};
+	struct warmer_opts w = {
+	    .cache_dir = xstrdup("/cache"),
+	    .cache_ttl_ns = 336LL * 3600 * 1000000000LL,
+	    .verbosity = xstrdup("info"),
+	    .log_format = xstrdup("color"),
+	};
 	int r = warmer_parse(argc, argv, &w);
 	int status = r < 0 ? 1 : r > 0 ? 0 : warmer_run(&w);
 	strv_free(w.images);
 	strv_free(w.build_args);
 	strv_free(w.insecure_registries);
 	strv_free(w.skip_tls_verify_registries);
-	strv_free(w.certificates);
-	strv_free(w.client_certs);
+	opt_kv_free(w.certificates, w.n_certificates);
+	opt_kv_free(w.client_certs, w.n_client_certs);
 	strv_free(w.registry_maps);
+	strv_free(w.registry_mirrors);
 	free(w.cache_dir);
 	free(w.dockerfile);
 	free(w.platform);

@@ -72,7 +72,7 @@ static const char *proxy_value(const struct stage *s, const char *name, size_t n
 		return NULL;
 	memcpy(key, name, nl);
 	key[nl] = '\0';
-	return instr_is_proxy_arg(key) ? strv_env_get(s->build_args, key) : NULL;
+	return instr_is_proxy_arg(key) ? strv_env_get(s->cfg->build_args, key) : NULL;
 }
 
 /* an ARG's value, NULL when undeclared or declared without a value */
@@ -128,7 +128,7 @@ char **stage_expand_env(struct stage *s)
 	}
 	for (i = 0; i < ARRAY_SIZE(proxy_args); i++) {
 		const char *p = proxy_args[i];
-		const char *v = strv_env_get(s->build_args, p);
+		const char *v = strv_env_get(s->cfg->build_args, p);
 		if (v && !strmap_get(s->env_ix, p, strlen(p), &(size_t){0}))
 			env[n++] = xasprintf("%s=%s", p, v);
 	}
@@ -146,7 +146,7 @@ char **stage_expand_env(struct stage *s)
 
 int stage_expand(struct stage *s, const char *word, char **ret, struct kiln_err **err)
 {
-	return shell_expand_word_fn(word, stage_var, s, s->escape, ret, err);
+	return shell_expand_word_fn(word, stage_var, s, s->cfg->escape, ret, err);
 }
 
 int stage_err(struct stage *s, const struct df_instr *in, struct kiln_err **err)
@@ -155,9 +155,10 @@ int stage_err(struct stage *s, const struct df_instr *in, struct kiln_err **err)
 	const char *text = in->original ? in->original : in->cmd;
 	size_t n = strcspn(text, "\n");
 	if (n > 80)
-		return kiln_err_wrap(err, "%s:%d: %.77s...", s->dockerfile_path, in->start_line,
-		                     text);
-	return kiln_err_wrap(err, "%s:%d: %.*s", s->dockerfile_path, in->start_line, (int)n, text);
+		return kiln_err_wrap(err, "%s:%d: %.77s...", s->cfg->dockerfile_path,
+		                     in->start_line, text);
+	return kiln_err_wrap(err, "%s:%d: %.*s", s->cfg->dockerfile_path, in->start_line, (int)n,
+	                     text);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -167,15 +168,15 @@ static int cmp_str(const void *a, const void *b)
 
 void stage_commit_empty(struct stage *s, const char *created_by)
 {
-	if (s->single_snapshot || s->no_layers)
+	if (s->cfg->single_snapshot || s->no_layers)
 		return;
-	if (s->force_build_metadata) {
+	if (s->cfg->force_build_metadata) {
 		/* kaniko appends an (empty) layer for every step under --force-build-metadata */
 		char *none[] = {NULL};
 		if (stage_commit_paths(s, none, created_by, NULL) == 0)
 			return;
 	}
-	image_config_add_history(s->config, created_by, NULL, true, s->created);
+	image_config_add_history(s->config, created_by, NULL, true, s->cfg->created);
 }
 
 static int cmp_cstr(const void *a, const void *b)
@@ -228,7 +229,7 @@ char **stage_touched_dirs(struct stage *s, const char **paths, size_t n)
 
 int stage_commit_paths(struct stage *s, char **paths, const char *created_by, struct kiln_err **err)
 {
-	if (s->single_snapshot || s->no_layers)
+	if (s->cfg->single_snapshot || s->no_layers)
 		return 0; /* the files are in the root: the stage's final diff takes them */
 	/* the directories the step made names in belong to its layer, as in Docker's */
 	cleanup_strv char **touched = NULL;
@@ -248,18 +249,19 @@ int stage_commit_paths(struct stage *s, char **paths, const char *created_by, st
 	merged[n0 + nt] = NULL;
 	paths = merged;
 	size_t n = n0 + nt;
-	if (n == 0 && !s->force_build_metadata) {
+	if (n == 0 && !s->cfg->force_build_metadata) {
 		log_info("No files changed in this command, skipping snapshotting.");
-		image_config_add_history(s->config, created_by, NULL, true, s->created);
+		image_config_add_history(s->config, created_by, NULL, true, s->cfg->created);
 		return 0;
 	}
 	log_info("Taking snapshot of files...");
 	qsort(paths, n, sizeof(char *), cmp_str);
 	_cleanup_(layer_writer_freep) struct layer_writer *lw = NULL;
-	int r = layer_writer_new(s->bs, s->compression, s->compression_level, &lw, err);
+	int r =
+	    layer_writer_new(s->cfg->bs, s->cfg->compression, s->cfg->compression_level, &lw, err);
 	if (r < 0)
 		return r;
-	layer_writer_set_times(lw, s->reproducible, s->source_date_epoch);
+	layer_writer_set_times(lw, s->cfg->reproducible, s->cfg->source_date_epoch);
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0 && streq(paths[i], paths[i - 1]))
 			continue;
@@ -283,8 +285,24 @@ int stage_finish_layer(struct stage *s, struct layer_writer *lw, const char *cre
 	memcpy(l->digest, info.digest, sizeof(l->digest));
 	memcpy(l->diff_id, info.diff_id, sizeof(l->diff_id));
 	l->size = info.size;
-	l->media_type = xstrdup(layer_media_type(s->format, s->compression == FS_ZSTD));
-	image_config_add_history(s->config, created_by, info.diff_id, false, s->created);
+	l->media_type = xstrdup(layer_media_type(s->format, s->cfg->compression == FS_ZSTD));
+	image_config_add_history(s->config, created_by, info.diff_id, false, s->cfg->created);
 	s->index_stale = true;
 	return 0;
+}
+
+void stage_config_mirror(struct stage *s)
+{
+	const struct stage_config *c = s->cfg;
+	s->bs = c->bs;
+	s->reproducible = c->reproducible;
+	s->single_snapshot = c->single_snapshot;
+	s->inplace = c->inplace;
+	s->ca_files = c->ca_files;
+	s->context = c->context;
+	s->dockerignore = c->dockerignore;
+	s->dockerfile_path = c->dockerfile_path;
+	s->source_date_epoch = c->source_date_epoch;
+	s->compression = c->compression;
+	s->compression_level = c->compression_level;
 }

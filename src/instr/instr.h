@@ -1,6 +1,8 @@
-/* instr.h — the state of one stage while its instructions execute, and one entry point per
- * instruction family (run.c, copy.c, workdir.c, meta.c), each given a typed instruction of the
- * plan (plan/plan.h: its kind, and its flags parsed and checked there). */
+/* instr.h — one stage as its instructions see it: an immutable configuration the driver builds
+ * (struct stage_config) and the mutable state the steps change (struct stage), and one entry
+ * point per instruction family (run.c, copy.c, workdir.c, meta.c), each given a typed
+ * instruction of the plan (plan/plan.h: its kind, and its flags parsed and checked there).
+ * Instructions never see the command line's options. */
 #pragma once
 
 #include "context/dockerignore.h"
@@ -19,29 +21,59 @@
 
 struct strmap;
 
-struct stage {
-	/* the driver's options that instructions read; never the whole option struct (instr/ is
-	 * below build/ and cannot include its headers) */
-	bool reproducible;         /* --reproducible: fixed layer timestamps */
-	bool force_build_metadata; /* --force-build-metadata: empty layers are kept */
-	char **ca_files;           /* extra CA files ADD <url> trusts (borrowed from the options) */
+/* what the driver decides before a stage's first step and no step changes: the build's choices
+ * (one for all stages) and the stage's own (compression, created). Strings and lists are
+ * borrowed from the driver, which outlives every stage. */
+struct stage_config {
 	struct blobstore *bs;
-	int index;
-	char *name;                              /* lower-case stage name, or NULL */
-	char *root;                              /* absolute path of the stage root */
-	int rootfd;                              /* -1 until the root is unpacked */
-	char *context;                           /* context directory */
+	bool reproducible;                       /* --reproducible: fixed layer timestamps */
+	bool force_build_metadata;               /* --force-build-metadata: empty layers are kept */
+	char **ca_files;                         /* extra CA files ADD <url> trusts */
+	const char *context;                     /* context directory */
 	const struct dockerignore *dockerignore; /* of the context, or NULL */
 	const char *resolv_conf, *hosts;         /* files injected into RUN */
 	char escape;                             /* the Dockerfile's escape character */
-	const char *dockerfile_path;
+	const char *dockerfile_path;             /* as shown in messages */
+	const char *platform;                    /* --custom-platform, normalised */
+	const char *snapshot_mode;               /* "full", "redo" or "time" (validated) */
+	/* --single-snapshot: steps commit nothing; the stage's one layer is taken at its end */
+	bool single_snapshot;
+	/* inplace isolation: the root is the container's "/" and ignore is never touched */
+	bool inplace;
+	struct ignore_list *ignore;
+	int64_t source_date_epoch;    /* SOURCE_DATE_EPOCH, 0 when unset */
+	char **build_args;            /* --build-arg values "K=V" */
+	char **meta_args;             /* ARGs declared before the first FROM, resolved: "K=V" */
+	const struct strmap *meta_ix; /* name -> index in meta_args */
 
+	/* the stage's own, set by the driver once the base is known */
+	enum fs_compression compression;
+	int compression_level;
+	const char *created; /* timestamp for history entries */
+};
+
+struct stage {
+	const struct stage_config *cfg;
+	/* the fields instr/copy.c still reads by their old names: copies of cfg's, filled by the
+	 * driver (stage_config_mirror) until copy.c reads s->cfg (then this block goes) */
+	struct blobstore *bs;
+	bool reproducible, single_snapshot, inplace;
+	char **ca_files;
+	const char *context;
+	const struct dockerignore *dockerignore;
+	const char *dockerfile_path;
+	int64_t source_date_epoch;
+	enum fs_compression compression;
+	int compression_level;
+
+	int index;
+	char *name; /* lower-case stage name, or NULL */
+	char *root; /* absolute path of the stage root */
+	int rootfd; /* -1 until the root is unpacked */
 	json_t *config;
 	enum image_format format;
 	struct image_layer *layers; /* base layers then ours */
 	size_t n_layers;
-	char *created;             /* timestamp for history entries */
-	int64_t source_date_epoch; /* SOURCE_DATE_EPOCH, 0 when unset */
 
 	char **args; /* declared ARGs visible in this stage: "K=V", or "K" when without value */
 	size_t n_args, cap_args;
@@ -55,19 +87,11 @@ struct stage {
 	struct strmap *env_ix;
 	json_t *env_ix_arr;
 	size_t env_ix_n;
-	char **build_args;            /* --build-arg values "K=V" */
-	char **meta_args;             /* ARGs declared before the first FROM, resolved: "K=V" */
-	const struct strmap *meta_ix; /* name -> index in meta_args */
-	char **used_build_args;       /* names of build args some ARG consumed */
-	bool cmd_set;                 /* a CMD appeared in this stage */
+	char **used_build_args; /* names of build args some ARG consumed */
+	bool cmd_set;           /* a CMD appeared in this stage */
 
 	struct fs_index *fsindex; /* NULL until the first RUN needs it */
-	/* inplace isolation: the root is the container's "/" and this list is never touched */
-	bool inplace;
-	struct ignore_list *ignore;
-	bool index_stale; /* something but RUN changed the root since the index was taken */
-	/* --single-snapshot: steps commit nothing; the stage's one layer is taken at its end */
-	bool single_snapshot;
+	bool index_stale;         /* something but RUN changed the root since the index was taken */
 	/* set per step by the driver: nothing after this step reads the root (no later RUN,
 	 * COPY, ADD or WORKDIR in the stage, no later stage reading this one) */
 	bool nothing_reads_root;
@@ -76,9 +100,6 @@ struct stage {
 	/* nothing ever uses this stage's layers (not the target, no FROM names it; COPY --from
 	 * reads its root): steps take no snapshots and write no layers */
 	bool no_layers;
-	enum fs_compression compression;
-	int compression_level;
-	const char *snapshot_mode;
 
 	/* earlier stages, for COPY --from (index or name) */
 	struct stage **stages;
@@ -87,6 +108,9 @@ struct stage {
 	struct stage **images;
 	size_t n_images;
 };
+
+/* copies cfg's fields into the block of struct stage that instr/copy.c reads */
+void stage_config_mirror(struct stage *s);
 
 /* the environment used for expansion: config Env, then declared ARGs not shadowed by a later
  * ENV (an ARG declared after an ENV of its name wins) */

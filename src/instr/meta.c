@@ -13,7 +13,7 @@
 
 static int fail(struct stage *s, const struct df_instr *in, struct kiln_err **err, const char *msg)
 {
-	return kiln_err_set(err, "%s:%d: %s", s->dockerfile_path, in->start_line, msg);
+	return kiln_err_set(err, "%s:%d: %s", s->cfg->dockerfile_path, in->start_line, msg);
 }
 
 static json_t *str_array(char *const *v, size_t from)
@@ -52,9 +52,10 @@ static int do_env(struct stage *s, const struct df_instr *in, struct kiln_err **
 	 * Env array and its index change in place, O(1) per pair */
 	cleanup_strv char **kv = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i += 2) {
-		int r = shell_expand_word_fn(in->args[i], stage_var, s, s->escape, &kv[i], err);
+		int r =
+		    shell_expand_word_fn(in->args[i], stage_var, s, s->cfg->escape, &kv[i], err);
 		if (r >= 0)
-			r = shell_expand_word_fn(in->args[i + 1], stage_var, s, s->escape,
+			r = shell_expand_word_fn(in->args[i + 1], stage_var, s, s->cfg->escape,
 			                         &kv[i + 1], err);
 		if (r < 0)
 			return stage_err(s, in, err);
@@ -138,21 +139,22 @@ static int do_arg(struct stage *s, const struct df_instr *in, struct kiln_err **
 			return stage_err(s, in, err);
 		if (!*name)
 			return fail(s, in, err, "ARG names can not be blank");
-		const char *given = build_arg(s->build_args, name);
+		const char *given = build_arg(s->cfg->build_args, name);
 		cleanup_free char *value = NULL;
 		if (given) {
 			value = xstrdup(given);
 			if (!strv_contains(s->used_build_args, name))
 				strv_push(&s->used_build_args, xstrdup(name));
 		} else if (def) {
-			if (shell_expand_word_fn(def, stage_var, s, s->escape, &value, err) < 0)
+			if (shell_expand_word_fn(def, stage_var, s, s->cfg->escape, &value, err) <
+			    0)
 				return stage_err(s, in, err);
 		} else {
 			size_t mi;
 			const char *meta =
-			    s->meta_ix && strmap_get(s->meta_ix, name, strlen(name), &mi)
-			        ? s->meta_args[mi] + strlen(name) + 1
-			        : build_arg(s->meta_args, name);
+			    s->cfg->meta_ix && strmap_get(s->cfg->meta_ix, name, strlen(name), &mi)
+			        ? s->cfg->meta_args[mi] + strlen(name) + 1
+			        : build_arg(s->cfg->meta_args, name);
 			if (meta)
 				value = xstrdup(meta);
 		}
@@ -179,9 +181,10 @@ static int do_label(struct stage *s, const struct df_instr *in, struct kiln_err 
 		return fail(s, in, err, "LABEL needs key=value pairs");
 	for (size_t i = 0; i < n; i += 2) {
 		cleanup_free char *k = NULL, *v = NULL;
-		int r = shell_expand_word_fn(in->args[i], stage_var, s, s->escape, &k, err);
+		int r = shell_expand_word_fn(in->args[i], stage_var, s, s->cfg->escape, &k, err);
 		if (r >= 0)
-			r = shell_expand_word_fn(in->args[i + 1], stage_var, s, s->escape, &v, err);
+			r = shell_expand_word_fn(in->args[i + 1], stage_var, s, s->cfg->escape, &v,
+			                         err);
 		if (r < 0)
 			return stage_err(s, in, err);
 		if (!*k)
@@ -203,19 +206,19 @@ static int add_port(struct stage *s, const struct df_instr *in, json_t *ports, c
 	for (char *c = proto; *c; c++)
 		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
 	if (!streq(proto, "tcp") && !streq(proto, "udp") && !streq(proto, "sctp"))
-		return kiln_err_set(err, "%s:%d: invalid proto: %s", s->dockerfile_path,
+		return kiln_err_set(err, "%s:%d: invalid proto: %s", s->cfg->dockerfile_path,
 		                    in->start_line, proto);
 	char *dash = strchr(p, '-');
 	char *end = NULL;
 	unsigned long lo = strtoul(p, &end, 10), hi = lo;
 	if (end == p || (dash ? end != dash : *end) || lo > 65535)
-		return kiln_err_set(err, "%s:%d: invalid containerPort: %s", s->dockerfile_path,
-		                    in->start_line, p);
+		return kiln_err_set(err, "%s:%d: invalid containerPort: %s",
+		                    s->cfg->dockerfile_path, in->start_line, p);
 	if (dash) {
 		hi = strtoul(dash + 1, &end, 10);
 		if (end == dash + 1 || *end || hi > 65535 || hi < lo)
 			return kiln_err_set(err, "%s:%d: invalid port range: %s",
-			                    s->dockerfile_path, in->start_line, p);
+			                    s->cfg->dockerfile_path, in->start_line, p);
 	}
 	for (unsigned long port = lo; port <= hi; port++) {
 		cleanup_free char *key = xasprintf("%lu/%s", port, proto);
@@ -238,10 +241,11 @@ static int do_words_into(struct stage *s, const struct df_instr *in, const char 
 		cleanup_strv char **words = NULL;
 		if (in->json) {
 			char *w = NULL;
-			if (shell_expand_word_fn(a, stage_var, s, s->escape, &w, err) < 0)
+			if (shell_expand_word_fn(a, stage_var, s, s->cfg->escape, &w, err) < 0)
 				return stage_err(s, in, err);
 			strv_push(&words, w);
-		} else if (shell_expand_words_fn(a, stage_var, s, s->escape, &words, err) < 0) {
+		} else if (shell_expand_words_fn(a, stage_var, s, s->cfg->escape, &words, err) <
+		           0) {
 			return stage_err(s, in, err);
 		}
 		strv_foreach (w, words) {
@@ -254,9 +258,9 @@ static int do_words_into(struct stage *s, const struct df_instr *in, const char 
 			} else {
 				json_object_set_new(obj, w, json_object());
 				/* kaniko: in place, what lands below a VOLUME is never snapshotted */
-				if (s->ignore && s->inplace) {
+				if (s->cfg->ignore && s->cfg->inplace) {
 					log_info("Adding volume %s to ignorelist", w);
-					ignore_list_add_children(s->ignore, w);
+					ignore_list_add_children(s->cfg->ignore, w);
 				}
 			}
 		}
@@ -281,7 +285,7 @@ static int do_healthcheck(struct stage *s, const struct plan_instr *pi, struct k
 	if (strcasecmp(in->args[0], "CMD") != 0) {
 		json_decref(hc);
 		return kiln_err_set(err, "%s:%d: unknown type %s in HEALTHCHECK (try CMD)",
-		                    s->dockerfile_path, in->start_line, in->args[0]);
+		                    s->cfg->dockerfile_path, in->start_line, in->args[0]);
 	}
 	json_t *test = json_array();
 	json_array_append_new(test, json_string(in->json ? "CMD" : "CMD-SHELL"));
@@ -383,7 +387,7 @@ int instr_meta(struct stage *s, const struct plan_instr *pi, struct kiln_err **e
 		                    json_string(in->args && in->args[0] ? in->args[0] : ""));
 		break;
 	default:
-		return kiln_err_set(err, "%s:%d: %s is not a supported command", s->dockerfile_path,
+		return kiln_err_set(err, "%s:%d: %s is not a supported command", s->cfg->dockerfile_path,
 		                    in->start_line, in->cmd);
 	}
 	if (r < 0)

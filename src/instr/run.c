@@ -15,11 +15,11 @@
 
 int stage_index_sync(struct stage *s, struct kiln_err **err)
 {
-	if (s->no_layers || (s->single_snapshot && s->fsindex))
+	if (s->no_layers || (s->cfg->single_snapshot && s->fsindex))
 		return 0; /* no snapshot to come, or the index stays the stage's start */
 	if (!s->fsindex)
-		return fs_index_build(s->rootfd, s->ignore ? ignore_list_match : NULL, s->ignore,
-		                      &s->fsindex, err);
+		return fs_index_build(s->rootfd, s->cfg->ignore ? ignore_list_match : NULL,
+		                      s->cfg->ignore, &s->fsindex, err);
 	if (!s->index_stale)
 		return 0;
 	/* COPY/WORKDIR changed the root and already committed their layers: absorb them */
@@ -148,7 +148,7 @@ int instr_run(struct stage *s, const struct plan_instr *pi, struct kiln_err **er
 	const struct df_instr *in = pi->in;
 	cleanup_strv char **argv = run_argv(s, in);
 	if (!argv || !argv[0] || !*argv[0])
-		return kiln_err_set(err, "%s:%d: RUN needs a command", s->dockerfile_path,
+		return kiln_err_set(err, "%s:%d: RUN needs a command", s->cfg->dockerfile_path,
 		                    in->start_line);
 	int r = stage_index_sync(s, err);
 	if (r < 0)
@@ -179,9 +179,9 @@ int instr_run(struct stage *s, const struct plan_instr *pi, struct kiln_err **er
 	    .env = env,
 	    .user = &user,
 	    .cwd = wd && *wd ? wd : "/",
-	    .resolv_conf = s->resolv_conf,
-	    .hosts = s->hosts,
-	    .inplace = s->inplace,
+	    .resolv_conf = s->cfg->resolv_conf,
+	    .hosts = s->cfg->hosts,
+	    .inplace = s->cfg->inplace,
 	};
 	int status = 0;
 	r = sandbox_run(&o, &status, err);
@@ -195,7 +195,7 @@ int instr_run(struct stage *s, const struct plan_instr *pi, struct kiln_err **er
 		    err, status,
 		    "%s:%d: %.*s%s: failed to execute command: waiting for process "
 		    "to exit: exit status %d",
-		    s->dockerfile_path, in->start_line, (int)MIN(shown, 77), in->original,
+		    s->cfg->dockerfile_path, in->start_line, (int)MIN(shown, 77), in->original,
 		    shown > 77 ? "..." : "", status);
 
 	cleanup_free char *created_by = xasprintf("RUN %s # buildkit", all);
@@ -204,7 +204,7 @@ int instr_run(struct stage *s, const struct plan_instr *pi, struct kiln_err **er
 
 int stage_commit_diff(struct stage *s, const char *created_by, struct kiln_err **err)
 {
-	if (s->single_snapshot || s->no_layers)
+	if (s->cfg->single_snapshot || s->no_layers)
 		return 0;
 	return stage_snapshot(s, created_by, err);
 }
@@ -213,21 +213,21 @@ int stage_snapshot(struct stage *s, const char *created_by, struct kiln_err **er
 {
 	log_info("Taking snapshot of full filesystem...");
 	struct fs_changes ch = {0};
-	int r = fs_index_diff(s->fsindex, s->rootfd, s->snapshot_mode, &ch, err);
+	int r = fs_index_diff(s->fsindex, s->rootfd, s->cfg->snapshot_mode, &ch, err);
 	if (r < 0)
 		return r;
 	s->index_stale = false;
-	if (ch.n == 0 && !s->force_build_metadata) {
+	if (ch.n == 0 && !s->cfg->force_build_metadata) {
 		fs_changes_release(&ch);
 		log_info("No files were changed, appending empty layer to config. No layer added "
 		         "to image.");
-		image_config_add_history(s->config, created_by, NULL, true, s->created);
+		image_config_add_history(s->config, created_by, NULL, true, s->cfg->created);
 		return 0;
 	}
 	_cleanup_(layer_writer_freep) struct layer_writer *lw = NULL;
-	r = layer_writer_new(s->bs, s->compression, s->compression_level, &lw, err);
+	r = layer_writer_new(s->cfg->bs, s->cfg->compression, s->cfg->compression_level, &lw, err);
 	if (r >= 0)
-		layer_writer_set_times(lw, s->reproducible, s->source_date_epoch);
+		layer_writer_set_times(lw, s->cfg->reproducible, s->cfg->source_date_epoch);
 	for (size_t i = 0; r >= 0 && i < ch.n; i++) {
 		if (ch.v[i].kind == FS_DELETED)
 			r = layer_writer_add_whiteout(lw, ch.v[i].path, err);

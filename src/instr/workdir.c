@@ -14,7 +14,7 @@ int instr_workdir(struct stage *s, const struct plan_instr *pi, struct kiln_err 
 	const struct df_instr *in = pi->in;
 	if (!in->args || !in->args[0])
 		return kiln_err_set(err, "%s:%d: WORKDIR requires exactly one argument",
-		                    s->dockerfile_path, in->start_line);
+		                    s->cfg->dockerfile_path, in->start_line);
 	cleanup_free char *raw = NULL;
 	if (stage_expand(s, in->args[0], &raw, err) < 0)
 		return stage_err(s, in, err);

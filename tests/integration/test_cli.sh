@@ -47,6 +47,13 @@ errors_name_the_line() {
 	cat "$W/ctx.log"
 	assert_eq "$rc" 1 "exit status"
 	assert_contains "$(cat "$W/ctx.log")" "nonexistent" error
+	# options are checked before the build starts: before the context is even looked at
+	rc=0
+	kiln_build --context "$W/nonexistent" --no-push --snapshot-mode=bogus >"$W/mode.log" 2>&1 || rc=$?
+	cat "$W/mode.log"
+	assert_eq "$rc" 1 "exit status"
+	assert_contains "$(cat "$W/mode.log")" "bogus is not a valid snapshot mode" error
+	! grep -q nonexistent "$W/mode.log" || fail "the context was resolved before the options were checked"
 }
 
 json_logs() {

@@ -63,8 +63,40 @@ errors() {
 	assert_eq "$(cat "$W/e2.out")" "Failed warming cache" stdout
 }
 
+flags() {
+	# one option table machinery with the executor: pflag's syntax and messages, cobra's help
+	local rc=0
+	"$W/warmer" --bogus >"$W/f1.out" 2>"$W/f1.err" || rc=$?
+	assert_eq "$rc" 1 "exit status of an unknown flag"
+	assert_eq "$(head -n1 "$W/f1.err")" "Error: unknown flag: --bogus" "unknown flag"
+	assert_contains "$(cat "$W/f1.err")" "  -c, --cache-dir string" "usage after the error"
+	rc=0
+	"$KILN" warmer -c >/dev/null 2>"$W/f2.err" || rc=$?
+	assert_eq "$rc" 1 "exit status of a missing value"
+	assert_eq "$(head -n1 "$W/f2.err")" "Error: flag needs an argument: 'c' in -c" "missing value"
+	rc=0
+	"$W/warmer" --cache-ttl=soon -i x >/dev/null 2>"$W/f3.err" || rc=$?
+	assert_eq "$rc" 1 "exit status of an invalid duration"
+	assert_eq "$(head -n1 "$W/f3.err")" \
+		'Error: invalid argument "soon" for "--cache-ttl" flag: time: invalid duration "soon"' \
+		"--cache-ttl is a Go duration"
+	rc=0
+	"$W/warmer" --registry-certificate nohost -i x >/dev/null 2>"$W/f4.err" || rc=$?
+	assert_eq "$rc" 1 "exit status of a key=value flag without '='"
+	assert_contains "$(head -n1 "$W/f4.err")" "expect key=value, got nohost" "key=value flag"
+	local help
+	help=$("$W/warmer" --help) || fail "--help failed"
+	assert_contains "$help" "  -c, --cache-dir string                          Directory of the base image cache (default \"/cache\")" "--help line"
+	assert_contains "$help" "      --cache-ttl duration                        Accepted for compatibility (default 336h0m0s)" "--help duration"
+	# booleans take =true|false as in pflag; -f=false leaves images alone
+	"$W/warmer" -i "$BUSYBOX_IMAGE" -c "$W/cache4" --insecure-pull --force=false -fi "$BUSYBOX_IMAGE" \
+		>"$W/f5.log" 2>&1 || { cat "$W/f5.log"; fail "warmer with grouped short flags failed"; }
+	assert_contains "$(cat "$W/f5.log")" "Cached $BUSYBOX_IMAGE" "-fi: --force and --image"
+}
+
 t_run "warmer caches images as kaniko lays them out; --force" warms_images
 t_run "warmer --dockerfile: FROM images with --build-arg, stage names left out" dockerfile_images
 t_run "warmer --dockerfile: the build's ARG rules (defaults, platform ARGs, empty --build-arg)" dockerfile_meta_args
 t_run "warmer errors: nothing to cache, every image failing" errors
+t_run "warmer flags: the executor's option machinery (pflag messages, Go durations, help)" flags
 t_done
