@@ -185,3 +185,16 @@ TEST(heredoc_alone_has_a_destination)
 	ASSERT_EQ(sp.n_sources, strv_length(sp.sources));
 	ASSERT_STREQ(sp.dest, df->instrs[1].args[strv_length(df->instrs[1].args) - 1]);
 }
+
+TEST(json_form_words_kept_whole)
+{
+	cleanup_err struct kiln_err *err = NULL;
+	cleanup_dockerfile struct dockerfile *df = NULL;
+	_cleanup_(copy_spec_release) struct copy_spec sp = {0};
+	ASSERT_OK(spec_of("COPY --chown=1:2 [\"a b\", \"$C\", \"/d e/\"]", &df, &sp, &err), err);
+	ASSERT_EQ(sp.n_sources, 2);
+	ASSERT_STREQ(sp.sources[0], "a b");
+	ASSERT_STREQ(sp.sources[1], "$C");
+	ASSERT_STREQ(sp.dest, "/d e/");
+	ASSERT_STREQ(sp.chown, "1:2");
+}
