@@ -238,14 +238,19 @@ sigterm_mid_download_leaves_no_temp_file() {
 		printf 'FROM 127.0.0.1:%s/img:1\nENV A=1\n' "$PORT" >"$W/ctx/Dockerfile"
 		kdir
 		# (a background job of a script starts with SIGINT ignored: give it back)
-		env --default-signal=INT "$KILN" --kaniko-dir "$KDIR" --insecure-pull --no-push \
-			--context "$W/ctx" --tar-path "$W/out.tar" >"$KDIR/log" 2>&1 &
+		env --default-signal=INT "$KILN" -v debug --kaniko-dir "$KDIR" --insecure-pull \
+			--no-push --context "$W/ctx" --tar-path "$W/out.tar" >"$KDIR/log" 2>&1 &
 		local pid=$! i
-		for i in $(seq 1 100); do
+		for i in $(seq 1 300); do
 			[ -n "$(tmp_blobs)" ] && break
 			sleep 0.1
 		done
-		[ -n "$(tmp_blobs)" ] || { kill -KILL "$pid"; cat "$KDIR/log"; fail "no download in progress"; }
+		[ -n "$(tmp_blobs)" ] || {
+			kill -KILL "$pid"
+			cat "$KDIR/log" "$LOG"
+			fail "no download in progress after 30 s"
+		}
+		echo "# SIG$sig: the download was in progress after $i polls of 0.1 s"
 		kill -"$sig" "$pid"
 		local rc=0
 		wait "$pid" || rc=$?
