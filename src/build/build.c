@@ -222,7 +222,6 @@ static int stage_from(struct builder *b, struct stage *s, const struct df_instr 
 	    b->o->compression && streq(b->o->compression, "zstd") && s->format == IMAGE_OCI
 	        ? FS_ZSTD
 	        : FS_GZIP;
-	stage_config_mirror(s);
 	log_info("Building stage '%s' [idx: '%zu', base-idx: '%d']", image, idx, base_idx);
 	apply_labels(b, s);
 	return 0;

@@ -76,7 +76,6 @@ void stage_begin(struct builder *b, struct stage *s, size_t idx)
 	b->created[idx] = image_time_now(b->o->reproducible, b->source_date_epoch);
 	c->created = b->created[idx];
 	s->cfg = c;
-	stage_config_mirror(s);
 	s->stages = b->stages;
 	s->n_stages = idx; /* COPY --from and FROM see only earlier stages */
 	s->images = b->images;

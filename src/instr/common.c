@@ -290,19 +290,3 @@ int stage_finish_layer(struct stage *s, struct layer_writer *lw, const char *cre
 	s->index_stale = true;
 	return 0;
 }
-
-void stage_config_mirror(struct stage *s)
-{
-	const struct stage_config *c = s->cfg;
-	s->bs = c->bs;
-	s->reproducible = c->reproducible;
-	s->single_snapshot = c->single_snapshot;
-	s->inplace = c->inplace;
-	s->ca_files = c->ca_files;
-	s->context = c->context;
-	s->dockerignore = c->dockerignore;
-	s->dockerfile_path = c->dockerfile_path;
-	s->source_date_epoch = c->source_date_epoch;
-	s->compression = c->compression;
-	s->compression_level = c->compression_level;
-}

@@ -54,18 +54,6 @@ struct stage_config {
 
 struct stage {
 	const struct stage_config *cfg;
-	/* the fields instr/copy.c still reads by their old names: copies of cfg's, filled by the
-	 * driver (stage_config_mirror) until copy.c reads s->cfg (then this block goes) */
-	struct blobstore *bs;
-	bool reproducible, single_snapshot, inplace;
-	char **ca_files;
-	const char *context;
-	const struct dockerignore *dockerignore;
-	const char *dockerfile_path;
-	int64_t source_date_epoch;
-	enum fs_compression compression;
-	int compression_level;
-
 	int index;
 	char *name; /* lower-case stage name, or NULL */
 	char *root; /* absolute path of the stage root */
@@ -108,9 +96,6 @@ struct stage {
 	struct stage **images;
 	size_t n_images;
 };
-
-/* copies cfg's fields into the block of struct stage that instr/copy.c reads */
-void stage_config_mirror(struct stage *s);
 
 /* the environment used for expansion: config Env, then declared ARGs not shadowed by a later
  * ENV (an ARG declared after an ENV of its name wins) */

@@ -387,8 +387,8 @@ int instr_meta(struct stage *s, const struct plan_instr *pi, struct kiln_err **e
 		                    json_string(in->args && in->args[0] ? in->args[0] : ""));
 		break;
 	default:
-		return kiln_err_set(err, "%s:%d: %s is not a supported command", s->cfg->dockerfile_path,
-		                    in->start_line, in->cmd);
+		return kiln_err_set(err, "%s:%d: %s is not a supported command",
+		                    s->cfg->dockerfile_path, in->start_line, in->cmd);
 	}
 	if (r < 0)
 		return r;

@@ -249,6 +249,31 @@ copy_error_path_frees() {
 	done
 }
 
+# a source word whose glob matches a name --exclude drops and then a link the lookup cannot
+# resolve (a loop): the error names it, and nothing is freed twice (the list of matches was
+# freed with the dropped name still in it: "double free or corruption")
+copy_lookup_error_after_dropped_match() {
+	local asan=${KILN_ASAN:-$KILN_TOP/build-asan/src/cli/kiln}
+	[ -x "$asan" ] || fail "no ASan+UBSan build at $asan (tests/run.sh builds build-asan; or set KILN_ASAN)"
+	local E=$W/lookuperr
+	mkdir -p "$E"
+	echo a >"$E/a"
+	ln -s loop "$E/loop"
+	printf 'FROM %s\nCOPY --exclude=a * /x/\n' "$BUSYBOX_IMAGE" >"$E/Dockerfile"
+	local k rc
+	for k in "$KILN" "$asan"; do
+		rc=0
+		ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
+			KILN="$k" kiln_build --context "$E" --no-push >"$W/lookuperr.log" 2>&1 || rc=$?
+		cat "$W/lookuperr.log"
+		assert_not_contains "$(cat "$W/lookuperr.log")" "Sanitizer" "sanitizer report"
+		assert_not_contains "$(cat "$W/lookuperr.log")" "double free" "double free"
+		assert_eq "$rc" 1 "exit status"
+		assert_contains "$(cat "$W/lookuperr.log")" \
+			"Dockerfile:2: COPY failed: 'loop' in build context: Too many levels of symbolic links" error
+	done
+}
+
 t_run "COPY: .dockerignore, --exclude, --parents, globs, directories, WORKDIR" copy_semantics
 t_run "an ignored source is an error; <Dockerfile>.dockerignore wins" ignored_source_is_an_error
 copy_from_image() {
@@ -274,4 +299,5 @@ t_run "ADD <url>: name, mode, owner, Last-Modified, --checksum, 404" add_urls
 t_run "ADD unpacks local tar, tar.gz, tar.xz, tar.bz2, tar.zst; copies other files" add_archives
 t_run "COPY keeps a 16 KiB xattr whole (through the root and as the last step)" copy_big_xattrs
 t_run "COPY's error paths free what the copy gathered (LeakSanitizer)" copy_error_path_frees
+t_run "a failing link lookup after a dropped glob match frees each name once" copy_lookup_error_after_dropped_match
 t_done
