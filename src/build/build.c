@@ -65,8 +65,8 @@ struct builder {
 	size_t n_stores;
 	char **cached_digests;
 	int64_t source_date_epoch;
-	/* independent stages build concurrently: the registry client (curl handles) and the
-	 * shared lists are used under this lock */
+	/* independent stages build concurrently: the shared lists are used under this lock (the
+	 * registry client is safe for concurrent use: its I/O runs without it) */
 	pthread_mutex_t lock;
 };
 
@@ -378,9 +378,7 @@ struct pull_bg {
 static void pull_bg_run(struct pull_bg *p)
 {
 	int64_t t0 = timing_now_ns();
-	pthread_mutex_lock(&p->b->lock);
 	p->r = registry_fetch_blobs(p->b->reg, p->ref, p->digests, p->n, p->b->bs, &p->err);
-	pthread_mutex_unlock(&p->b->lock);
 	if (p->r >= 0) {
 		cleanup_free char *what = image_ref_string(p->ref);
 		timing_record("pull", p->stage, what, timing_now_ns() - t0, -1, p->bytes);
@@ -614,13 +612,13 @@ static int cache_fetch(struct builder *b, const char *const *digests, size_t n,
 		    strv_contains(b->cached_digests, digests[i]))
 			missing[nm++] = digests[i];
 	}
+	pthread_mutex_unlock(&b->lock);
 	if (nm) {
 		_cleanup_(image_ref_freep) struct image_ref *cref = NULL;
 		r = image_ref_parse(b->cache_repo, &cref, err);
 		if (r >= 0)
 			r = registry_fetch_blobs(b->reg, cref, missing, nm, b->bs, err);
 	}
-	pthread_mutex_unlock(&b->lock);
 	if (r < 0)
 		return kiln_err_wrap(err, "pull cached layers from '%s'", b->cache_repo);
 	return 0;
@@ -697,10 +695,8 @@ static int cache_before_step(struct builder *b, struct stage *s, struct stage_ca
 	log_info("Checking for cached layer %s:%s...", b->cache_repo, sc->key);
 	struct cache_hit hit = {0};
 	bool found = false;
-	pthread_mutex_lock(&b->lock);
 	int r = cache_lookup(b->reg, b->bs, b->cache_repo, sc->key, b->o->cache_ttl_ns, &hit,
 	                     &found, err);
-	pthread_mutex_unlock(&b->lock);
 	if (r < 0)
 		return r;
 	if (!found) {
@@ -1034,9 +1030,7 @@ static int build_stage(struct builder *b, const struct stage_src *srcs, size_t n
 		s->config = image_config_new(b->o->custom_platform);
 		s->format = IMAGE_DOCKER;
 	} else {
-		pthread_mutex_lock(&b->lock);
 		int r = stage_from_registry(b, s, image, &ref, base_digest, err);
-		pthread_mutex_unlock(&b->lock);
 		if (r < 0)
 			return kiln_err_wrap(err, "%s:%d", b->dockerfile_path, from->start_line);
 		if (last)

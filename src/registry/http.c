@@ -241,10 +241,15 @@ static int host_setup_tls(struct registry *r, struct http_host *h, bool skip_ver
 	const char *host_ca = kv_for_host(o->registry_certificates, h->registry);
 	/* curl takes one CA bundle: the system one (or SSL_CERT_FILE) plus everything extra */
 	char *def = NULL;
-	if (curl_easy_getinfo(r->easy, CURLINFO_CAINFO, &def) != CURLE_OK)
+	CURL *probe = curl_easy_init();
+	if (!probe || curl_easy_getinfo(probe, CURLINFO_CAINFO, &def) != CURLE_OK)
 		def = NULL;
+	cleanup_free char *def_copy = def ? xstrdup(def) : NULL;
+	if (probe)
+		curl_easy_cleanup(probe);
 	cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
-	int r2 = http_ca_bundle(def, (const char *const *)r->ca_files, host_ca != NULL, &b, err);
+	int r2 =
+	    http_ca_bundle(def_copy, (const char *const *)r->ca_files, host_ca != NULL, &b, err);
 	if (r2 <= 0)
 		return r2; /* 0: nothing extra, curl's default bundle applies */
 	if (host_ca && add_pem_file(&b, host_ca, err) < 0)
@@ -314,6 +319,71 @@ void http_apply_proxy(CURL *e, const char *url)
 
 /* ---- client ---- */
 
+static void share_lock(CURL *e _unused_, curl_lock_data d, curl_lock_access a _unused_, void *ud)
+{
+	struct registry *r = ud;
+	pthread_mutex_lock(&r->share_mu[d]);
+}
+
+static void share_unlock(CURL *e _unused_, curl_lock_data d, void *ud)
+{
+	struct registry *r = ud;
+	pthread_mutex_unlock(&r->share_mu[d]);
+}
+
+/* a multi handle for this thread's transfers: an idle one (with its connection cache) or new */
+static CURLM *multi_take(struct registry *r)
+{
+	CURLM *m = NULL;
+	pthread_mutex_lock(&r->mu);
+	if (r->n_idle_multis)
+		m = r->idle_multis[--r->n_idle_multis];
+	pthread_mutex_unlock(&r->mu);
+	return m ? m : curl_multi_init();
+}
+
+static void multi_give(struct registry *r, CURLM *m)
+{
+	pthread_mutex_lock(&r->mu);
+	r->idle_multis =
+	    xreallocarray(r->idle_multis, r->n_idle_multis + 1, sizeof(*r->idle_multis));
+	r->idle_multis[r->n_idle_multis++] = m;
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* curl_easy_perform on a pooled multi handle, so that the connection is kept for later
+ * requests (also those of other threads) */
+static CURLcode perform_pooled(struct registry *r, CURL *e)
+{
+	CURLM *m = multi_take(r);
+	if (!m)
+		return CURLE_OUT_OF_MEMORY;
+	CURLcode rc = CURLE_OK;
+	if (curl_multi_add_handle(m, e) != CURLM_OK) {
+		multi_give(r, m);
+		return CURLE_FAILED_INIT;
+	}
+	for (bool done = false; !done;) {
+		int running = 0;
+		if (curl_multi_perform(m, &running) != CURLM_OK) {
+			rc = CURLE_FAILED_INIT;
+			break;
+		}
+		CURLMsg *msg;
+		int left;
+		while ((msg = curl_multi_info_read(m, &left)))
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == e) {
+				rc = msg->data.result;
+				done = true;
+			}
+		if (!done)
+			curl_multi_poll(m, NULL, 0, 1000, NULL);
+	}
+	curl_multi_remove_handle(m, e);
+	multi_give(r, m);
+	return rc;
+}
+
 int registry_new(const struct registry_opts *opts, struct registry **ret, struct kiln_err **err)
 {
 	static bool global_done;
@@ -346,14 +416,19 @@ int registry_new(const struct registry_opts *opts, struct registry **ret, struct
 	if (r->opts.retries < 0)
 		r->opts.retries = 0;
 
+	pthread_mutex_init(&r->mu, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(r->share_mu); i++)
+		pthread_mutex_init(&r->share_mu[i], NULL);
 	r->share = curl_share_init();
-	r->multi = curl_multi_init();
-	r->easy = curl_easy_init();
-	if (!r->share || !r->multi || !r->easy)
+	if (!r->share)
 		return kiln_err_set(err, "initialise libcurl handles");
+	/* the connection cache is not shared: libcurl does not support one used by several
+	 * threads at once; each pooled multi handle keeps its own */
+	curl_share_setopt(r->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(r->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(r->share, CURLSHOPT_USERDATA, r);
 	curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	*ret = TAKE_PTR(r);
 	return 0;
 }
@@ -369,6 +444,7 @@ static void host_free(struct http_host *h)
 	free(h->ca_blob);
 	free(h->client_cert);
 	free(h->client_key);
+	pthread_mutex_destroy(&h->mu);
 	free(h);
 }
 
@@ -392,12 +468,15 @@ struct registry *registry_free(struct registry *r)
 	for (size_t i = 0; i < r->n_tokens; i++)
 		token_release(&r->tokens[i]);
 	free(r->tokens);
-	if (r->easy)
-		curl_easy_cleanup(r->easy);
-	if (r->multi)
-		curl_multi_cleanup(r->multi);
+	/* the multi handles first: their connections hold on to the share's TLS sessions */
+	for (size_t i = 0; i < r->n_idle_multis; i++)
+		curl_multi_cleanup(r->idle_multis[i]);
+	free(r->idle_multis);
 	if (r->share)
 		curl_share_cleanup(r->share);
+	pthread_mutex_destroy(&r->mu);
+	for (size_t i = 0; i < ARRAY_SIZE(r->share_mu); i++)
+		pthread_mutex_destroy(&r->share_mu[i]);
 	strv_free(r->opts.insecure_registries);
 	strv_free(r->opts.skip_tls_verify_registries);
 	strv_free(r->opts.registry_certificates);
@@ -419,10 +498,12 @@ struct registry *registry_free(struct registry *r)
 
 void registry_get_stats(const struct registry *r, struct registry_stats *ret)
 {
+	pthread_mutex_lock((pthread_mutex_t *)&r->mu);
 	*ret = r->stats;
+	pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
 }
 
-/* ---- simple synchronous requests (ping, token) on r->easy ---- */
+/* ---- simple synchronous requests (ping, token), each on an easy handle of its own ---- */
 
 struct simple_resp {
 	struct kiln_buf body;
@@ -475,10 +556,10 @@ static size_t simple_header(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
-/* one request on r->easy with retries on connection errors and retryable statuses */
-static int simple_request(struct registry *r, struct http_host *h, const char *method,
-                          const char *url, const char *post, const struct auth_creds *basic,
-                          struct simple_resp *resp, long *ret_status, struct kiln_err **err)
+/* one request on e with retries on connection errors and retryable statuses */
+static int simple_request_on(struct registry *r, CURL *e, struct http_host *h, const char *method,
+                             const char *url, const char *post, const struct auth_creds *basic,
+                             struct simple_resp *resp, long *ret_status, struct kiln_err **err)
 {
 	const char *first = url;
 	/* redirects are followed here, not by curl: the credentials go to url's origin only */
@@ -486,8 +567,8 @@ static int simple_request(struct registry *r, struct http_host *h, const char *m
 	int redirects = 0;
 	for (int attempt = 0;; attempt++) {
 		url = cur;
-		CURL *e = r->easy;
 		curl_easy_reset(e);
+
 		common_opts(r, e);
 		apply_tls(e, h);
 		char errbuf[CURL_ERROR_SIZE] = "";
@@ -514,7 +595,7 @@ static int simple_request(struct registry *r, struct http_host *h, const char *m
 		curl_easy_setopt(e, CURLOPT_HEADERDATA, resp);
 		cleanup_free char *u = http_url_for_msg(url);
 		log_trace("%s %s", method, u);
-		CURLcode rc = curl_easy_perform(e);
+		CURLcode rc = perform_pooled(r, e);
 		/* the easy handle must not keep pointers to our stack or to secrets */
 		curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
@@ -551,6 +632,18 @@ static int simple_request(struct registry *r, struct http_host *h, const char *m
 		*ret_status = status;
 		return 0;
 	}
+}
+
+static int simple_request(struct registry *r, struct http_host *h, const char *method,
+                          const char *url, const char *post, const struct auth_creds *basic,
+                          struct simple_resp *resp, long *ret_status, struct kiln_err **err)
+{
+	CURL *e = curl_easy_init();
+	if (!e)
+		return kiln_err_set(err, "initialise libcurl handle");
+	int ret = simple_request_on(r, e, h, method, url, post, basic, resp, ret_status, err);
+	curl_easy_cleanup(e);
+	return ret;
 }
 
 static int host_ping(struct registry *r, struct http_host *h, struct kiln_err **err)
@@ -591,22 +684,29 @@ int http_host_get(struct registry *r, const char *registry, enum http_dir dir,
 	bool skip = o->skip_tls_verify || strv_contains(o->skip_tls_verify_registries, registry) ||
 	            (dir == HTTP_PULL && o->skip_tls_verify_pull);
 	struct http_host *h = NULL;
+	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < r->n_hosts && !h; i++)
 		if (streq(r->hosts[i]->base, base) && r->hosts[i]->skip_verify == skip)
 			h = r->hosts[i];
 	if (!h) {
 		h = xcalloc(1, sizeof(*h));
+		pthread_mutex_init(&h->mu, NULL);
 		h->registry = xstrdup(registry);
 		h->base = TAKE_PTR(base);
-		r->hosts = xreallocarray(r->hosts, r->n_hosts + 1, sizeof(*r->hosts));
-		r->hosts[r->n_hosts++] = h;
 		if (host_setup_tls(r, h, skip, err) < 0) {
-			r->n_hosts--;
+			pthread_mutex_unlock(&r->mu);
 			host_free(h);
 			return -1;
 		}
+		r->hosts = xreallocarray(r->hosts, r->n_hosts + 1, sizeof(*r->hosts));
+		r->hosts[r->n_hosts++] = h;
 	}
-	if (host_ping(r, h, err) < 0)
+	pthread_mutex_unlock(&r->mu);
+	/* a host's first contact: a thread that comes meanwhile waits for its answer */
+	pthread_mutex_lock(&h->mu);
+	int p = host_ping(r, h, err);
+	pthread_mutex_unlock(&h->mu);
+	if (p < 0)
 		return -1;
 	*ret = h;
 	return 0;
@@ -649,14 +749,66 @@ static void simple_resp_release(struct simple_resp *s)
 	s->www_auth = NULL;
 }
 
-/* the bearer token flow: GET realm?service=&scope= with basic credentials, or the OAuth2
- * refresh-token POST with an identity token */
-static int fetch_token(struct registry *r, struct http_host *h, const char *scope,
-                       struct kiln_err **err)
+static void creds_copy(struct auth_creds *to, const struct auth_creds *from)
 {
-	if (host_creds(h, err) < 0)
+	to->username = from->username ? xstrdup(from->username) : NULL;
+	to->password = from->password ? xstrdup(from->password) : NULL;
+	to->identity_token = from->identity_token ? xstrdup(from->identity_token) : NULL;
+}
+
+static void creds_wipe(struct auth_creds *c)
+{
+	if (c->password)
+		explicit_bzero(c->password, strlen(c->password));
+	if (c->identity_token)
+		explicit_bzero(c->identity_token, strlen(c->identity_token));
+	auth_creds_release(c);
+}
+
+/* the host's challenge and credentials as they are now (the credentials looked up on first use) */
+static int host_snapshot(struct http_host *h, struct auth_challenge *c, struct auth_creds *creds,
+                         struct kiln_err **err)
+{
+	pthread_mutex_lock(&h->mu);
+	int r = host_creds(h, err);
+	if (r >= 0) {
+		const struct auth_challenge *hc = &h->challenge;
+		c->scheme = hc->scheme ? xstrdup(hc->scheme) : NULL;
+		c->realm = hc->realm ? xstrdup(hc->realm) : NULL;
+		c->service = hc->service ? xstrdup(hc->service) : NULL;
+		c->scope = hc->scope ? xstrdup(hc->scope) : NULL;
+		creds_copy(creds, &h->creds);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return r;
+}
+
+static int fetch_token_on(struct registry *r, CURL *e, struct http_host *h, const char *scope,
+                          char **ret_header, struct kiln_err **err);
+
+/* the bearer token flow: GET realm?service=&scope= with basic credentials, or the OAuth2
+ * refresh-token POST with an identity token. The token request runs without a lock (two
+ * threads may fetch the same scope at once; the later one's token is kept); the token cache
+ * is updated under r->mu. ret_header (may be NULL): a copy of the new Authorization line. */
+static int fetch_token(struct registry *r, struct http_host *h, const char *scope,
+                       char **ret_header, struct kiln_err **err)
+{
+	CURL *e = curl_easy_init();
+	if (!e)
+		return kiln_err_set(err, "initialise libcurl handle");
+	int ret = fetch_token_on(r, e, h, scope, ret_header, err);
+	curl_easy_cleanup(e);
+	return ret;
+}
+
+static int fetch_token_on(struct registry *r, CURL *e, struct http_host *h, const char *scope,
+                          char **ret_header, struct kiln_err **err)
+{
+	cleanup_challenge struct auth_challenge snap = {};
+	_cleanup_(creds_wipe) struct auth_creds creds = {};
+	if (host_snapshot(h, &snap, &creds, err) < 0)
 		return -1;
-	const struct auth_challenge *c = &h->challenge;
+	const struct auth_challenge *c = &snap;
 	if (!c->realm || !*c->realm)
 		return kiln_err_set(err, "registry '%s': bearer challenge without a realm",
 		                    h->registry);
@@ -666,36 +818,37 @@ static int fetch_token(struct registry *r, struct http_host *h, const char *scop
 
 	cleanup_buf struct kiln_buf q = KILN_BUF_INIT;
 	if (c->service)
-		add_form(&q, r->easy, "service", c->service);
+		add_form(&q, e, "service", c->service);
 	cleanup_free char *scopes = xstrdup(scope);
 	for (char *s = scopes, *sp; s && *s; s = sp) {
 		sp = strchr(s, ' ');
 		if (sp)
 			*sp++ = 0;
-		add_form(&q, r->easy, "scope", s);
+		add_form(&q, e, "scope", s);
 	}
 
 	_cleanup_(simple_resp_release) struct simple_resp resp = {.body = KILN_BUF_INIT,
 	                                                          .max = LIMIT_TOKEN};
 	long status = 0;
 	cleanup_free char *url = NULL;
-	const char *method = h->creds.identity_token ? "POST" : "GET";
-	r->stats.token_fetches++;
-	if (h->creds.identity_token) {
+	const char *method = creds.identity_token ? "POST" : "GET";
+	REGISTRY_STAT_INC(r, token_fetches);
+	if (creds.identity_token) {
 		cleanup_buf struct kiln_buf form = KILN_BUF_INIT;
-		add_form(&form, r->easy, "grant_type", "refresh_token");
-		add_form(&form, r->easy, "client_id", "kiln");
+		add_form(&form, e, "grant_type", "refresh_token");
+		add_form(&form, e, "client_id", "kiln");
 		kiln_buf_adds(&form, "&");
 		kiln_buf_add(&form, q.ptr, q.len);
-		add_form(&form, r->easy, "refresh_token", h->creds.identity_token);
+		add_form(&form, e, "refresh_token", creds.identity_token);
 		url = xstrdup(c->realm);
-		int ret = simple_request(r, h, method, url, form.ptr, NULL, &resp, &status, err);
+		int ret =
+		    simple_request_on(r, e, h, method, url, form.ptr, NULL, &resp, &status, err);
 		explicit_bzero(form.ptr, form.len);
 		if (ret < 0)
 			return kiln_err_wrap(err, "get a token for '%s' (%s)", h->registry, scope);
 	} else {
 		url = xasprintf("%s%c%s", c->realm, strchr(c->realm, '?') ? '&' : '?', q.ptr);
-		if (simple_request(r, h, method, url, NULL, &h->creds, &resp, &status, err) < 0)
+		if (simple_request_on(r, e, h, method, url, NULL, &creds, &resp, &status, err) < 0)
 			return kiln_err_wrap(err, "get a token for '%s' (%s)", h->registry, scope);
 	}
 	if (status != 200) {
@@ -716,6 +869,7 @@ static int fetch_token(struct registry *r, struct http_host *h, const char *scop
 	json_t *ei = json_object_get(j, "expires_in");
 	double ttl =
 	    json_is_integer(ei) && json_integer_value(ei) > 0 ? (double)json_integer_value(ei) : 60;
+	pthread_mutex_lock(&r->mu);
 	struct http_token *t = token_find(r, h->base, scope);
 	if (!t) {
 		XGROW(r->tokens, r->n_tokens + 1, r->cap_tokens);
@@ -728,6 +882,9 @@ static int fetch_token(struct registry *r, struct http_host *h, const char *scop
 	t->header = xasprintf("Authorization: Bearer %s", tok);
 	/* renew a little early so a token does not expire in flight */
 	t->expires = now_s() + ttl - MIN(ttl / 2, 10.0);
+	if (ret_header)
+		*ret_header = xstrdup(t->header);
+	pthread_mutex_unlock(&r->mu);
 	return 0;
 }
 
@@ -736,32 +893,38 @@ static int auth_header(struct registry *r, struct http_host *h, const char *scop
                        char **ret, struct kiln_err **err)
 {
 	*ret = NULL;
-	if (!h->have_challenge)
-		return 0;
-	if (strcasecmp(h->challenge.scheme, "Basic") == 0) {
-		if (host_creds(h, err) < 0)
-			return -1;
-		if (!h->creds.username)
-			return 0;
-		cleanup_free char *up = xasprintf("%s:%s", h->creds.username,
-		                                  h->creds.password ? h->creds.password : "");
-		cleanup_free char *b64 = auth_base64_encode(up, strlen(up));
-		*ret = xasprintf("Authorization: Basic %s", b64);
-		explicit_bzero(up, strlen(up));
-		explicit_bzero(b64, strlen(b64));
-		return 0;
+	pthread_mutex_lock(&h->mu);
+	int rc = 0;
+	bool bearer = false;
+	if (!h->have_challenge) {
+		/* anonymous */
+	} else if (strcasecmp(h->challenge.scheme, "Basic") == 0) {
+		rc = host_creds(h, err);
+		if (rc >= 0 && h->creds.username) {
+			cleanup_free char *up = xasprintf(
+			    "%s:%s", h->creds.username, h->creds.password ? h->creds.password : "");
+			cleanup_free char *b64 = auth_base64_encode(up, strlen(up));
+			*ret = xasprintf("Authorization: Basic %s", b64);
+			explicit_bzero(up, strlen(up));
+			explicit_bzero(b64, strlen(b64));
+		}
+	} else if (strcasecmp(h->challenge.scheme, "Bearer") != 0) {
+		rc = kiln_err_set(err, "registry '%s': unsupported authentication scheme '%s'",
+		                  h->registry, h->challenge.scheme);
+	} else {
+		bearer = true;
 	}
-	if (strcasecmp(h->challenge.scheme, "Bearer") != 0)
-		return kiln_err_set(err, "registry '%s': unsupported authentication scheme '%s'",
-		                    h->registry, h->challenge.scheme);
+	pthread_mutex_unlock(&h->mu);
+	if (rc < 0 || !bearer)
+		return rc;
+	pthread_mutex_lock(&r->mu);
 	struct http_token *t = token_find(r, h->base, scope);
-	if (!t || refresh || t->expires < now_s()) {
-		if (fetch_token(r, h, scope, err) < 0)
-			return -1;
-		t = token_find(r, h->base, scope);
-	}
-	*ret = xstrdup(t->header);
-	return 0;
+	if (t && !refresh && t->expires >= now_s())
+		*ret = xstrdup(t->header);
+	pthread_mutex_unlock(&r->mu);
+	if (*ret)
+		return 0;
+	return fetch_token(r, h, scope, ret, err);
 }
 
 /* ---- transfers ---- */
@@ -998,7 +1161,7 @@ static int xfer_prepare(struct http_xfer *x, struct kiln_err **err)
 		xalloc_die();
 	x->slist = sl;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, sl);
-	r->stats.requests++;
+	REGISTRY_STAT_INC(r, requests);
 	cleanup_free char *u = http_url_for_msg(x->url);
 	log_trace("%s %s", x->method, u);
 	return 0;
@@ -1049,15 +1212,18 @@ static int xfer_finish(struct http_xfer *x, CURLcode rc, struct kiln_err **err)
 		struct auth_challenge c = {};
 		if (auth_challenge_parse(x->www_auth, &c, err) < 0)
 			return kiln_err_wrap(err, "%s %s", x->method, u);
+		bool bearer = strcasecmp(c.scheme, "Bearer") == 0;
+		bool basic = strcasecmp(c.scheme, "Basic") == 0;
+		pthread_mutex_lock(&x->h->mu);
 		bool same =
 		    x->h->have_challenge && strcasecmp(c.scheme, x->h->challenge.scheme) == 0;
 		auth_challenge_release(&x->h->challenge);
 		x->h->challenge = c;
 		x->h->have_challenge = true;
-		if (same && strcasecmp(c.scheme, "Bearer") == 0 &&
-		    fetch_token(r, x->h, x->scope, err) < 0)
+		pthread_mutex_unlock(&x->h->mu);
+		if (same && bearer && fetch_token(r, x->h, x->scope, NULL, err) < 0)
 			return kiln_err_wrap(err, "%s %s", x->method, u);
-		if (same && strcasecmp(c.scheme, "Basic") == 0)
+		if (same && basic)
 			return XFER_DONE; /* the credentials were sent and refused */
 		return XFER_AGAIN;
 	}
@@ -1093,6 +1259,10 @@ int http_run(struct registry *r, struct http_job **jobs, size_t n, size_t max_in
 {
 	size_t inflight = 0, finished = 0;
 	int ret = 0;
+	/* this call's multi handle, from the pool: other threads run theirs at the same time */
+	CURLM *multi = multi_take(r);
+	if (!multi)
+		return kiln_err_set(err, "initialise libcurl handles");
 	for (size_t i = 0; i < n; i++) {
 		jobs[i]->phase = JOB_WAITING;
 		jobs[i]->x.not_before = 0;
@@ -1112,7 +1282,7 @@ int http_run(struct registry *r, struct http_job **jobs, size_t n, size_t max_in
 				ret = -1;
 				break;
 			}
-			CURLMcode mc = curl_multi_add_handle(r->multi, j->x.easy);
+			CURLMcode mc = curl_multi_add_handle(multi, j->x.easy);
 			if (mc != CURLM_OK) {
 				ret = kiln_err_set(err, "libcurl: %s", curl_multi_strerror(mc));
 				break;
@@ -1123,20 +1293,20 @@ int http_run(struct registry *r, struct http_job **jobs, size_t n, size_t max_in
 		if (ret < 0)
 			break;
 		int running = 0;
-		CURLMcode mc = curl_multi_perform(r->multi, &running);
+		CURLMcode mc = curl_multi_perform(multi, &running);
 		if (mc != CURLM_OK) {
 			ret = kiln_err_set(err, "libcurl: %s", curl_multi_strerror(mc));
 			break;
 		}
 		CURLMsg *m;
 		int left;
-		while (ret >= 0 && (m = curl_multi_info_read(r->multi, &left))) {
+		while (ret >= 0 && (m = curl_multi_info_read(multi, &left))) {
 			if (m->msg != CURLMSG_DONE)
 				continue;
 			struct http_xfer *x = NULL;
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 			CURLcode rc = m->data.result;
-			curl_multi_remove_handle(r->multi, m->easy_handle);
+			curl_multi_remove_handle(multi, m->easy_handle);
 			inflight--;
 			struct http_job *j = (struct http_job *)x; /* x is the first member */
 			int nx = xfer_finish(x, rc, err);
@@ -1173,7 +1343,7 @@ int http_run(struct registry *r, struct http_job **jobs, size_t n, size_t max_in
 			timeout = w < 0 ? 0 : w > 1000 ? 1000 : (int)w;
 		}
 		if (inflight > 0) {
-			curl_multi_poll(r->multi, NULL, 0, timeout, NULL);
+			curl_multi_poll(multi, NULL, 0, timeout, NULL);
 		} else if (next_wake && timeout > 0) {
 			struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000};
 			nanosleep(&ts, NULL);
@@ -1182,10 +1352,11 @@ int http_run(struct registry *r, struct http_job **jobs, size_t n, size_t max_in
 	/* stop whatever is still in flight after a failure */
 	for (size_t i = 0; i < n; i++) {
 		if (jobs[i]->phase == JOB_RUNNING) {
-			curl_multi_remove_handle(r->multi, jobs[i]->x.easy);
+			curl_multi_remove_handle(multi, jobs[i]->x.easy);
 			jobs[i]->phase = JOB_FINISHED;
 		}
 	}
+	multi_give(r, multi);
 	return ret;
 }
 

@@ -8,6 +8,7 @@
 #include "util/buf.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdint.h>
 
 enum http_dir {
@@ -18,6 +19,9 @@ enum http_dir {
 struct http_host {
 	char *registry; /* "127.0.0.1:5000" as in the reference */
 	char *base;     /* "https://127.0.0.1:5000" */
+	/* guards pinged, the challenge and the credentials: held for the one ping of a host (its
+	 * first contact), else only to read or replace them, never across a transfer */
+	pthread_mutex_t mu;
 	bool pinged;
 	bool have_challenge;
 	struct auth_challenge challenge;
@@ -50,13 +54,21 @@ struct blob_size {
 	uint64_t size;
 };
 
+/* Concurrency: a client is used by several threads at once (the stages of a build). Every
+ * transfer has its own easy handle; a thread running transfers takes a multi handle (and so
+ * its connection cache) from the idle pool and gives it back afterwards; the share handle
+ * (DNS and TLS-session caches) locks through share_mu. `mu` guards the maps below (hosts,
+ * tokens, sources, sizes) and is never held across network I/O. Counters in stats are updated
+ * atomically (REGISTRY_STAT_INC). */
 struct registry {
 	struct registry_opts opts; /* string lists deep-copied */
 	char **ca_files;
 	char *user_agent;
-	CURLM *multi;
 	CURLSH *share;
-	CURL *easy; /* pings and token requests */
+	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+	pthread_mutex_t mu;
+	CURLM **idle_multis; /* under mu */
+	size_t n_idle_multis;
 	struct http_host **hosts;
 	size_t n_hosts;
 	struct http_token *tokens;
@@ -68,6 +80,8 @@ struct registry {
 	struct blob_size *sizes;
 	size_t n_sizes, cap_sizes;
 };
+
+#define REGISTRY_STAT_INC(r, field) __atomic_fetch_add(&(r)->stats.field, 1, __ATOMIC_RELAXED)
 
 /* one HTTP exchange, repeated as needed for auth, redirects and retries */
 struct http_xfer {

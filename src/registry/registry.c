@@ -232,6 +232,7 @@ static void source_record(struct registry *r, const struct image_ref *ref, const
 {
 	cleanup_free char *image = image_ref_string(ref);
 	struct pull_source *s = NULL;
+	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < r->n_sources && !s; i++)
 		if (streq(r->sources[i].image, image))
 			s = &r->sources[i];
@@ -245,10 +246,11 @@ static void source_record(struct registry *r, const struct image_ref *ref, const
 	}
 	s->registry = xstrdup(registry);
 	s->repository = xstrdup(repo);
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* where the manifest of ref (or, failing an exact match, of the latest pulled tag or digest of
- * the same repository) came from */
+ * the same repository) came from; called under r->mu */
 static const struct pull_source *source_find(const struct registry *r, const struct image_ref *ref)
 {
 	cleanup_free char *image = image_ref_string(ref);
@@ -344,16 +346,19 @@ static void size_record(struct registry *r, const char *digest, json_int_t size)
 {
 	if (!digest || !digest_valid(digest) || size < 0)
 		return;
+	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < r->n_sizes; i++)
 		if (streq(r->sizes[i].digest, digest)) {
 			/* two manifests disagree: the larger bound, the digest decides */
 			r->sizes[i].size = MAX(r->sizes[i].size, (uint64_t)size);
+			pthread_mutex_unlock(&r->mu);
 			return;
 		}
 	XGROW(r->sizes, r->n_sizes + 1, r->cap_sizes);
 	struct blob_size *b = &r->sizes[r->n_sizes++];
 	memcpy(b->digest, digest, sizeof(b->digest));
 	b->size = (uint64_t)size;
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* remembers the sizes an image manifest declares for its config and layers */
@@ -375,12 +380,15 @@ static void sizes_from_manifest(struct registry *r, const char *body, size_t len
 	}
 }
 
-static uint64_t size_declared(const struct registry *r, const char *digest)
+static uint64_t size_declared(struct registry *r, const char *digest)
 {
-	for (size_t i = 0; i < r->n_sizes; i++)
+	uint64_t size = 0;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->n_sizes && !size; i++)
 		if (streq(r->sizes[i].digest, digest))
-			return r->sizes[i].size;
-	return 0;
+			size = r->sizes[i].size;
+	pthread_mutex_unlock(&r->mu);
+	return size;
 }
 
 struct fetch_job {
@@ -399,7 +407,7 @@ static int fetch_step(struct http_job *j, struct kiln_err **err)
 		return kiln_err_wrap(err, "GET %s", u);
 	x->bw = blob_writer_free(x->bw);
 	x->prog = progress_end(x->prog, true);
-	x->r->stats.blob_fetches++;
+	REGISTRY_STAT_INC(x->r, blob_fetches);
 	return 0;
 }
 
@@ -461,10 +469,15 @@ int registry_fetch_blobs(struct registry *r, const struct image_ref *ref,
 			                    digests[i]);
 	struct blobs_call c = {.digests = digests, .n = n, .bs = bs};
 	/* blobs come from the registry that served the manifest, never from another */
+	cleanup_free char *registry = NULL, *repo = NULL;
+	pthread_mutex_lock(&r->mu);
 	const struct pull_source *src = source_find(r, ref);
 	if (src) {
-		cleanup_free char *registry = xstrdup(src->registry);
-		cleanup_free char *repo = xstrdup(src->repository);
+		registry = xstrdup(src->registry);
+		repo = xstrdup(src->repository);
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (registry) {
 		if (blobs_fn(r, registry, repo, ref, &c, err) < 0)
 			return kiln_err_wrap(err, "fetch blobs of '%s'", name);
 		return 0;
@@ -613,7 +626,7 @@ static int push_step(struct http_job *j, struct kiln_err **err)
 		return 1;
 	case PUSH_MOUNT:
 		if (x->status == 201) {
-			x->r->stats.blob_mounts++;
+			REGISTRY_STAT_INC(x->r, blob_mounts);
 			return 0;
 		}
 		if (x->status != 202)
@@ -626,7 +639,7 @@ static int push_step(struct http_job *j, struct kiln_err **err)
 	case PUSH_PATCH:
 		if (x->status != 202)
 			return http_status_err(x, err);
-		x->r->stats.upload_chunks++;
+		REGISTRY_STAT_INC(x->r, upload_chunks);
 		p->off += p->chunk;
 		if (p->off < p->size)
 			return push_next_chunk(p, err);
@@ -634,7 +647,7 @@ static int push_step(struct http_job *j, struct kiln_err **err)
 	case PUSH_PUT:
 		if (x->status != 201 && x->status != 204 && x->status != 200)
 			return http_status_err(x, err);
-		x->r->stats.blob_uploads++;
+		REGISTRY_STAT_INC(x->r, blob_uploads);
 		x->prog = progress_end(x->prog, true);
 		return 0;
 	default:
@@ -678,7 +691,7 @@ int registry_push_blobs(struct registry *r, const struct image_ref *ref, const c
 		               xasprintf("%s/v2/%s/blobs/%s", h->base, ref->repository, digests[i]),
 		               scope);
 		jobs[nj++] = &p->job;
-		r->stats.blob_heads++;
+		REGISTRY_STAT_INC(r, blob_heads);
 	}
 	int ret = http_run(r, jobs, nj, MAX_INFLIGHT, err);
 	for (size_t i = 0; i < nj; i++) {
