@@ -4,7 +4,7 @@
  * kept, existing directories left as they are, heredoc sources. */
 #include "fsops.h"
 #include "fs/extract.h"
-#include "registry/download.h"
+#include "net/download.h"
 #include "instr.h"
 #include "sandbox/root.h"
 #include "context/dockerignore.h"
