@@ -33,7 +33,7 @@ Modes:
                     answered only once blob GETs of N different repositories have arrived
                     (in flight at the same time); after --barrier-timeout seconds (20) it
                     gets 404 BARRIER_TIMEOUT instead. The log gets "barrier <repo>: passed" or
-                    "barrier <repo>: timeout".
+                    "barrier <repo>: timeout", with the seconds waited and the time.
 
 Standard library only. Stop it with SIGTERM.
 """
@@ -126,11 +126,13 @@ ARRIVED = set()
 
 def barrier(repo):
     """waits until blob requests of --barrier repositories arrived; False after the timeout"""
+    t0 = time.monotonic()
     with BARRIER:
         ARRIVED.add(repo)
         BARRIER.notify_all()
         ok = BARRIER.wait_for(lambda: len(ARRIVED) >= ARGS.barrier, ARGS.barrier_timeout)
-    log("barrier %s: %s" % (repo, "passed" if ok else "timeout"))
+    log("barrier %s: %s after %.3fs (t=%.3f)" % (repo, "passed" if ok else "timeout",
+                                                 time.monotonic() - t0, time.monotonic()))
     return ok
 
 
