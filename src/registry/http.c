@@ -341,15 +341,16 @@ static int auth_header(struct net_xfer *x, char **ret, struct kiln_err **err)
 	pthread_mutex_lock(&h->mu);
 	int rc = 0;
 	bool bearer = false;
-	if (!h->have_challenge)
-		; /* anonymous */
-	else if (strcasecmp(h->challenge.scheme, "Basic") == 0)
-		rc = basic_header(h, ret, err);
-	else if (strcasecmp(h->challenge.scheme, "Bearer") != 0)
-		rc = kiln_err_set(err, "registry '%s': unsupported authentication scheme '%s'",
-		                  h->registry, h->challenge.scheme);
-	else
-		bearer = true;
+	if (h->have_challenge) { /* else anonymous */
+		if (strcasecmp(h->challenge.scheme, "Basic") == 0)
+			rc = basic_header(h, ret, err);
+		else if (strcasecmp(h->challenge.scheme, "Bearer") != 0)
+			rc = kiln_err_set(err,
+			                  "registry '%s': unsupported authentication scheme '%s'",
+			                  h->registry, h->challenge.scheme);
+		else
+			bearer = true;
+	}
 	pthread_mutex_unlock(&h->mu);
 	if (rc < 0 || !bearer)
 		return rc;
