@@ -111,9 +111,7 @@ struct pull_bg {
 static void pull_bg_run(struct pull_bg *p)
 {
 	int64_t t0 = timing_now_ns();
-	pthread_mutex_lock(&p->b->lock);
 	p->r = registry_fetch_blobs(p->b->reg, p->ref, p->digests, p->n, p->b->bs, &p->err);
-	pthread_mutex_unlock(&p->b->lock);
 	if (p->r >= 0) {
 		cleanup_free char *what = image_ref_string(p->ref);
 		timing_record("pull", p->stage, what, timing_now_ns() - t0, -1, p->bytes);

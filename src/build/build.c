@@ -209,9 +209,7 @@ static int stage_from(struct builder *b, struct stage *s, const struct df_instr 
 		s->config = image_config_new(b->o->custom_platform);
 		s->format = IMAGE_DOCKER;
 	} else {
-		pthread_mutex_lock(&b->lock);
 		r = stage_from_registry(b, s, image, ret_ref, ret_digest, err);
-		pthread_mutex_unlock(&b->lock);
 		if (r < 0)
 			return kiln_err_wrap(err, "%s:%d", b->dockerfile_path, from->start_line);
 		if (last)

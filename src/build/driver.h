@@ -48,8 +48,8 @@ struct builder {
 	struct stage_config cfg;
 	struct stage_config *scfg;
 	char **created;
-	/* independent stages build concurrently: the registry client (curl handles) and the
-	 * shared lists are used under this lock */
+	/* independent stages build concurrently: the shared lists are used under this lock (the
+	 * registry client is safe for concurrent use: its I/O runs without it) */
 	pthread_mutex_t lock;
 };
 

@@ -71,13 +71,13 @@ static int cache_fetch(struct builder *b, const char *const *digests, size_t n,
 		    strv_contains(b->cached_digests, digests[i]))
 			missing[nm++] = digests[i];
 	}
+	pthread_mutex_unlock(&b->lock);
 	if (nm) {
 		_cleanup_(image_ref_freep) struct image_ref *cref = NULL;
 		r = image_ref_parse(b->cache_repo, &cref, err);
 		if (r >= 0)
 			r = registry_fetch_blobs(b->reg, cref, missing, nm, b->bs, err);
 	}
-	pthread_mutex_unlock(&b->lock);
 	if (r < 0)
 		return kiln_err_wrap(err, "pull cached layers from '%s'", b->cache_repo);
 	return 0;
@@ -149,10 +149,8 @@ int stage_cache_before_step(struct builder *b, struct stage *s, struct stage_cac
 	log_info("Checking for cached layer %s:%s...", b->cache_repo, sc->key);
 	struct cache_hit hit = {0};
 	bool found = false;
-	pthread_mutex_lock(&b->lock);
 	int r = cache_lookup(b->reg, b->bs, b->cache_repo, sc->key, b->o->cache_ttl_ns, &hit,
 	                     &found, err);
-	pthread_mutex_unlock(&b->lock);
 	if (r < 0)
 		return r;
 	if (!found) {

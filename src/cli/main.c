@@ -7,7 +7,7 @@
 #include "dockerfile/dockerfile.h"
 #include "kiln-config.h"
 #include "output/output.h"
-#include "registry/download.h"
+#include "net/download.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/limits.h"

@@ -3,10 +3,11 @@
  * with .git kept, optionally the submodules. The only file that sees libgit2; its errors are
  * translated here, and no credential reaches a message or a log line. */
 #include "git.h"
+
+#include "net/net.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/log.h"
-#include "util/pem.h"
 #include "util/strv.h"
 #include "util/url.h"
 #include "util/xalloc.h"
@@ -20,9 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SYSTEM_CA_BUNDLE     "/etc/ssl/certs/ca-certificates.crt"
-#define SUBMODULE_MAX_DEPTH  10 /* go-git's DefaultSubmoduleRecursionDepth */
-#define CA_BUNDLE_FILE_LIMIT (16u << 20)
+#define SYSTEM_CA_BUNDLE    "/etc/ssl/certs/ca-certificates.crt"
+#define SUBMODULE_MAX_DEPTH 10 /* go-git's DefaultSubmoduleRecursionDepth */
 
 static int hexval(char c)
 {
@@ -348,33 +348,13 @@ static int git_fail(struct clone *c, int code, const char *what, struct kiln_err
 	return kiln_err_set(err, "git clone '%s': %s: %s", c->shown, what, m2.ptr);
 }
 
-static void add_pem_file(struct kiln_buf *b, const char *path)
-{
-	cleanup_free char *data = NULL;
-	size_t len = 0;
-	if (read_file_at(AT_FDCWD, path, CA_BUNDLE_FILE_LIMIT, &data, &len, NULL) < 0) {
-		log_debug("CA file '%s' not readable; ignored for git", path);
-		return;
-	}
-	kiln_buf_add(b, data, len);
-	kiln_buf_addch(b, '\n');
-}
-
-/* libgit2 (on mbedTLS in Debian) takes one CA file: the same CAs as the registry client — the
- * system bundle (or SSL_CERT_FILE), SSL_CERT_DIR, the extra files — concatenated into a
- * temporary file that is parsed at once and removed */
+/* libgit2 (on mbedTLS in Debian) takes one CA file: the same CAs as the registry client
+ * (net/net.h's bundle: the system bundle or SSL_CERT_FILE, SSL_CERT_DIR, the extra files; an
+ * unreadable one skipped) written to a temporary file that is parsed at once and removed */
 static int setup_tls(const struct context_opts *o, struct kiln_err **err)
 {
 	cleanup_buf struct kiln_buf b = KILN_BUF_INIT;
-	const char *cert_file = getenv("SSL_CERT_FILE"), *cert_dir = getenv("SSL_CERT_DIR");
-	if (cert_file && *cert_file && access(cert_file, F_OK) == 0)
-		add_pem_file(&b, cert_file);
-	else if (access(SYSTEM_CA_BUNDLE, R_OK) == 0)
-		add_pem_file(&b, SYSTEM_CA_BUNDLE);
-	if (cert_dir && *cert_dir)
-		pem_add_dirs(&b, cert_dir);
-	for (const char *const *f = o->ca_files; f && *f; f++)
-		add_pem_file(&b, *f);
+	net_ca_bundle(SYSTEM_CA_BUNDLE, o->ca_files, NET_CA_ALWAYS | NET_CA_LENIENT, &b, NULL);
 	if (!strstr(b.ptr, "-----BEGIN CERTIFICATE-----")) {
 		log_debug("no CA certificates found for git over https");
 		return 0;

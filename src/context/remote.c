@@ -4,7 +4,7 @@
 #include "remote.h"
 #include "context/git.h"
 #include "fs/extract.h"
-#include "registry/download.h"
+#include "net/download.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/xalloc.h"

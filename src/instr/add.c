@@ -4,7 +4,7 @@
 #include "copy.h"
 #include "fsops.h"
 #include "fs/extract.h"
-#include "registry/download.h"
+#include "net/download.h"
 #include "util/forkguard.h"
 #include "util/fsutil.h"
 #include "util/log.h"

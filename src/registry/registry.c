@@ -1,6 +1,7 @@
 /* registry.c — Distribution API v2 operations: manifests (with platform selection), blob
  * downloads into the blob store, blob uploads (HEAD, mount, POST + PUT), manifest pushes and
- * kaniko's push-permission check. HTTP details live in http.c. */
+ * kaniko's push-permission check. Hosts, credentials and tokens live in http.c, transfers in
+ * net/net.h. */
 #include "http.h"
 
 #include "image/index.h"
@@ -10,7 +11,6 @@
 #include "util/log.h"
 #include "util/progress.h"
 #include "util/strv.h"
-#include "util/url.h"
 #include "util/xalloc.h"
 
 #include <string.h>
@@ -83,20 +83,20 @@ static int fetch_manifest(struct registry *r, struct http_host *h, const char *r
                           struct kiln_err **err)
 {
 	cleanup_free char *scope = pull_scope(repo);
-	_cleanup_(http_xfer_release) struct http_xfer x = {};
+	_cleanup_(http_xfer_release) struct net_xfer x = {};
 	http_xfer_init(&x, r, h, "GET",
 	               xasprintf("%s/v2/%s/manifests/%s", h->base, repo, reference), scope);
 	strv_push(&x.headers, xstrdup(manifest_accept));
 	x.resp_max = LIMIT_MANIFEST;
 	x.follow = true; /* Authorization is dropped if it leads to another origin */
-	if (http_request(&x, err) < 0)
+	if (net_request(&x, err) < 0)
 		return -1;
 	if (x.status != 200)
-		return http_status_err(&x, err);
+		return net_status_err(&x, err);
 
 	char digest[DIGEST_STRING_LEN + 1];
 	sha256_digest(x.resp.ptr, x.resp.len, digest);
-	cleanup_free char *u = http_url_for_msg(x.url);
+	cleanup_free char *u = net_url_for_msg(x.url);
 	if (expected && !streq(expected, digest))
 		return kiln_err_set(err,
 		                    "GET %s: manifest digest %s does not match the expected %s", u,
@@ -232,6 +232,7 @@ static void source_record(struct registry *r, const struct image_ref *ref, const
 {
 	cleanup_free char *image = image_ref_string(ref);
 	struct pull_source *s = NULL;
+	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < r->n_sources && !s; i++)
 		if (streq(r->sources[i].image, image))
 			s = &r->sources[i];
@@ -245,10 +246,11 @@ static void source_record(struct registry *r, const struct image_ref *ref, const
 	}
 	s->registry = xstrdup(registry);
 	s->repository = xstrdup(repo);
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* where the manifest of ref (or, failing an exact match, of the latest pulled tag or digest of
- * the same repository) came from */
+ * the same repository) came from; called under r->mu */
 static const struct pull_source *source_find(const struct registry *r, const struct image_ref *ref)
 {
 	cleanup_free char *image = image_ref_string(ref);
@@ -344,16 +346,19 @@ static void size_record(struct registry *r, const char *digest, json_int_t size)
 {
 	if (!digest || !digest_valid(digest) || size < 0)
 		return;
+	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < r->n_sizes; i++)
 		if (streq(r->sizes[i].digest, digest)) {
 			/* two manifests disagree: the larger bound, the digest decides */
 			r->sizes[i].size = MAX(r->sizes[i].size, (uint64_t)size);
+			pthread_mutex_unlock(&r->mu);
 			return;
 		}
 	XGROW(r->sizes, r->n_sizes + 1, r->cap_sizes);
 	struct blob_size *b = &r->sizes[r->n_sizes++];
 	memcpy(b->digest, digest, sizeof(b->digest));
 	b->size = (uint64_t)size;
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* remembers the sizes an image manifest declares for its config and layers */
@@ -375,31 +380,34 @@ static void sizes_from_manifest(struct registry *r, const char *body, size_t len
 	}
 }
 
-static uint64_t size_declared(const struct registry *r, const char *digest)
+static uint64_t size_declared(struct registry *r, const char *digest)
 {
-	for (size_t i = 0; i < r->n_sizes; i++)
+	uint64_t size = 0;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->n_sizes && !size; i++)
 		if (streq(r->sizes[i].digest, digest))
-			return r->sizes[i].size;
-	return 0;
+			size = r->sizes[i].size;
+	pthread_mutex_unlock(&r->mu);
+	return size;
 }
 
 struct fetch_job {
-	struct http_job job;
+	struct net_job job;
 	const char *digest;
 };
 
-static int fetch_step(struct http_job *j, struct kiln_err **err)
+static int fetch_step(struct net_job *j, struct kiln_err **err)
 {
 	struct fetch_job *f = (struct fetch_job *)j;
-	struct http_xfer *x = &j->x;
+	struct net_xfer *x = &j->x;
 	if (x->status != 200)
-		return http_status_err(x, err);
-	cleanup_free char *u = http_url_for_msg(x->url);
+		return net_status_err(x, err);
+	cleanup_free char *u = net_url_for_msg(x->url);
 	if (blob_writer_commit(x->bw, f->digest, NULL, NULL, err) < 0)
 		return kiln_err_wrap(err, "GET %s", u);
 	x->bw = blob_writer_free(x->bw);
 	x->prog = progress_end(x->prog, true);
-	x->r->stats.blob_fetches++;
+	REGISTRY_STAT_INC(xfer_registry(x), blob_fetches);
 	return 0;
 }
 
@@ -427,7 +435,7 @@ static int blobs_fn(struct registry *r, const char *registry, const char *repo,
 	cleanup_free char *scope = pull_scope(repo);
 	size_t n = c->n;
 	cleanup_free struct fetch_job *fj = xcalloc(n ? n : 1, sizeof(*fj));
-	cleanup_free struct http_job **jobs = xcalloc(n ? n : 1, sizeof(*jobs));
+	cleanup_free struct net_job **jobs = xcalloc(n ? n : 1, sizeof(*jobs));
 	size_t nj = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (seen_before(c->digests, i) || blobstore_has(c->bs, c->digests[i], NULL))
@@ -444,7 +452,7 @@ static int blobs_fn(struct registry *r, const char *registry, const char *repo,
 		f->job.x.prog = progress_start("Pulling", f->digest, f->job.x.blob_limit);
 		jobs[nj++] = &f->job;
 	}
-	int ret = http_run(r, jobs, nj, MAX_INFLIGHT, err);
+	int ret = net_run(&r->net, jobs, nj, MAX_INFLIGHT, err);
 	for (size_t i = 0; i < nj; i++)
 		http_xfer_release(&fj[i].job.x);
 	return ret;
@@ -461,10 +469,15 @@ int registry_fetch_blobs(struct registry *r, const struct image_ref *ref,
 			                    digests[i]);
 	struct blobs_call c = {.digests = digests, .n = n, .bs = bs};
 	/* blobs come from the registry that served the manifest, never from another */
+	cleanup_free char *registry = NULL, *repo = NULL;
+	pthread_mutex_lock(&r->mu);
 	const struct pull_source *src = source_find(r, ref);
 	if (src) {
-		cleanup_free char *registry = xstrdup(src->registry);
-		cleanup_free char *repo = xstrdup(src->repository);
+		registry = xstrdup(src->registry);
+		repo = xstrdup(src->repository);
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (registry) {
 		if (blobs_fn(r, registry, repo, ref, &c, err) < 0)
 			return kiln_err_wrap(err, "fetch blobs of '%s'", name);
 		return 0;
@@ -483,7 +496,7 @@ enum {
 };
 
 struct push_job {
-	struct http_job job;
+	struct net_job job;
 	const char *digest;
 	const char *repo;
 	const char *mount_from;
@@ -495,39 +508,38 @@ struct push_job {
 };
 
 /* a Location header (absolute or relative to the registry) as an absolute URL */
-static char *location_url(const struct http_xfer *x)
+static char *location_url(const struct net_xfer *x)
 {
 	const char *loc = x->location;
 	if (startswith(loc, "https://") || startswith(loc, "http://"))
 		return xstrdup(loc);
-	return xasprintf("%s%s%s", x->h->base, loc[0] == '/' ? "" : "/", loc);
+	return xasprintf("%s%s%s", xfer_host(x)->base, loc[0] == '/' ? "" : "/", loc);
 }
 
 /* the upload URL from a Location header, with ?digest= added */
-static char *upload_url(const struct http_xfer *x, const char *digest)
+static char *upload_url(const struct net_xfer *x, const char *digest)
 {
 	cleanup_free char *loc = location_url(x);
 	return xasprintf("%s%sdigest=%s", loc, strchr(loc, '?') ? "&" : "?", digest);
 }
 
-static int need_location(struct http_xfer *x, struct kiln_err **err)
+static int need_location(struct net_xfer *x, struct kiln_err **err)
 {
 	if (x->location && *x->location)
 		return 0;
-	cleanup_free char *u = http_url_for_msg(x->url);
+	cleanup_free char *u = net_url_for_msg(x->url);
 	return kiln_err_set(err, "%s %s: %ld without a Location header", x->method, u, x->status);
 }
 
 /* the next PATCH of a chunked upload, to the Location the registry gave last */
 static int push_next_chunk(struct push_job *p, struct kiln_err **err)
 {
-	struct http_xfer *x = &p->job.x;
+	struct net_xfer *x = &p->job.x;
 	if (need_location(x, err) < 0)
 		return -1;
 	char *url = location_url(x);
-	http_xfer_set_url(x, url);
-	x->cross_origin = !url_same_origin(url, x->h->base);
-	p->chunk = MIN(x->r->opts.chunk_size, p->size - p->off);
+	net_xfer_set_url(x, url);
+	p->chunk = MIN(xfer_registry(x)->opts.chunk_size, p->size - p->off);
 	x->method = "PATCH";
 	x->body_fd = p->fd;
 	x->body_start = p->off;
@@ -544,12 +556,11 @@ static int push_next_chunk(struct push_job *p, struct kiln_err **err)
 /* the closing PUT ?digest=: with the whole blob (monolithic) or empty (after the chunks) */
 static int push_put(struct push_job *p, bool with_body, struct kiln_err **err)
 {
-	struct http_xfer *x = &p->job.x;
+	struct net_xfer *x = &p->job.x;
 	if (need_location(x, err) < 0)
 		return -1;
 	char *url = upload_url(x, p->digest);
-	http_xfer_set_url(x, url);
-	x->cross_origin = !url_same_origin(url, x->h->base);
+	net_xfer_set_url(x, url);
 	x->method = "PUT";
 	x->body_fd = with_body ? p->fd : -1;
 	x->body_start = 0;
@@ -575,16 +586,16 @@ static int push_start_upload(struct push_job *p, struct kiln_err **err)
 	p->off = 0;
 	if (!p->job.x.prog)
 		p->job.x.prog = progress_start("Pushing", p->digest, p->size);
-	uint64_t cs = p->job.x.r->opts.chunk_size;
+	uint64_t cs = xfer_registry(&p->job.x)->opts.chunk_size;
 	if (cs && p->size > cs)
 		return push_next_chunk(p, err);
 	return push_put(p, true, err);
 }
 
-static int push_step(struct http_job *j, struct kiln_err **err)
+static int push_step(struct net_job *j, struct kiln_err **err)
 {
 	struct push_job *p = (struct push_job *)j;
-	struct http_xfer *x = &j->x;
+	struct net_xfer *x = &j->x;
 	switch (j->state) {
 	case PUSH_HEAD:
 		if (x->status == 200) {
@@ -598,43 +609,43 @@ static int push_step(struct http_job *j, struct kiln_err **err)
 			log_debug("Blob %s in %s: HEAD answered %ld; uploading it", p->digest,
 			          p->repo, x->status);
 		else if (x->status != 404)
-			return http_status_err(x, err);
+			return net_status_err(x, err);
 		if (p->mount_from && !streq(p->mount_from, p->repo)) {
-			http_xfer_set_url(x,
-			                  xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s",
-			                            x->h->base, p->repo, p->digest, p->mount_from));
+			net_xfer_set_url(x, xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s",
+			                              xfer_host(x)->base, p->repo, p->digest,
+			                              p->mount_from));
 			j->state = PUSH_MOUNT;
 		} else {
-			http_xfer_set_url(
-			    x, xasprintf("%s/v2/%s/blobs/uploads/", x->h->base, p->repo));
+			net_xfer_set_url(
+			    x, xasprintf("%s/v2/%s/blobs/uploads/", xfer_host(x)->base, p->repo));
 			j->state = PUSH_POST;
 		}
 		x->method = "POST";
 		return 1;
 	case PUSH_MOUNT:
 		if (x->status == 201) {
-			x->r->stats.blob_mounts++;
+			REGISTRY_STAT_INC(xfer_registry(x), blob_mounts);
 			return 0;
 		}
 		if (x->status != 202)
-			return http_status_err(x, err);
+			return net_status_err(x, err);
 		return push_start_upload(p, err);
 	case PUSH_POST:
 		if (x->status != 202)
-			return http_status_err(x, err);
+			return net_status_err(x, err);
 		return push_start_upload(p, err);
 	case PUSH_PATCH:
 		if (x->status != 202)
-			return http_status_err(x, err);
-		x->r->stats.upload_chunks++;
+			return net_status_err(x, err);
+		REGISTRY_STAT_INC(xfer_registry(x), upload_chunks);
 		p->off += p->chunk;
 		if (p->off < p->size)
 			return push_next_chunk(p, err);
 		return push_put(p, false, err);
 	case PUSH_PUT:
 		if (x->status != 201 && x->status != 204 && x->status != 200)
-			return http_status_err(x, err);
-		x->r->stats.blob_uploads++;
+			return net_status_err(x, err);
+		REGISTRY_STAT_INC(xfer_registry(x), blob_uploads);
 		x->prog = progress_end(x->prog, true);
 		return 0;
 	default:
@@ -661,7 +672,7 @@ int registry_push_blobs(struct registry *r, const struct image_ref *ref, const c
 		return kiln_err_wrap(err, "push blobs to '%s'", name);
 	cleanup_free char *scope = push_scope(ref->repository, mount_from);
 	cleanup_free struct push_job *pj = xcalloc(n ? n : 1, sizeof(*pj));
-	cleanup_free struct http_job **jobs = xcalloc(n ? n : 1, sizeof(*jobs));
+	cleanup_free struct net_job **jobs = xcalloc(n ? n : 1, sizeof(*jobs));
 	size_t nj = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (seen_before(digests, i))
@@ -678,9 +689,9 @@ int registry_push_blobs(struct registry *r, const struct image_ref *ref, const c
 		               xasprintf("%s/v2/%s/blobs/%s", h->base, ref->repository, digests[i]),
 		               scope);
 		jobs[nj++] = &p->job;
-		r->stats.blob_heads++;
+		REGISTRY_STAT_INC(r, blob_heads);
 	}
-	int ret = http_run(r, jobs, nj, MAX_INFLIGHT, err);
+	int ret = net_run(&r->net, jobs, nj, MAX_INFLIGHT, err);
 	for (size_t i = 0; i < nj; i++) {
 		http_xfer_release(&pj[i].job.x);
 		closep(&pj[i].fd);
@@ -691,7 +702,7 @@ int registry_push_blobs(struct registry *r, const struct image_ref *ref, const c
 }
 
 /* whether the registry's {"errors":[...]} answer holds the error code */
-static bool resp_has_error_code(const struct http_xfer *x, const char *code)
+static bool resp_has_error_code(const struct net_xfer *x, const char *code)
 {
 	if (!x->resp.len)
 		return false;
@@ -734,14 +745,14 @@ int registry_put_manifest(struct registry *r, const struct image_ref *ref, const
 			                    d);
 	}
 	for (int attempt = 0;; attempt++) {
-		_cleanup_(http_xfer_release) struct http_xfer x = {};
+		_cleanup_(http_xfer_release) struct net_xfer x = {};
 		http_xfer_init(
 		    &x, r, h, "PUT",
 		    xasprintf("%s/v2/%s/manifests/%s", h->base, ref->repository, reference), scope);
 		strv_pushf(&x.headers, "Content-Type: %s", media_type);
 		x.body = body;
 		x.body_len = len;
-		if (http_request(&x, err) < 0)
+		if (net_request(&x, err) < 0)
 			return kiln_err_wrap(err, "push manifest to '%s'", name);
 		if (x.status == 201 || x.status == 200 || x.status == 204)
 			return 0;
@@ -756,7 +767,7 @@ int registry_put_manifest(struct registry *r, const struct image_ref *ref, const
 			nanosleep(&ts, NULL);
 			continue;
 		}
-		http_status_err(&x, err);
+		net_status_err(&x, err);
 		return kiln_err_wrap(err, "push manifest to '%s'", name);
 	}
 }
@@ -768,24 +779,23 @@ int registry_check_push(struct registry *r, const struct image_ref *ref, struct 
 	if (http_host_get(r, ref->registry, HTTP_PUSH, &h, err) < 0)
 		return kiln_err_wrap(err, "checking push permission for '%s'", name);
 	cleanup_free char *scope = push_scope(ref->repository, NULL);
-	_cleanup_(http_xfer_release) struct http_xfer x = {};
+	_cleanup_(http_xfer_release) struct net_xfer x = {};
 	http_xfer_init(&x, r, h, "POST",
 	               xasprintf("%s/v2/%s/blobs/uploads/", h->base, ref->repository), scope);
-	if (http_request(&x, err) < 0)
+	if (net_request(&x, err) < 0)
 		return kiln_err_wrap(err, "checking push permission for '%s'", name);
 	if (x.status != 202) {
-		http_status_err(&x, err);
+		net_status_err(&x, err);
 		return kiln_err_wrap(err, "checking push permission for '%s'", name);
 	}
 	if (!x.location)
 		return 0;
 	/* cancel the upload we only started to test the permission; failure does not matter */
 	char *loc = location_url(&x);
-	http_xfer_set_url(&x, loc);
-	x.cross_origin = !url_same_origin(loc, h->base);
+	net_xfer_set_url(&x, loc);
 	x.method = "DELETE";
 	cleanup_err struct kiln_err *e = NULL;
-	if (http_request(&x, &e) < 0)
+	if (net_request(&x, &e) < 0)
 		log_debug("Cancelling the push-permission upload failed: %s", kiln_err_msg(e));
 	return 0;
 }

@@ -1,6 +1,6 @@
-/* registry.h — Docker Registry HTTP API v2 / OCI distribution client on libcurl: manifests,
- * blobs (concurrent, digest-verified), uploads, cross-repo mounts, token and basic auth,
- * TLS options as kaniko's flags set them (DESIGN §4, kaniko reference §5). */
+/* registry.h — Docker Registry HTTP API v2 / OCI distribution client on net/net.h: manifests,
+ * blobs (concurrent, digest-verified), uploads, cross-repo mounts, token and basic auth
+ * (auth/token.h), TLS options as kaniko's flags set them (DESIGN §4, kaniko reference §5). */
 #pragma once
 
 #include "ref.h"
@@ -49,7 +49,9 @@ struct registry_opts {
 	uint64_t chunk_size;
 };
 
-/* one client per build: curl handles, connection reuse, token cache per (registry, scope) */
+/* one client per build: connection reuse, token cache per (registry, scope). Safe for use by
+ * several threads at once (the concurrent stages of a build): no lock is held across network
+ * I/O, so their requests overlap. */
 struct registry;
 
 /* what the client sent, for tests and debug logs */

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 # lowest first; a module not listed here is an error (add it where it belongs)
 LAYERS=(
 	"util"
-	"dockerfile shell image fs"
+	"dockerfile shell image fs net"
 	"auth sandbox plan"
 	"registry"
 	"context cache"

@@ -28,6 +28,12 @@ Modes:
                     --to URL + path, or with --same-origin to its own /r + path.
                     --endless-layer: the layer is declared --layer-size bytes and its GET
                     never ends (--rate bytes/s, 0 = as fast as possible; --max-bytes)
+                    --per-repo: each repository is an image of its own (/hello holds
+                    "hostile <repository>"). --barrier N (implies --per-repo): a blob GET is
+                    answered only once blob GETs of N different repositories have arrived
+                    (in flight at the same time); after --barrier-timeout seconds (20) it
+                    gets 404 BARRIER_TIMEOUT instead. The log gets "barrier <repo>: passed" or
+                    "barrier <repo>: timeout", with the seconds waited and the time.
 
 Standard library only. Stop it with SIGTERM.
 """
@@ -54,14 +60,13 @@ def log(line):
             f.write(line + "\n")
 
 
-def make_layer():
-    """a gzip tar holding /hello (content "hostile\n") and its uncompressed digest"""
+def make_layer(data=b"hostile\n"):
+    """a gzip tar holding /hello (content data) and its uncompressed digest"""
     import gzip
     import io
     import tarfile
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
-        data = b"hostile\n"
         ti = tarfile.TarInfo("hello")
         ti.size = len(data)
         ti.mode = 0o644
@@ -83,16 +88,52 @@ CONFIG_DIGEST = "sha256:" + hashlib.sha256(CONFIG).hexdigest()
 LAYER_DIGEST = "sha256:" + hashlib.sha256(LAYER).hexdigest()
 
 
-def manifest():
-    size = ARGS.layer_size if ARGS.endless_layer else len(LAYER)
+def manifest(img=None):
+    config, config_digest, layer, layer_digest = img or (CONFIG, CONFIG_DIGEST, LAYER,
+                                                         LAYER_DIGEST)
+    size = ARGS.layer_size if ARGS.endless_layer else len(layer)
     return json.dumps({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": CONFIG_DIGEST, "size": len(CONFIG)},
+                   "digest": config_digest, "size": len(config)},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": LAYER_DIGEST, "size": size}],
+                    "digest": layer_digest, "size": size}],
     }).encode()
+
+
+REPO_IMAGES = {}
+
+
+def repo_image(repo):
+    """(config, config digest, layer, layer digest) of --per-repo's image for repo"""
+    with LOCK:
+        if repo not in REPO_IMAGES:
+            layer, diff_id = make_layer(("hostile %s\n" % repo).encode())
+            config = json.dumps({
+                "architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"]},
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                "history": [{"created_by": "hostile " + repo}],
+            }).encode()
+            REPO_IMAGES[repo] = (config, "sha256:" + hashlib.sha256(config).hexdigest(), layer,
+                                 "sha256:" + hashlib.sha256(layer).hexdigest())
+        return REPO_IMAGES[repo]
+
+
+BARRIER = threading.Condition()
+ARRIVED = set()
+
+
+def barrier(repo):
+    """waits until blob requests of --barrier repositories arrived; False after the timeout"""
+    t0 = time.monotonic()
+    with BARRIER:
+        ARRIVED.add(repo)
+        BARRIER.notify_all()
+        ok = BARRIER.wait_for(lambda: len(ARRIVED) >= ARGS.barrier, ARGS.barrier_timeout)
+    log("barrier %s: %s after %.3fs (t=%.3f)" % (repo, "passed" if ok else "timeout",
+                                                 time.monotonic() - t0, time.monotonic()))
+    return ok
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -187,6 +228,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.ask_auth()
             else:
                 self.reply(200, b"{}", [("Content-Type", "application/json")])
+        elif ARGS.per_repo or ARGS.barrier:
+            self.per_repo(p)
         elif "/manifests/" in p:
             body = manifest()
             self.reply(200, body, [
@@ -216,6 +259,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         else:
             self.reply(404, b'{"errors":[{"code":"NOT_FOUND"}]}')
+
+    def per_repo(self, p):
+        kind = "/manifests/" if "/manifests/" in p else "/blobs/"
+        if not p.startswith("/v2/") or kind not in p:
+            self.reply(404, b'{"errors":[{"code":"NOT_FOUND"}]}')
+            return
+        repo = p[len("/v2/"):p.index(kind)]
+        config, config_digest, layer, layer_digest = img = repo_image(repo)
+        if kind == "/manifests/":
+            body = manifest(img)
+            self.reply(200, body, [
+                ("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+                ("Docker-Content-Digest", "sha256:" + hashlib.sha256(body).hexdigest())])
+            return
+        if ARGS.barrier and self.command == "GET" and not barrier(repo):
+            self.reply(404, b'{"errors":[{"code":"BARRIER_TIMEOUT","message":"no concurrent '
+                       b'blob request of another repository"}]}')
+            return
+        blobs = {config_digest: config, layer_digest: layer}
+        digest = p[p.index(kind) + len(kind):]
+        if digest in blobs:
+            self.reply(200, blobs[digest], [("Content-Type", "application/octet-stream")])
+        else:
+            self.reply(404, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}')
 
     def ask_auth(self):
         if ARGS.realm:
@@ -257,6 +324,9 @@ def main():
     ap.add_argument("--redirect", default="")
     ap.add_argument("--realm")
     ap.add_argument("--max-bytes", type=int, default=1 << 30)
+    ap.add_argument("--per-repo", action="store_true")
+    ap.add_argument("--barrier", type=int, default=0)
+    ap.add_argument("--barrier-timeout", type=float, default=20.0)
     ARGS = ap.parse_args()
     srv = Server(("127.0.0.1", 0), Handler)
     if ARGS.cert:

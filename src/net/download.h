@@ -1,4 +1,5 @@
-/* download.h — plain HTTP(S) downloads (ADD <url>), outside the registry protocol. */
+/* download.h — plain HTTP(S) downloads (ADD <url>, https:// contexts, --dockerfile URLs),
+ * outside the registry protocol, on the transfer path of net.h. */
 #pragma once
 
 #include "util/err.h"
@@ -15,10 +16,10 @@ struct download_info {
 
 /* GETs url (http or https) into fd. Redirects are followed (at most 10); "user:password@" in
  * url is sent as Basic auth to url's origin only, never after a redirect to another origin.
- * Proxies as url_proxy_for() decides; stall detection as http_stall_opts() (a server that does
+ * Proxies as url_proxy_for() decides; stall detection as net_stall_opts() (a server that does
  * not answer or trickles fails in bounded time). A final status >= 300 is an error naming the
  * URL without its userinfo and query. TLS trusts what the registry
- * client trusts (http_ca_bundle): the system bundle or SSL_CERT_FILE, SSL_CERT_DIR, and ca_files
+ * client trusts (net_ca_bundle): the system bundle or SSL_CERT_FILE, SSL_CERT_DIR, and ca_files
  * (e.g. $KANIKO_DIR/ssl/certs/ca-certificates.crt; NULL for none). */
 int download_url(const char *url, int fd, const char *user_agent, const char *const *ca_files,
                  struct download_info *ret, struct kiln_err **err);
