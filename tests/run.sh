@@ -94,6 +94,9 @@ check "build with ASan+UBSan (-Werror)" build_asan
 check "clang-format (whole tree)" bash -c 'find src tests -name "*.[ch]" | xargs clang-format --dry-run --Werror'
 check "banned calls (STYLE.md)" bash tests/lib/check-banned.sh
 check "include directions (DESIGN §5 layers, internal headers)" bash tests/lib/check-includes.sh
+check "sizes (no .c over 900 lines, no function over 120)" bash tests/lib/check-sizes.sh
+# the size check can fail: a tighter limit must flag today's longest function and file
+check "sizes: the check fails past its limit" bash -c '! MAX_FN=60 MAX_FILE=300 bash tests/lib/check-sizes.sh >/dev/null'
 # the integration harness itself: a failing step must fail its test
 tap "harness self-test (tests/lib/selftest.sh)" bash tests/lib/selftest.sh
 
