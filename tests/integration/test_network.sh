@@ -6,7 +6,7 @@
 # file, even on SIGTERM; a server that never answers or trickles fails the request in bounded
 # time (KILN_HTTP_STALL_TIMEOUT); proxies are never used for loopback and honour NO_PROXY;
 # --dockerfile https://... (kiln's CAs, size-bounded); --git depth refused, unknown --git keys
-# warned about.
+# warned about; two stages' registry pulls overlap (a server-side barrier, no timing).
 set -uo pipefail
 source "$KILN_TOP/tests/lib/assert.sh"
 source "$KILN_TOP/tests/lib/registry.sh"
@@ -418,32 +418,43 @@ stalled_registry_fails_in_bounded_time() {
 concurrent_stages_pull_at_once() {
 	# each repository's blobs are answered only once blob requests of both arrived: the build
 	# passes only when the two stages' pulls are in flight at the same time (a client that
-	# pulls one stage after the other gets 404 BARRIER_TIMEOUT after 20 s)
+	# pulls one stage after the other gets 404 BARRIER_TIMEOUT after 20 s); anonymous, then
+	# with a bearer token per repository (the token cache shared by the two stages)
 	if [ "$(nproc)" -lt 2 ]; then
 		echo "SKIPPED: one CPU, kiln builds one stage at a time"
 		return 0
 	fi
-	hostile barrier registry --barrier 2 --barrier-timeout 20
-	local reg=$LOG
-	mkdir -p "$W/ctx-two"
-	printf 'FROM 127.0.0.1:%s/one:1 AS one\nFROM 127.0.0.1:%s/two:1 AS two\nFROM scratch\nCOPY --from=one /hello /one\nCOPY --from=two /hello /two\n' \
-		"$PORT" "$PORT" >"$W/ctx-two/Dockerfile"
-	run_kiln --insecure-pull --no-push --context "$W/ctx-two" --tar-path "$W/two.tar" \
-		-v trace
-	cat "$reg"
-	[ "$RC" -eq 0 ] || fail "the two-stage build failed (rc $RC): its pulls did not overlap"
-	grep -q '^barrier one: passed' "$reg" || fail "stage one's blobs did not wait for stage two's"
-	grep -q '^barrier two: passed' "$reg" || fail "stage two's blobs did not wait for stage one's"
-	! grep -q 'timeout' "$reg" || fail "a blob request timed out at the barrier"
-	rm -rf "$W/two-x"
-	mkdir -p "$W/two-x"
-	tar -xf "$W/two.tar" -C "$W/two-x"
-	local layer
-	for layer in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))[0]["Layers"]))' "$W/two-x/manifest.json"); do
-		tar -xf "$W/two-x/$layer" -C "$W/two-x"
+	local auth reg layer
+	for auth in anonymous bearer; do
+		if [ "$auth" = bearer ]; then
+			hostile "barrier-$auth" registry --barrier 2 --ask-auth --token-here
+		else
+			hostile "barrier-$auth" registry --barrier 2
+		fi
+		reg=$LOG
+		mkdir -p "$W/ctx-two"
+		printf 'FROM 127.0.0.1:%s/one:1 AS one\nFROM 127.0.0.1:%s/two:1 AS two\nFROM scratch\nCOPY --from=one /hello /one\nCOPY --from=two /hello /two\n' \
+			"$PORT" "$PORT" >"$W/ctx-two/Dockerfile"
+		run_kiln --insecure-pull --no-push --context "$W/ctx-two" --tar-path "$W/two.tar" \
+			-v trace
+		cat "$reg"
+		[ "$RC" -eq 0 ] || fail "$auth: the two-stage build failed (rc $RC): its pulls did not overlap"
+		grep -q '^barrier one: passed' "$reg" || fail "$auth: stage one's blobs did not wait for stage two's"
+		grep -q '^barrier two: passed' "$reg" || fail "$auth: stage two's blobs did not wait for stage one's"
+		! grep -q 'timeout' "$reg" || fail "$auth: a blob request timed out at the barrier"
+		if [ "$auth" = bearer ]; then
+			grep -q '^GET /v2/one/blobs/.* auth=Bearer hostile-token' "$reg" || fail "no bearer token on one's blobs"
+			grep -q '^GET /v2/two/blobs/.* auth=Bearer hostile-token' "$reg" || fail "no bearer token on two's blobs"
+		fi
+		rm -rf "$W/two-x"
+		mkdir -p "$W/two-x"
+		tar -xf "$W/two.tar" -C "$W/two-x"
+		for layer in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))[0]["Layers"]))' "$W/two-x/manifest.json"); do
+			tar -xf "$W/two-x/$layer" -C "$W/two-x"
+		done
+		assert_eq "$(cat "$W/two-x/one")" "hostile one" "$auth: /one"
+		assert_eq "$(cat "$W/two-x/two")" "hostile two" "$auth: /two"
 	done
-	assert_eq "$(cat "$W/two-x/one")" "hostile one" "/one"
-	assert_eq "$(cat "$W/two-x/two")" "hostile two" "/two"
 }
 
 maybe_run "git: a redirect to another origin gets no GIT_TOKEN, GIT_USERNAME/PASSWORD or URL password" git_redirect_drops_credentials
@@ -460,5 +471,5 @@ maybe_run "--dockerfile https://... is fetched with the CAs of \$KANIKO_DIR/ssl/
 maybe_run "--git depth is refused; unknown --git keys build (as kaniko) with a warning naming them" git_keys_never_ignored_silently
 maybe_run "ADD <url> and https:// contexts: a server that never answers or trickles fails in bounded time" stalled_downloads_fail_in_bounded_time
 maybe_run "registry: a server that never answers fails in bounded time" stalled_registry_fails_in_bounded_time
-maybe_run "registry: two stages pull two different bases at the same time (no lock around registry I/O)" concurrent_stages_pull_at_once
+maybe_run "registry: two stages pull two different bases at the same time, anonymous and with bearer tokens (no lock around registry I/O)" concurrent_stages_pull_at_once
 t_done

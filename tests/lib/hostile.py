@@ -24,7 +24,8 @@ Modes:
   registry          a one-image registry: /v2/, the manifest of any repository (a config and
                     one small layer holding /hello), the config and the layer. --ask-auth:
                     every request without Authorization gets 401 (Basic, or Bearer with
-                    --realm URL). --redirect manifests,blobs: those requests get --status to
+                    --realm URL; --token-here: the realm is this server's /token, which
+                    answers a token to anyone). --redirect manifests,blobs: those requests get --status to
                     --to URL + path, or with --same-origin to its own /r + path.
                     --endless-layer: the layer is declared --layer-size bytes and its GET
                     never ends (--rate bytes/s, 0 = as fast as possible; --max-bytes)
@@ -220,6 +221,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     scheme, self.server.server_address[1])
                 self.reply(ARGS.status, b"", [("Location", to + self.path)])
                 return
+        if p == "/token" and ARGS.token_here:
+            self.reply(200, b'{"token":"hostile-token","expires_in":300}',
+                       [("Content-Type", "application/json")])
+            return
         if ARGS.ask_auth and p != "/v2/" and not self.headers.get("Authorization"):
             self.ask_auth()
             return
@@ -285,10 +290,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(404, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}')
 
     def ask_auth(self):
-        if ARGS.realm:
+        realm = ARGS.realm
+        if ARGS.token_here:
+            realm = "http://127.0.0.1:%d/token" % self.server.server_address[1]
+        if realm:
             self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', [(
                 "WWW-Authenticate",
-                'Bearer realm="%s",service="hostile"' % ARGS.realm)])
+                'Bearer realm="%s",service="hostile"' % realm)])
         else:
             self.ask_basic()
 
@@ -325,6 +333,7 @@ def main():
     ap.add_argument("--realm")
     ap.add_argument("--max-bytes", type=int, default=1 << 30)
     ap.add_argument("--per-repo", action="store_true")
+    ap.add_argument("--token-here", action="store_true")
     ap.add_argument("--barrier", type=int, default=0)
     ap.add_argument("--barrier-timeout", type=float, default=20.0)
     ARGS = ap.parse_args()
