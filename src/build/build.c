@@ -153,7 +153,7 @@ static int run_triggers(struct builder *b, struct stage *s, struct kiln_err **er
 	int r = dockerfile_parse("ONBUILD trigger", text.ptr, text.len, &tdf, err);
 	if (r < 0)
 		return r;
-	cleanup_free struct plan_instr *pis = NULL;
+	_cleanup_(plan_instrs_freep) struct plan_instr *pis = NULL;
 	r = plan_instrs_parse(tdf, b->dockerfile_path, &pis, err);
 	if (r >= 0)
 		r = run_instructions(b, s, NULL, pis, tdf->n_instrs, false, err);

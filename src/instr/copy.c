@@ -636,15 +636,21 @@ static int copy_from_sources(struct copy_ctx *c, char **words, size_t nw, const 
 int instr_copy(struct stage *s, const struct plan_instr *pi, struct kiln_err **err)
 {
 	const struct df_instr *in = pi->in;
-	_cleanup_(copy_spec_release) struct copy_spec spec = {0};
-	int r = copy_spec_parse(in, s->cfg->dockerfile_path, &spec, err);
-	if (r < 0)
-		return r;
+	/* the plan parsed and checked the instruction; parsed here only when it did not */
+	_cleanup_(copy_spec_release) struct copy_spec own = {0};
+	const struct copy_spec *sp = pi->copy.spec;
+	int r = 0;
+	if (!sp) {
+		r = copy_spec_parse(in, s->cfg->dockerfile_path, &own, err);
+		if (r < 0)
+			return r;
+		sp = &own;
+	}
 	_cleanup_(copy_ctx_release) struct copy_ctx c = {
 	    .stream = s->nothing_reads_root && !s->cfg->single_snapshot && !s->cfg->inplace,
 	    .s = s,
 	    .in = in,
-	    .spec = &spec,
+	    .spec = sp,
 	    .srcfd = -1,
 	    .ctxfd = -1,
 	    .uid = (uid_t)-1,
@@ -659,8 +665,8 @@ int instr_copy(struct stage *s, const struct plan_instr *pi, struct kiln_err **e
 	size_t nw = strv_length(words);
 	bool dest_dir = false;
 	cleanup_free char *dest = copy_dest(&c, words[nw - 1], &dest_dir);
-	if (spec.n_heredocs)
-		r = copy_heredocs(&c, dest, dest_dir || spec.n_heredocs > 1, err);
+	if (sp->n_heredocs)
+		r = copy_heredocs(&c, dest, dest_dir || sp->n_heredocs > 1, err);
 	else
 		r = copy_from_sources(&c, words, nw, dest, dest_dir, err);
 	if (r < 0)

@@ -132,6 +132,16 @@ static int instr_type(const struct df_instr *in, const char *path, bool check,
 		const struct df_flag *from = flag_get(in, "from");
 		pi->copy.has_from = from != NULL;
 		pi->copy.from = from ? from->value : NULL;
+		if (!check)
+			return 0;
+		struct copy_spec *spec = xcalloc(1, sizeof(*spec));
+		int r = copy_spec_parse(in, path, spec, err);
+		if (r < 0) {
+			copy_spec_release(spec);
+			free(spec);
+			return r;
+		}
+		pi->copy.spec = spec;
 		return 0;
 	}
 	default:
@@ -139,16 +149,30 @@ static int instr_type(const struct df_instr *in, const char *path, bool check,
 	}
 }
 
+void plan_instrs_free(struct plan_instr *v)
+{
+	for (size_t i = 0; v && v[i].in; i++) {
+		if ((v[i].kind == INSTR_COPY || v[i].kind == INSTR_ADD) && v[i].copy.spec) {
+			copy_spec_release(v[i].copy.spec);
+			free(v[i].copy.spec);
+		}
+	}
+	free(v);
+}
+
 int plan_instrs_parse(const struct dockerfile *df, const char *path, struct plan_instr **ret,
                       struct kiln_err **err)
 {
-	cleanup_free struct plan_instr *v = xcalloc(df->n_instrs ? df->n_instrs : 1, sizeof(*v));
+	struct plan_instr *v = xcalloc(df->n_instrs + 1, sizeof(*v)); /* ends with .in NULL */
 	for (size_t i = 0; i < df->n_instrs; i++) {
 		int r = instr_type(&df->instrs[i], path, true, &v[i], err);
-		if (r < 0)
+		if (r < 0) {
+			v[i] = (struct plan_instr){0};
+			plan_instrs_free(v);
 			return r;
+		}
 	}
-	*ret = TAKE_PTR(v);
+	*ret = v;
 	return 0;
 }
 
@@ -511,7 +535,7 @@ int plan_new(const struct dockerfile *df, const char *path, const struct plan_op
 	p->df = df;
 	p->path = xstrdup(path);
 	p->build_args = strv_dup(o->build_args ? o->build_args : (char *[]){NULL});
-	p->instrs = xcalloc(df->n_instrs ? df->n_instrs : 1, sizeof(*p->instrs));
+	p->instrs = xcalloc(df->n_instrs + 1, sizeof(*p->instrs)); /* ends with .in NULL */
 	for (size_t i = 0; i < df->n_instrs; i++) {
 		int r = instr_type(&df->instrs[i], path, false, &p->instrs[i], err);
 		if (r < 0)
@@ -545,7 +569,7 @@ struct plan *plan_free(struct plan *p)
 	if (!p)
 		return NULL;
 	free(p->path);
-	free(p->instrs);
+	plan_instrs_free(p->instrs);
 	free(p->stages);
 	strv_free(p->meta_args);
 	strmap_free(p->meta_ix);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "dockerfile/dockerfile.h"
+#include "plan/copyspec.h"
 #include "util/err.h"
 #include "util/macro.h"
 
@@ -52,10 +53,13 @@ struct plan_healthcheck {
 	long retries;
 };
 
-/* COPY/ADD: only what the stage graph needs; the other flags are plan/copyspec's */
+/* COPY/ADD: what the stage graph needs, and the whole instruction parsed by plan/copyspec */
 struct plan_copy {
 	bool has_from;    /* a --from flag is there (with or without a value) */
 	const char *from; /* its value as written (may hold $VARs), or NULL */
+	/* every flag parsed and checked, the raw words: for the instructions whose flags were
+	 * checked (plan_instrs_parse; plan_new: the stages that are built), else NULL */
+	struct copy_spec *spec;
 };
 
 struct plan_instr {
@@ -69,10 +73,16 @@ struct plan_instr {
 };
 
 /* types the instructions of a parsed Dockerfile (path is used in messages: "Dockerfile:7: RUN
- * --mount is not implemented yet in kiln"); every flag of RUN, FROM and HEALTHCHECK CMD is
- * checked. *ret (n entries, one per df->instrs[i]) is freed with free(); it points into df. */
+ * --mount is not implemented yet in kiln"); every flag of RUN, FROM, HEALTHCHECK CMD, COPY and
+ * ADD is checked. *ret (one entry per df->instrs[i], then one whose .in is NULL) points into df
+ * and is freed with plan_instrs_free. */
 int plan_instrs_parse(const struct dockerfile *df, const char *path, struct plan_instr **ret,
                       struct kiln_err **err);
+void plan_instrs_free(struct plan_instr *v);
+static inline void plan_instrs_freep(struct plan_instr **v)
+{
+	plan_instrs_free(*v);
+}
 
 /* one stage: FROM and the instructions after it */
 struct plan_stage {

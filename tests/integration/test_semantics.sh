@@ -134,6 +134,13 @@ DOCKERFILE
 	assert_contains "$(cat "$W/f2.log")" "Dockerfile:5: invalid duration for --interval: 'bad'" error
 	! grep -q "RUN --network" "$W/f2.log" || fail "the skipped stage's flags were checked"
 	! grep -q "Retrieving image" "$W/f2.log" || fail "a base was pulled before the flag was refused"
+	# COPY and ADD: the plan parses them (plan/copyspec) with the rest
+	printf 'FROM %s\nRUN echo hi\nCOPY --chmod=9 a /a\n' "$BUSYBOX_IMAGE" >"$W/ctx/Dockerfile"
+	rc=0
+	kiln_build --context "$W/ctx" --no-push >"$W/f3.log" 2>&1 || rc=$?
+	assert_eq "$rc" 1 "exit status for a bad COPY --chmod"
+	assert_contains "$(cat "$W/f3.log")" "Dockerfile:3: invalid --chmod value '9' (octal expected)" error
+	! grep -q "Retrieving image" "$W/f3.log" || fail "a base was pulled before COPY was refused"
 }
 
 t_run "stages: --target, --skip-unused-stages, FROM <stage>" stages_and_target

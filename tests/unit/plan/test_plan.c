@@ -89,8 +89,14 @@ TEST(flags_table)
 	     "Dockerfile:2: invalid value for --retries: '-1'"},
 	    /* only HEALTHCHECK CMD reads its flags */
 	    {"FROM a\nHEALTHCHECK --interval=bad NONE\n", NULL},
-	    /* COPY/ADD flags are the copy spec's: nothing refused here */
-	    {"FROM a\nCOPY --from=b --foo x y\n", NULL},
+	    /* COPY/ADD: parsed and checked by plan/copyspec, through the plan */
+	    {"FROM a\nCOPY --from=b --chown=1 --chmod=644 x y\n", NULL},
+	    {"FROM a\nCOPY --from=b --foo x y\n",
+	     "Dockerfile:2: copy --foo is not implemented yet in kiln"},
+	    {"FROM a\nCOPY --chmod=9 x y\n",
+	     "Dockerfile:2: invalid --chmod value '9' (octal expected)"},
+	    {"FROM a\nADD --parents x y\n",
+	     "Dockerfile:2: add --parents is not implemented yet in kiln"},
 	    /* an instruction without flags of its own keeps ignoring them (as before the plan) */
 	    {"FROM a\nENV --foo A=1\n", NULL},
 	    /* ONBUILD's instruction is checked when the trigger runs, not here */
@@ -98,7 +104,7 @@ TEST(flags_table)
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct dockerfile *df = NULL;
-		cleanup_free struct plan_instr *pis = NULL;
+		_cleanup_(plan_instrs_freep) struct plan_instr *pis = NULL;
 		cleanup_free char *e = type_text(cases[i].text, &df, &pis);
 		dockerfile_free(df);
 		if (!cases[i].err && e)
@@ -119,7 +125,7 @@ TEST(flags_table)
 TEST(flags_values)
 {
 	struct dockerfile *df = NULL;
-	cleanup_free struct plan_instr *pis = NULL;
+	_cleanup_(plan_instrs_freep) struct plan_instr *pis = NULL;
 	cleanup_free char *e = type_text(
 	    "FROM --platform=linux/arm64 a AS Build\n"
 	    "HEALTHCHECK --interval=5s --timeout=1m --start-interval=0s --retries=3 CMD x\n"
@@ -147,6 +153,10 @@ TEST(flags_values)
 	ASSERT_TRUE(pis[3].copy.from == NULL);
 	ASSERT_FALSE(pis[4].copy.has_from);
 	ASSERT_TRUE(pis[4].in == &df->instrs[4]);
+	/* COPY/ADD carry their parsed spec */
+	ASSERT_TRUE(pis[2].copy.spec != NULL);
+	ASSERT_STREQ(pis[2].copy.spec->chown, "1");
+	ASSERT_STREQ(pis[4].copy.spec->dest, "b");
 }
 
 /* flags of stages that are not built (after the target, or pruned) are not checked */
