@@ -1,6 +1,6 @@
 /* main.c — the executor: parse kaniko's command line, build, write outputs, push. The only
  * place that prints errors and chooses the exit status (a failed RUN's own status, else 1). */
-#include "build/build.h"
+#include "driver/build.h"
 #include "cli/options.h"
 #include "cli/optparse.h"
 #include "cli/warmer.h"

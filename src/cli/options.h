@@ -2,10 +2,10 @@
  * struct build_opts by one option table that also writes the help text. */
 #pragma once
 
-/* build/opts.h uses size_t without including <stddef.h> */
+/* driver/opts.h uses size_t without including <stddef.h> */
 #include <stddef.h>
 
-#include "build/opts.h"
+#include "driver/opts.h"
 #include "util/err.h"
 
 #include <stdbool.h>

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "build/opts.h"
+#include "driver/opts.h"
 #include "util/err.h"
 
 #include <stdbool.h>

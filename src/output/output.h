@@ -2,7 +2,7 @@
  * tarball, pushes to every --destination and $BUILDER_OUTPUT, in kaniko's order (§5.7). */
 #pragma once
 
-#include "build/build.h"
+#include "driver/build.h"
 
 /* writes the files, then pushes (unless --no-push) */
 int output_all(const struct build_opts *o, struct blobstore *bs, struct registry *reg,

@@ -17,7 +17,7 @@ LAYERS=(
 	"registry"
 	"context cache"
 	"instr"
-	"build"
+	"driver"
 	"output"
 	"cli"
 )

@@ -1,7 +1,7 @@
 /* opts.c — kaniko's defaults for struct build_opts, and releasing one. */
 #include <stddef.h> /* opts.h uses size_t without including it */
 
-#include "build/opts.h"
+#include "driver/opts.h"
 
 #include "util/strv.h"
 #include "util/xalloc.h"

@@ -1,5 +1,5 @@
 /* opts.h — everything the executor's command line (and its KANIKO_* environment overrides)
- * can say about one build. cli/ fills it; build/ and below read it. Field names follow the
+ * can say about one build. cli/ fills it; driver/ and below read it. Field names follow the
  * kaniko flag names (reference §1.2). */
 #pragma once
 

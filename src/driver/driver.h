@@ -1,8 +1,8 @@
-/* driver.h — internal to build: the driver's state shared by build.c (stages, base images,
+/* driver.h — internal to driver: the driver's state shared by build.c (stages, base images,
  * scheduling) and stagecache.c (the layer cache's flow through a stage). */
 #pragma once
 
-#include "build/opts.h"
+#include "driver/opts.h"
 #include "cache/cache.h"
 #include "context/dockerignore.h"
 #include "dockerfile/dockerfile.h"

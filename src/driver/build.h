@@ -2,7 +2,7 @@
  * the final image (layers, config, manifest) in the blob store. */
 #pragma once
 
-#include "build/opts.h"
+#include "driver/opts.h"
 #include "image/image.h"
 #include "registry/registry.h"
 #include "util/blobstore.h"
