@@ -119,88 +119,6 @@ int cache_dir_import(const char *dir, const char *manifest_digest, int64_t ttl_n
 
 /* ---- the warmer's side ---- */
 
-static int ar_fail(struct archive *a, const char *path, struct kiln_err **err)
-{
-	return kiln_err_set(err, "write '%s': %s", path, archive_error_string(a));
-}
-
-static int add_entry(struct archive *a, const char *name, int64_t size, const char *path,
-                     struct kiln_err **err)
-{
-	struct archive_entry *e = archive_entry_new();
-	archive_entry_set_pathname(e, name);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0644);
-	archive_entry_set_size(e, size);
-	int r = archive_write_header(a, e);
-	archive_entry_free(e);
-	return r == ARCHIVE_OK ? 0 : ar_fail(a, path, err);
-}
-
-static int add_blob(struct archive *a, struct blobstore *bs, const char *name, const char *digest,
-                    const char *path, struct kiln_err **err)
-{
-	cleanup_close int fd = -1;
-	int r = blobstore_open_read(bs, digest, &fd, err);
-	if (r < 0)
-		return r;
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return kiln_err_errno(err, "stat blob %s", digest);
-	r = add_entry(a, name, st.st_size, path, err);
-	if (r < 0)
-		return r;
-	char buf[1 << 16];
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return kiln_err_errno(err, "read blob %s", digest);
-		if (n == 0)
-			return 0;
-		if (archive_write_data(a, buf, (size_t)n) < 0)
-			return ar_fail(a, path, err);
-	}
-}
-
-/* the docker-save tarball of m on fd: layers, config, manifest.json (what `docker load` and
- * kaniko's executor read) */
-static int write_tarball(int fd, const char *path, const struct manifest *m, const char *tag,
-                         struct blobstore *bs, struct kiln_err **err)
-{
-	struct archive *a = archive_write_new();
-	archive_write_set_format_pax_restricted(a);
-	if (archive_write_open_fd(a, fd) != ARCHIVE_OK) {
-		int r = kiln_err_set(err, "create '%s': %s", path, archive_error_string(a));
-		archive_write_free(a);
-		return r;
-	}
-	cleanup_json json_t *layers = json_array();
-	int r = 0;
-	for (size_t i = 0; i < m->n_layers && r >= 0; i++) {
-		cleanup_free char *name = xasprintf("%s.tar.gz", digest_hex(m->layers[i].digest));
-		json_array_append_new(layers, json_string(name));
-		r = add_blob(a, bs, name, m->layers[i].digest, path, err);
-	}
-	if (r >= 0)
-		r = add_blob(a, bs, m->config_digest, m->config_digest, path, err);
-	if (r >= 0) {
-		cleanup_json json_t *mj =
-		    json_pack("[{s:s, s:[s], s:O}]", "Config", m->config_digest, "RepoTags", tag,
-		              "Layers", layers);
-		cleanup_free char *body = kjson_dump(mj);
-		size_t len = strlen(body);
-		r = add_entry(a, "manifest.json", (int64_t)len, path, err);
-		if (r >= 0 && len && archive_write_data(a, body, len) < 0)
-			r = ar_fail(a, path, err);
-	}
-	if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
-		r = ar_fail(a, path, err);
-	archive_write_free(a);
-	return r;
-}
-
 int cache_dir_write(const char *dir, const char *manifest_digest, const char *manifest,
                     size_t manifest_len, const struct manifest *m, const char *tag,
                     struct blobstore *bs, struct kiln_err **err)
@@ -212,7 +130,12 @@ int cache_dir_write(const char *dir, const char *manifest_digest, const char *ma
 	cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return kiln_err_errno(err, "create '%s'", tmp);
-	int r = write_tarball(fd, dest, m, tag, bs, err);
+	cleanup_free const char **layers = xcalloc(m->n_layers + 1, sizeof(char *));
+	for (size_t i = 0; i < m->n_layers; i++)
+		layers[i] = m->layers[i].digest;
+	char *tags[] = {(char *)tag, NULL};
+	int r = image_save_tarball(fd, dest, bs, m->config_digest, layers, m->n_layers,
+	                           tag ? tags : NULL, err);
 	if (r >= 0 && (fchmod(fd, 0644) < 0 || close(TAKE_FD(fd)) < 0))
 		r = kiln_err_errno(err, "write '%s'", tmp);
 	if (r >= 0 && rename(tmp, dest) < 0)

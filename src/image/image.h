@@ -2,6 +2,7 @@
  * the manifest and config we push (OCI image-spec and Docker v2s2). */
 #pragma once
 
+#include "util/blobstore.h"
 #include "util/err.h"
 #include "util/json.h"
 #include "util/sha256.h"
@@ -87,3 +88,9 @@ size_t image_config_n_layers(json_t *cfg);
 /* RFC 3339 UTC time for "created" fields: SOURCE_DATE_EPOCH when given (> 0), else epoch 0
  * under --reproducible, else now */
 char *image_time_now(bool reproducible, int64_t source_date_epoch);
+
+/* the docker-save tarball (save.c) on fd, read from bs: each layer as <hex>.tar.gz, the config
+ * under its digest, manifest.json with repo_tags (NULL: none). path only names it in errors. */
+int image_save_tarball(int fd, const char *path, struct blobstore *bs, const char *config_digest,
+                       const char *const *layer_digests, size_t n_layers, char *const *repo_tags,
+                       struct kiln_err **err);
