@@ -3,7 +3,6 @@
 #include "snapshot.h"
 
 #include "util/buf.h"
-#include "util/limits.h"
 #include "util/walk.h"
 #include "util/xalloc.h"
 #include "util/xattr.h"
@@ -14,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 struct ix_ent {
@@ -105,12 +103,8 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
  * compared themselves. security.selinux is a label of the build host, never in a layer. */
 static uint64_t xattrs_at(int dfd, const char *name)
 {
-	char proc[64 + LIMIT_PATH];
-	int n = snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dfd, name);
-	if (n < 0 || (size_t)n >= sizeof(proc))
-		return 0;
 	cleanup_free char *list = NULL;
-	ssize_t ln = xattr_list(-1, proc, &list);
+	ssize_t ln = xattr_list_at(dfd, name, &list);
 	if (ln <= 0)
 		return 0;
 	uint64_t sum = 0;
@@ -119,7 +113,7 @@ static uint64_t xattrs_at(int dfd, const char *name)
 		if (streq(key, "security.selinux"))
 			continue;
 		cleanup_free char *val = NULL;
-		ssize_t vn = xattr_get(-1, proc, key, &val);
+		ssize_t vn = xattr_get_at(dfd, name, key, &val);
 		uint64_t h = fnv1a(0xcbf29ce484222325ull, key, strlen(key) + 1);
 		h = vn >= 0 ? fnv1a(h, val, (size_t)vn) : fnv1a(h, &vn, sizeof(vn));
 		sum += h | 1;
