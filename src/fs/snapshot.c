@@ -273,6 +273,17 @@ static int change_cmp(const void *a, const void *b)
 	return strcmp(((const struct fs_change *)a)->path, ((const struct fs_change *)b)->path);
 }
 
+/* the merge emits paths in walk order, which is byte order unless a name holds a byte below
+ * '/' ("a-b" after "a/x"); link partners come last: a sorted list is not sorted again (a
+ * step that adds 200,000 paths spares the comparisons of a qsort) */
+static bool changes_sorted(const struct change_list *cl)
+{
+	for (size_t i = 1; i < cl->n; i++)
+		if (strcmp(cl->v[i - 1].path, cl->v[i].path) > 0)
+			return false;
+	return true;
+}
+
 static bool under(const char *path, const char *dir, size_t dirlen)
 {
 	return dirlen && strneq(path, dir, dirlen) && path[dirlen] == '/';
@@ -372,7 +383,7 @@ int fs_index_diff(struct fs_index *ix, int rootfd, const char *mode, struct fs_c
 		}
 	}
 	add_link_partners(&now, reported, &cl);
-	if (cl.n)
+	if (!changes_sorted(&cl))
 		qsort(cl.v, cl.n, sizeof(*cl.v), change_cmp);
 	ix_state_release(&ix->st);
 	ix->st = now;
