@@ -3,6 +3,9 @@
  *                                 fs_index_diff + the layer write (gzip, default level)
  *   fsbench extract DEST BLOB...  applies the layer blobs in order onto DEST
  *   fsbench layer DIR STORE       writes one layer of every path under DIR
+ *   fsbench manyfiles ROOT STORE [DIRS FILES]  w8 without the shell: index ROOT, create
+ *                                 DIRS x FILES empty files under ROOT/m (default 200 x 1000),
+ *                                 time diff + layer, change two files, time diff + layer again
  * Prints "<what> <seconds> s" lines; peak RSS comes from /usr/bin/time -v around it. */
 #include "fs/extract.h"
 #include "fs/layer.h"
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,8 +80,90 @@ static int run_like_change(const char *root)
 	return 0;
 }
 
+static double cpu(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long peak_rss_kb(void)
+{
+	struct rusage ru;
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
+}
+
+static int make_many(const char *root, int dirs, int files)
+{
+	cleanup_free char *m = path_join(root, "m");
+	if (mkdir(m, 0755) < 0)
+		return -1;
+	for (int d = 0; d < dirs; d++) {
+		cleanup_free char *dp = xasprintf("%s/d%d", m, d);
+		if (mkdir(dp, 0755) < 0)
+			return -1;
+		for (int f = 1; f <= files; f++) {
+			cleanup_free char *fp = xasprintf("%s/%d", dp, f);
+			int fd = open(fp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+			if (fd < 0)
+				return -1;
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+static int manyfiles(int argc, char **argv)
+{
+	cleanup_err struct kiln_err *err = NULL;
+	int dirs = argc >= 6 ? atoi(argv[4]) : 200, files = argc >= 6 ? atoi(argv[5]) : 1000;
+	cleanup_close int rfd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_(blobstore_freep) struct blobstore *bs = NULL;
+	if (rfd < 0 || blobstore_open(argv[3], &bs, &err) < 0)
+		return err ? die(err) : 1;
+	_cleanup_(fs_index_freep) struct fs_index *ix = NULL;
+	if (fs_index_build(rfd, NULL, NULL, &ix, &err) < 0)
+		return die(err);
+	double t0 = now();
+	if (make_many(argv[2], dirs, files) < 0) {
+		perror("fsbench: create");
+		return 1;
+	}
+	double t1 = now();
+	for (int round = 1; round <= 2; round++) {
+		if (round == 2) {
+			cleanup_free char *a = xasprintf("%s/m/d0/1", argv[2]);
+			cleanup_free char *b = xasprintf("%s/m/d%d/new", argv[2], dirs - 1);
+			if (write_file_atomic(a, "changed\n", 8, 0644, NULL) < 0 ||
+			    write_file_atomic(b, "", 0, 0644, NULL) < 0) {
+				perror("fsbench: change");
+				return 1;
+			}
+		}
+		double a = now(), ac = cpu();
+		struct fs_changes ch = {0};
+		if (fs_index_diff(ix, rfd, "full", &ch, &err) < 0)
+			return die(err);
+		double b = now(), bc = cpu();
+		struct layer_info info;
+		if (write_layer(bs, rfd, &ch, &info, &err) < 0)
+			return die(err);
+		double c = now(), cc = cpu();
+		printf("run %d: paths %zu changes %zu layer %llu bytes; wall (CPU): diff %.3f "
+		       "(%.3f) s, "
+		       "layer %.3f (%.3f) s, diff+layer %.3f (%.3f) s; peak RSS %ld KB\n",
+		       round, fs_index_size(ix), ch.n, (unsigned long long)info.size, b - a,
+		       bc - ac, c - b, cc - bc, c - a, cc - ac, peak_rss_kb());
+		fs_changes_release(&ch);
+	}
+	printf("create %.3f s\n", t1 - t0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 4 && strcmp(argv[1], "manyfiles") == 0)
+		return manyfiles(argc, argv);
 	cleanup_err struct kiln_err *err = NULL;
 	if (argc >= 4 && strcmp(argv[1], "snapshot") == 0) {
 		cleanup_close int rfd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -150,6 +236,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	fprintf(stderr, "usage: fsbench snapshot ROOT STORE | extract DEST BLOB... | layer DIR "
-	                "STORE\n");
+	                "STORE | manyfiles ROOT STORE [DIRS FILES]\n");
 	return 2;
 }

@@ -12,7 +12,7 @@ base=${KILN_BENCH_BASE:-$(ls -d /var/tmp/kiln-fixtures/debian-*/ | head -n 1)}
 mkdir -p "$work"
 cd "$work"
 
-libs="$(pkg-config --libs libarchive zlib libzstd libcrypto jansson) -lpthread"
+libs="$(pkg-config --libs libarchive zlib libzstd libdeflate libcrypto jansson) -lpthread"
 if grep -q HAVE_ISAL "$top/build/src/fs/libkfs.a.p/"*.rsp 2>/dev/null ||
 	nm "$top/build/src/fs/libkfs.a" 2>/dev/null | grep -q isal_deflate; then
 	libs="$libs -lisal"

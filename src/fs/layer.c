@@ -185,14 +185,12 @@ static void entry_fill(struct layer_writer *lw, const char *rel, const struct st
 }
 
 /* xattrs of the file: through fd when >= 0, else through /proc/self/fd/<dfd>/<name> */
+/* the xattrs of the open file fd, or (fd < 0) of name in dfd, not followed */
 static int entry_xattrs(struct layer_writer *lw, int fd, int dfd, const char *name,
                         const char *path, struct kiln_err **err)
 {
-	char proc[64 + LIMIT_PATH];
-	if (fd < 0)
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dfd, name);
 	cleanup_free char *list = NULL;
-	ssize_t n = xattr_list(fd, proc, &list);
+	ssize_t n = fd >= 0 ? xattr_list(fd, NULL, &list) : xattr_list_at(dfd, name, &list);
 	if (n < 0) {
 		if (n == -ENOTSUP || n == -EOPNOTSUPP || n == -ENOENT)
 			return 0;
@@ -204,7 +202,8 @@ static int entry_xattrs(struct layer_writer *lw, int fd, int dfd, const char *na
 		if (streq(key, "security.selinux"))
 			continue;
 		cleanup_free char *val = NULL;
-		ssize_t vn = xattr_get(fd, proc, key, &val);
+		ssize_t vn =
+		    fd >= 0 ? xattr_get(fd, NULL, key, &val) : xattr_get_at(dfd, name, key, &val);
 		if (vn < 0) {
 			if (vn == -ENODATA)
 				continue;
@@ -345,7 +344,7 @@ int layer_writer_add_path(struct layer_writer *lw, int rootfd, const char *path,
 		log_info("Ignoring socket %s, not adding to tar", base);
 		return 0;
 	}
-	if (S_ISREG(st.st_mode)) {
+	if (S_ISREG(st.st_mode) && st.st_size > 0) {
 		cleanup_close int fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return kiln_err_errno(err, "open '%s'", path);
@@ -363,6 +362,8 @@ int layer_writer_add_path(struct layer_writer *lw, int rootfd, const char *path,
 			return r;
 		return write_content(lw, fd, (uint64_t)st.st_size, path, err);
 	}
+	/* an empty regular file has no content to read: it is not opened (three system calls
+	 * fewer per file, which counts in a step that creates 200,000 of them) */
 	entry_fill(lw, rel, &st);
 	/* a symlink, fifo or device node with more than one name (cp -al links symlinks too) is
 	 * linked like a regular file: one entry, then hardlink entries to its first name */

@@ -3,7 +3,6 @@
 #include "snapshot.h"
 
 #include "util/buf.h"
-#include "util/limits.h"
 #include "util/walk.h"
 #include "util/xalloc.h"
 #include "util/xattr.h"
@@ -14,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 struct ix_ent {
@@ -105,12 +103,8 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
  * compared themselves. security.selinux is a label of the build host, never in a layer. */
 static uint64_t xattrs_at(int dfd, const char *name)
 {
-	char proc[64 + LIMIT_PATH];
-	int n = snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dfd, name);
-	if (n < 0 || (size_t)n >= sizeof(proc))
-		return 0;
 	cleanup_free char *list = NULL;
-	ssize_t ln = xattr_list(-1, proc, &list);
+	ssize_t ln = xattr_list_at(dfd, name, &list);
 	if (ln <= 0)
 		return 0;
 	uint64_t sum = 0;
@@ -119,7 +113,7 @@ static uint64_t xattrs_at(int dfd, const char *name)
 		if (streq(key, "security.selinux"))
 			continue;
 		cleanup_free char *val = NULL;
-		ssize_t vn = xattr_get(-1, proc, key, &val);
+		ssize_t vn = xattr_get_at(dfd, name, key, &val);
 		uint64_t h = fnv1a(0xcbf29ce484222325ull, key, strlen(key) + 1);
 		h = vn >= 0 ? fnv1a(h, val, (size_t)vn) : fnv1a(h, &vn, sizeof(vn));
 		sum += h | 1;
@@ -279,6 +273,17 @@ static int change_cmp(const void *a, const void *b)
 	return strcmp(((const struct fs_change *)a)->path, ((const struct fs_change *)b)->path);
 }
 
+/* the merge emits paths in walk order, which is byte order unless a name holds a byte below
+ * '/' ("a-b" after "a/x"); link partners come last: a sorted list is not sorted again (a
+ * step that adds 200,000 paths spares the comparisons of a qsort) */
+static bool changes_sorted(const struct change_list *cl)
+{
+	for (size_t i = 1; i < cl->n; i++)
+		if (strcmp(cl->v[i - 1].path, cl->v[i].path) > 0)
+			return false;
+	return true;
+}
+
 static bool under(const char *path, const char *dir, size_t dirlen)
 {
 	return dirlen && strneq(path, dir, dirlen) && path[dirlen] == '/';
@@ -378,7 +383,7 @@ int fs_index_diff(struct fs_index *ix, int rootfd, const char *mode, struct fs_c
 		}
 	}
 	add_link_partners(&now, reported, &cl);
-	if (cl.n)
+	if (!changes_sorted(&cl))
 		qsort(cl.v, cl.n, sizeof(*cl.v), change_cmp);
 	ix_state_release(&ix->st);
 	ix->st = now;

@@ -422,9 +422,12 @@ static char **exec_candidates(const char *argv0, char *const *env)
 	return v;
 }
 
-void sandbox_probe(struct sandbox_caps *ret)
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static struct sandbox_caps probed;
+
+/* a fork of the whole process and its exit: a few milliseconds, so once per process */
+static void probe_caps(void)
 {
-	memset(ret, 0, sizeof(*ret));
 	pid_t pid = forkguard_fork(NULL, 0);
 	if (pid == 0) {
 		int bits = 0;
@@ -437,24 +440,23 @@ void sandbox_probe(struct sandbox_caps *ret)
 	}
 	int status = 0;
 	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)) {
-		ret->namespaces = WEXITSTATUS(status) & 1;
-		ret->chroot = WEXITSTATUS(status) & 2;
+		probed.namespaces = WEXITSTATUS(status) & 1;
+		probed.chroot = WEXITSTATUS(status) & 2;
 	}
 }
 
-static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
-static struct sandbox_caps probed;
-
-static void probe_caps(void)
+void sandbox_probe(struct sandbox_caps *ret)
 {
-	sandbox_probe(&probed);
+	pthread_once(&probe_once, probe_caps);
+	*ret = probed;
 }
 
 int sandbox_run(const struct sandbox_run_opts *o, int *ret_status, struct kiln_err **err)
 {
-	/* probed once per process; stages may run on several threads */
-	pthread_once(&probe_once, probe_caps);
-	bool have_ns = probed.namespaces, have_chroot = probed.chroot;
+	/* probed once per process (build.c's choice of isolation asked first) */
+	struct sandbox_caps caps;
+	sandbox_probe(&caps);
+	bool have_ns = caps.namespaces, have_chroot = caps.chroot;
 	if (!o->inplace && !have_chroot)
 		return kiln_err_set(err,
 		                    "the chroot isolation mode needs CAP_SYS_CHROOT, which this "

@@ -23,7 +23,8 @@ int sandbox_user_resolve(int rootfd, const char *spec, struct sandbox_user *ret,
                          struct kiln_err **err);
 void sandbox_user_release(struct sandbox_user *u);
 
-/* what the running process may do here; probed once by forking a test child */
+/* what the running process may do here; probed once per process by forking a test child
+ * (later calls return the first answer) */
 struct sandbox_caps {
 	bool namespaces; /* unshare(CLONE_NEWNS|CLONE_NEWPID) and mount work */
 	bool chroot;

@@ -11,3 +11,9 @@ ssize_t xattr_list(int fd, const char *path, char **ret);
 /* the value of one xattr, likewise (*ret NUL-terminated after the value's length; returns
  * its length, -errno on failure, -ENODATA when it is gone) */
 ssize_t xattr_get(int fd, const char *path, const char *key, char **ret);
+
+/* the same for the entry name in the directory dfd, not followed: listxattrat/getxattrat
+ * (Linux 6.13) when the kernel has them, else through "/proc/self/fd/<dfd>/<name>" (a path
+ * walk through /proc per call, several times the cost) */
+ssize_t xattr_list_at(int dfd, const char *name, char **ret);
+ssize_t xattr_get_at(int dfd, const char *name, const char *key, char **ret);

@@ -37,3 +37,18 @@ TEST(pem_dirs_collect_certificates_only)
 	/* one.pem and two.crt, each followed by a newline; no dot file, no text, no directory */
 	ASSERT_STREQ(bundle.ptr, CERT "\n" CERT "\n");
 }
+
+/* /etc/ssl/certs names each certificate twice (NAME.pem and its hash link HASH.0): read once */
+TEST(pem_dirs_read_each_file_once)
+{
+	char top[] = "/tmp/kiln-pem-test.XXXXXX";
+	ASSERT_TRUE(mkdtemp(top) != NULL);
+	ASSERT_EQ(put(top, "one.pem", CERT), 0);
+	cleanup_free char *link = path_join(top, "5f618aec.0");
+	ASSERT_EQ(symlink("one.pem", link), 0);
+	cleanup_free char *again = xasprintf("%s:%s", top, top);
+	cleanup_buf struct kiln_buf bundle = KILN_BUF_INIT;
+	pem_add_dirs(&bundle, again);
+	rm_rf(top, NULL);
+	ASSERT_STREQ(bundle.ptr, CERT "\n");
+}
