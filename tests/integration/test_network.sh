@@ -12,13 +12,15 @@ source "$KILN_TOP/tests/lib/assert.sh"
 source "$KILN_TOP/tests/lib/registry.sh"
 W=$KILN_TEST_WORK/network
 mkdir -p "$W"
-PIDS=()
+# the servers' pids, in a file: each test runs in a subshell (t_run), where an array would not
+# reach this script's EXIT trap
+PIDFILE=$W/server-pids
+: >"$PIDFILE"
 cleanup() {
 	local p
-	for p in "${PIDS[@]}"; do
+	while read -r p; do
 		kill "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	done <"$PIDFILE"
 }
 trap cleanup EXIT
 
@@ -34,7 +36,7 @@ hostile() { # hostile <name> <mode> [args...]: starts tests/lib/hostile.py; sets
 	touch "$LOG"
 	python3 "$KILN_TOP/tests/lib/hostile.py" "$@" --port-file "$W/$name.port" --log "$LOG" \
 		2>"$W/$name.err" &
-	PIDS+=($!)
+	echo $! >>"$PIDFILE"
 	for i in $(seq 1 100); do
 		[ -s "$W/$name.port" ] && break
 		sleep 0.05
