@@ -1,6 +1,8 @@
 /* harness.c — runs the registered TEST()s and prints TAP. */
 #include "harness.h"
 
+#include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -115,4 +117,37 @@ int main(void)
 			failed++;
 	}
 	return failed ? 1 : 0;
+}
+
+char *test_tmpdir(const char *name)
+{
+	const char *base = getenv("KILN_TEST_TMPDIR");
+	size_t n = strlen(base ? base : "/tmp") + strlen(name) + 32;
+	char *d = malloc(n);
+	if (!d)
+		return NULL;
+	snprintf(d, n, "%s/kiln-%s-test.XXXXXX", base ? base : "/tmp", name);
+	if (!mkdtemp(d)) {
+		fprintf(stderr, "# mkdtemp %s: %s\n", d, strerror(errno));
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void test_tmpdir_remove(char **d)
+{
+	if (*d)
+		nftw(*d, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(*d);
+	*d = NULL;
 }

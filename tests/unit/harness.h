@@ -32,6 +32,12 @@ const char *test_shared_dir(void);
 void test_shared_missing(const char *file, int line);
 /* absolute path of the source tree */
 const char *test_source_dir(void);
+/* a new empty directory $KILN_TEST_TMPDIR/kiln-<name>-test.XXXXXX (default /tmp), heap path;
+ * NULL (a message printed) when it cannot be made */
+char *test_tmpdir(const char *name);
+/* removes the tree at *d (when not NULL) and frees the path: the cleanup of cleanup_test_tmpdir */
+void test_tmpdir_remove(char **d);
+#define cleanup_test_tmpdir __attribute__((cleanup(test_tmpdir_remove)))
 
 #define TEST(name)                                                          \
 	static void test_##name(void);                                      \

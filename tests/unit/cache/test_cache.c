@@ -17,25 +17,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-static char *tmpdir(void)
-{
-	char *d = xasprintf("%s/kiln-cache-test.XXXXXX",
-	                    getenv("KILN_TEST_TMPDIR") ? getenv("KILN_TEST_TMPDIR") : "/tmp");
-	if (!mkdtemp(d)) {
-		free(d);
-		return NULL;
-	}
-	return d;
-}
-
-static void rm_tmpdir(char **d)
-{
-	if (*d)
-		rm_rf(*d, NULL);
-	free(*d);
-}
-#define cleanup_tmpdir _cleanup_(rm_tmpdir)
-
 static int put(const char *dir, const char *name, const char *content)
 {
 	cleanup_free char *p = path_join(dir, name);
@@ -206,7 +187,7 @@ TEST(key_metadata_steps_ignore_config_and_env)
 
 TEST(key_copy_reads_its_sources)
 {
-	cleanup_tmpdir char *ctx = tmpdir();
+	cleanup_test_tmpdir char *ctx = test_tmpdir("cache");
 	ASSERT_TRUE(ctx != NULL);
 	cleanup_free char *sub = path_join(ctx, "sub");
 	ASSERT_EQ(mkdir(sub, 0755), 0);
@@ -270,7 +251,7 @@ TEST(key_copy_failures_stop_the_key)
 	char k[CACHE_KEY_LEN + 1];
 	key_of("COPY a /dst/\n", &st, k);
 	ASSERT_STREQ(k, ""); /* the context cannot be opened */
-	cleanup_tmpdir char *ctx = tmpdir();
+	cleanup_test_tmpdir char *ctx = test_tmpdir("cache");
 	ASSERT_TRUE(ctx != NULL);
 	st.context = ctx;
 	key_of("COPY $BAD /dst/\n", &st, k);
@@ -357,7 +338,7 @@ static int count_entries(const char *dir)
 
 TEST(dir_write_then_import)
 {
-	cleanup_tmpdir char *d = tmpdir();
+	cleanup_test_tmpdir char *d = test_tmpdir("cache");
 	ASSERT_TRUE(d != NULL);
 	cleanup_free char *src_dir = path_join(d, "src"), *dst_dir = path_join(d, "dst"),
 	                  *cache = path_join(d, "cache");

@@ -15,25 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char *tmpdir(void)
-{
-	char *d = xasprintf("%s/kiln-output-test.XXXXXX",
-	                    getenv("KILN_TEST_TMPDIR") ? getenv("KILN_TEST_TMPDIR") : "/tmp");
-	if (!mkdtemp(d)) {
-		free(d);
-		return NULL;
-	}
-	return d;
-}
-
-static void rm_tmpdir(char **d)
-{
-	if (*d)
-		rm_rf(*d, NULL);
-	free(*d);
-}
-#define cleanup_tmpdir _cleanup_(rm_tmpdir)
-
 static char *slurp(const char *path)
 {
 	char *data = NULL;
@@ -56,7 +37,7 @@ static int write_through(const char *path, const char *content, struct kiln_err 
 
 TEST(output_file_creates_parents_and_replaces_atomically)
 {
-	cleanup_tmpdir char *d = tmpdir();
+	cleanup_test_tmpdir char *d = test_tmpdir("output");
 	ASSERT_TRUE(d != NULL);
 	cleanup_err struct kiln_err *err = NULL;
 	cleanup_free char *p = xasprintf("%s/a/b/digest", d);
@@ -83,7 +64,7 @@ TEST(output_file_creates_parents_and_replaces_atomically)
 
 TEST(output_file_through_symlinks_and_into_fifos)
 {
-	cleanup_tmpdir char *d = tmpdir();
+	cleanup_test_tmpdir char *d = test_tmpdir("output");
 	ASSERT_TRUE(d != NULL);
 	cleanup_err struct kiln_err *err = NULL;
 	/* the link stays, its target gets the content */
@@ -118,7 +99,7 @@ TEST(output_file_through_symlinks_and_into_fifos)
 
 TEST(output_file_refuses_a_directory_and_cleans_up)
 {
-	cleanup_tmpdir char *d = tmpdir();
+	cleanup_test_tmpdir char *d = test_tmpdir("output");
 	ASSERT_TRUE(d != NULL);
 	cleanup_err struct kiln_err *err = NULL;
 	struct output_file f = {.fd = -1};
@@ -148,7 +129,7 @@ struct fixture {
 static int fixture_init(struct fixture *fx, struct kiln_err **err)
 {
 	*fx = (struct fixture){0};
-	fx->dir = tmpdir();
+	fx->dir = test_tmpdir("output");
 	if (!fx->dir)
 		return kiln_err_errno(err, "mkdtemp");
 	cleanup_free char *store = path_join(fx->dir, "blobs");
@@ -180,7 +161,7 @@ static void fixture_release(struct fixture *fx)
 {
 	blobstore_free(fx->bs);
 	free(fx->res.manifest);
-	rm_tmpdir(&fx->dir);
+	test_tmpdir_remove(&fx->dir);
 }
 
 TEST(oci_layout_holds_every_blob_and_the_index)
