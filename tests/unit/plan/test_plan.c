@@ -133,7 +133,7 @@ TEST(flags_values)
 	    "ADD --from a b\n"
 	    "COPY a b\n",
 	    &df, &pis);
-	_cleanup_(dockerfile_freep) struct dockerfile *dfp = df;
+	_cleanup_(dockerfile_freep) _unused_ struct dockerfile *dfp = df;
 	ASSERT_TRUE(e == NULL);
 	ASSERT_EQ(pis[0].kind, INSTR_FROM);
 	ASSERT_STREQ(pis[0].from.image, "a");
@@ -167,14 +167,14 @@ TEST(flags_only_built_stages)
 	cleanup_free char *e = plan_text(
 	    "FROM s AS unused\nRUN --mount=x true\nFROM s AS a\nFROM s\nRUN --mount=y true\n", &o,
 	    &x);
-	_cleanup_(planned_release) struct planned xx = x;
+	_cleanup_(planned_release) _unused_ struct planned xx = x;
 	ASSERT_TRUE(e == NULL);
 	ASSERT_TRUE(x.p->stages[0].skipped);
 	struct planned y;
 	o.skip_unused_stages = false;
 	cleanup_free char *e2 =
 	    plan_text("FROM s AS unused\nRUN --mount=x true\nFROM s AS a\n", &o, &y);
-	_cleanup_(planned_release) struct planned yy = y;
+	_cleanup_(planned_release) _unused_ struct planned yy = y;
 	ASSERT_STREQ(e2, "Dockerfile:2: RUN --mount is not implemented yet in kiln");
 }
 
@@ -218,7 +218,7 @@ TEST(meta_args_table)
 		                      .build_platform = "linux/riscv64"};
 		struct planned x;
 		cleanup_free char *e = plan_text(cases[i].text, &o, &x);
-		_cleanup_(planned_release) struct planned xx = x;
+		_cleanup_(planned_release) _unused_ struct planned xx = x;
 		if (e) {
 			test_fail(__FILE__, __LINE__, "case %zu: %s", i, e);
 			continue;
@@ -238,7 +238,7 @@ TEST(meta_args_used_and_errors)
 	struct plan_opts o = {.build_args = (char *const *)args};
 	struct planned x;
 	cleanup_free char *e = plan_text("ARG A\nFROM x\nARG B\n", &o, &x);
-	_cleanup_(planned_release) struct planned xx = x;
+	_cleanup_(planned_release) _unused_ struct planned xx = x;
 	ASSERT_TRUE(e == NULL);
 	/* B is consumed by the stage's ARG when it runs: the plan only knows the meta ones */
 	ASSERT_EQ(strv_length(x.p->used_build_args), 1);
@@ -291,7 +291,7 @@ TEST(target_table)
 		struct plan_opts o = {.target = cases[i].target};
 		struct planned x;
 		cleanup_free char *e = plan_text(df, &o, &x);
-		_cleanup_(planned_release) struct planned xx = x;
+		_cleanup_(planned_release) _unused_ struct planned xx = x;
 		if (cases[i].want < 0) {
 			cleanup_free char *want =
 			    xasprintf("Error finding target stage: %s is not a "
@@ -362,7 +362,7 @@ TEST(graph_and_pruning_table)
 		struct plan_opts o = {.target = cases[i].target, .skip_unused_stages = true};
 		struct planned x;
 		cleanup_free char *e = plan_text(cases[i].text, &o, &x);
-		_cleanup_(planned_release) struct planned xx = x;
+		_cleanup_(planned_release) _unused_ struct planned xx = x;
 		if (e) {
 			test_fail(__FILE__, __LINE__, "case %zu: %s", i, e);
 			continue;
@@ -385,7 +385,7 @@ TEST(pruning_off)
 {
 	struct planned x;
 	cleanup_free char *e = plan_text("FROM a AS one\nFROM b\n", NULL, &x);
-	_cleanup_(planned_release) struct planned xx = x;
+	_cleanup_(planned_release) _unused_ struct planned xx = x;
 	ASSERT_TRUE(e == NULL);
 	ASSERT_FALSE(x.p->stages[0].needed);
 	ASSERT_FALSE(x.p->stages[0].skipped);
@@ -423,7 +423,7 @@ TEST(from_images_table)
 		                      .images_only = true};
 		struct planned x;
 		cleanup_free char *e = plan_text(cases[i].text, &o, &x);
-		_cleanup_(planned_release) struct planned xx = x;
+		_cleanup_(planned_release) _unused_ struct planned xx = x;
 		if (e) {
 			test_fail(__FILE__, __LINE__, "case %zu: %s", i, e);
 			continue;
@@ -452,7 +452,7 @@ TEST(stage_base)
 	struct planned x;
 	cleanup_free char *e =
 	    plan_text("ARG V=3\nFROM alpine:${V} AS One\nFROM one\nFROM 0\nFROM\n", NULL, &x);
-	_cleanup_(planned_release) struct planned xx = x;
+	_cleanup_(planned_release) _unused_ struct planned xx = x;
 	ASSERT_TRUE(e == NULL);
 	cleanup_err struct kiln_err *err = NULL;
 	cleanup_free char *a = NULL, *b = NULL, *c = NULL;
@@ -495,7 +495,7 @@ TEST(copy_images_table)
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct planned x;
 		cleanup_free char *e = plan_text(cases[i].text, NULL, &x);
-		_cleanup_(planned_release) struct planned xx = x;
+		_cleanup_(planned_release) _unused_ struct planned xx = x;
 		cleanup_free char *got = NULL;
 		if (e) {
 			got = xasprintf("!%s", e);
@@ -520,7 +520,7 @@ TEST(stages_split)
 	struct planned x;
 	cleanup_free char *e =
 	    plan_text("ARG A=1\nFROM a AS x\nRUN 1\nRUN 2\nFROM b\nCMD c\n", NULL, &x);
-	_cleanup_(planned_release) struct planned xx = x;
+	_cleanup_(planned_release) _unused_ struct planned xx = x;
 	ASSERT_TRUE(e == NULL);
 	ASSERT_EQ(x.p->n_stages, 2);
 	ASSERT_STREQ(x.p->stages[0].name, "x");
