@@ -347,6 +347,20 @@ static void xfer_reset_response(struct net_xfer *x)
 	x->errbuf[0] = 0;
 }
 
+/* what one attempt leaves: its callback error and its header list (wiped first: it holds the
+ * Authorization line) */
+static void xfer_clear_attempt(struct net_xfer *x)
+{
+	kiln_err_free(x->cb_err);
+	x->cb_err = NULL;
+	if (x->slist) {
+		for (struct curl_slist *s = x->slist; s; s = s->next)
+			explicit_bzero(s->data, strlen(s->data));
+		curl_slist_free_all(x->slist);
+		x->slist = NULL;
+	}
+}
+
 void net_xfer_release(struct net_xfer *x)
 {
 	if (x->easy)
@@ -356,15 +370,7 @@ void net_xfer_release(struct net_xfer *x)
 	kiln_buf_release(&x->resp);
 	x->bw = blob_writer_free(x->bw);
 	x->prog = progress_end(x->prog, false);
-	kiln_err_free(x->cb_err);
-	x->cb_err = NULL;
-	if (x->slist) {
-		/* the list holds the Authorization line */
-		for (struct curl_slist *s = x->slist; s; s = s->next)
-			explicit_bzero(s->data, strlen(s->data));
-		curl_slist_free_all(x->slist);
-	}
-	x->slist = NULL;
+	xfer_clear_attempt(x);
 	free(x->url);
 	x->url = NULL;
 	strv_free(x->headers);
@@ -498,14 +504,7 @@ static int xfer_prepare(struct net_xfer *x, struct kiln_err **err)
 	common_opts(x->c, e);
 	net_tls_apply(e, x->tls);
 	xfer_reset_response(x);
-	kiln_err_free(x->cb_err);
-	x->cb_err = NULL;
-	if (x->slist) {
-		for (struct curl_slist *s = x->slist; s; s = s->next)
-			explicit_bzero(s->data, strlen(s->data));
-		curl_slist_free_all(x->slist);
-		x->slist = NULL;
-	}
+	xfer_clear_attempt(x);
 	x->bw = blob_writer_free(x->bw);
 	if (x->bs && blob_writer_new(x->bs, &x->bw, err) < 0)
 		return -1;
